@@ -1,0 +1,63 @@
+"""Max and average pooling (notes: Convolution, GlobalAvgPooling).
+
+Pooling summarises each k x k window of every feature map *independently*: the number of channels
+is kept, height and width shrink. Max pooling keeps the strongest response, which gives a little
+invariance to small shifts; average pooling keeps the mean. With a stride smaller than the kernel
+the windows overlap (as in AlexNet's 3x3 stride-2 pooling).
+
+Write both with tensor operations (`Tensor.unfold`, `amax`, `mean`); the built-in poolings are
+forbidden here.
+"""
+
+from __future__ import annotations
+
+import torch
+
+IntOrPair = int | tuple[int, int]
+
+
+def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
+    """`3 -> (3, 3)`, `(2, 1) -> (2, 1)`; raises `TypeError` for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return int(value[0]), int(value[1])
+    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def max_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> torch.Tensor:
+    """Max over each window, channel by channel; no padding, floor mode.
+
+    Args:
+        x (Tensor[N, C, H, W]): the input.
+        kernel_size: int or (kH, kW).
+        stride: int or (h, w); None means stride = kernel_size.
+
+    Returns:
+        Tensor[N, C, (H - kH) // stride_h + 1, (W - kW) // stride_w + 1].
+
+    Raises:
+        ValueError: the kernel is larger than the input.
+    """
+    # TODO: your code here
+    raise NotImplementedError("max_pool2d")
+
+
+def avg_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> torch.Tensor:
+    """Mean over each window, channel by channel; no padding, floor mode.
+
+    Args:
+        x (Tensor[N, C, H, W]): the input.
+        kernel_size: int or (kH, kW).
+        stride: int or (h, w); None means stride = kernel_size.
+
+    Returns:
+        Tensor[N, C, (H - kH) // stride_h + 1, (W - kW) // stride_w + 1].
+
+    Raises:
+        ValueError: the kernel is larger than the input.
+    """
+    # TODO: your code here
+    raise NotImplementedError("avg_pool2d")

@@ -1,0 +1,41 @@
+"""Hidden checks, one module per exercise, each exporting `CHECKS: list[Check]`.
+
+Helpers here build seeded inputs and the common kinds of cases, so each exercise's module holds
+only what is particular to it: its inputs, its parts and its known mistakes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from grader.spec import Case
+
+
+def randn(g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normal values from the check's generator."""
+    return torch.randn(*shape, generator=g, dtype=dtype)
+
+
+def call(fn: str, *args: Any, grad: bool = False, label: str = "", raises: tuple[str, ...] = (),
+         rtol: float | None = None, atol: float | None = None, **kwargs: Any) -> Case:
+    """A case that calls the exercise's function `fn` (gradients too with `grad=True`)."""
+    if grad:
+        kwargs["grad"] = True
+    return Case("call", (fn, *args), kwargs, label=label, raises=raises, rtol=rtol, atol=atol)
+
+
+def module_case(cls: str, init_args: tuple, inputs: tuple, state_dict: dict | None, *, grad: bool = False,
+                method: str = "forward", label: str = "", rtol: float | None = None,
+                atol: float | None = None) -> Case:
+    """A case that builds `cls(*init_args)`, loads `state_dict` and calls `method(*inputs)`."""
+    kwargs: dict[str, Any] = {"init_args": init_args, "inputs": inputs, "state_dict": state_dict,
+                              "method": method, "grad": grad}
+    return Case("module", (cls,), kwargs, label=label, rtol=rtol, atol=atol)
+
+
+def reference_state(ref: Any, cls: str, *init_args: Any, dtype: torch.dtype = torch.float32) -> dict:
+    """The state_dict of a freshly initialised reference module (seeded by the check's seed)."""
+    net = getattr(ref, cls)(*init_args).to(dtype)
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}

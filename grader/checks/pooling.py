@@ -1,0 +1,139 @@
+"""Hidden checks for `pooling`: max and average pooling, overlapping windows, and errors."""
+
+from __future__ import annotations
+
+import torch
+
+from grader.checks import call, randn
+from grader.spec import Check, Mistake
+
+# (N, C, H, W, kernel_size, stride, label)
+_CONFIGS = [
+    (2, 3, 8, 8, 2, None, "2x2, stride defaults to the kernel"),
+    (1, 1, 7, 9, 3, 2, "batch 1, one channel, overlapping 3x3 windows with stride 2 (AlexNet style)"),
+    (2, 2, 9, 6, (3, 2), (2, 1), "non-square kernel (3, 2) and pair stride (2, 1)"),
+    (1, 4, 11, 10, (2, 3), None, "sizes that do not divide evenly: the remainder is dropped"),
+    (3, 2, 5, 5, 5, 1, "kernel as large as the input"),
+]
+
+
+def _case(g, fn, cfg, *, dtype=torch.float32, grad=False):
+    n, c, h, w, k, s, label = cfg
+    x = randn(g, n, c, h, w, dtype=dtype)
+    return call(fn, x, k, s, grad=grad, label=f"{label}, x {tuple(x.shape)}, kernel_size={k}, stride={s}, {str(dtype)[6:]}")
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _stride_one(fn_name):
+    def build(ref):
+        fn = getattr(ref, fn_name)
+        return {fn_name: lambda x, kernel_size, stride=None: fn(x, kernel_size, 1 if stride is None else stride)}
+
+    return build
+
+
+def _kernel_swapped(fn_name):
+    def build(ref):
+        fn = getattr(ref, fn_name)
+
+        def wrong(x, kernel_size, stride=None):
+            kh, kw = _pair(kernel_size)
+            s = (kh, kw) if stride is None else _pair(stride)
+            return fn(x, (kw, kh), (s[1], s[0]))
+
+        return {fn_name: wrong}
+
+    return build
+
+
+def _ceil_mode(fn_name):
+    def build(ref):
+        def wrong(x, kernel_size, stride=None):
+            import torch.nn.functional as F
+
+            pool = F.max_pool2d if fn_name == "max_pool2d" else F.avg_pool2d
+            return pool(x, kernel_size, stride, ceil_mode=True)
+
+        return {fn_name: wrong}
+
+    return build
+
+
+def _across_channels(fn_name):
+    def build(ref):
+        fn = getattr(ref, fn_name)
+
+        def wrong(x, kernel_size, stride=None):
+            pooled = fn(x, kernel_size, stride)
+            reduced = pooled.amax(dim=1, keepdim=True) if fn_name == "max_pool2d" else pooled.mean(dim=1, keepdim=True)
+            return reduced.expand_as(pooled).contiguous()
+
+        return {fn_name: wrong}
+
+    return build
+
+
+def _abs_max(ref):
+    def max_pool2d(x, kernel_size, stride=None):
+        kh, kw = _pair(kernel_size)
+        sh, sw = _pair(kernel_size if stride is None else stride)
+        windows = x.unfold(2, kh, sh).unfold(3, kw, sw).flatten(-2)
+        idx = windows.abs().argmax(-1, keepdim=True)
+        return windows.gather(-1, idx).squeeze(-1)
+
+    return {"max_pool2d": max_pool2d}
+
+
+def _avg_wrong_divisor(ref):
+    def avg_pool2d(x, kernel_size, stride=None):
+        kh, kw = _pair(kernel_size)
+        sh, sw = _pair(kernel_size if stride is None else stride)
+        return x.unfold(2, kh, sh).unfold(3, kw, sw).sum(dim=(-2, -1)) / (kh * kh)
+
+    return {"avg_pool2d": avg_pool2d}
+
+
+_S = "Convolution"
+
+
+def _mistakes(fn_name: str) -> tuple[Mistake, ...]:
+    common = (
+        Mistake(f"{fn_name}-stride-default-one", "With stride=None the stride must equal the kernel size (non-overlapping windows), not 1.", _stride_one(fn_name), _S),
+        Mistake(f"{fn_name}-kernel-hw-swapped", "Height and width are swapped: kernel_size and stride pairs are (h, w), rows first.", _kernel_swapped(fn_name), _S),
+        Mistake(f"{fn_name}-ceil-mode", "Partial windows at the border are kept (ceil mode); the contract uses floor mode: a window that does not fit is dropped.", _ceil_mode(fn_name), _S),
+        Mistake(f"{fn_name}-across-channels", "The pooling also mixes channels: pooling works on each feature map independently and keeps the depth.", _across_channels(fn_name), "GlobalAvgPooling"),
+    )
+    if fn_name == "max_pool2d":
+        return common + (Mistake("max-of-absolute-values", "The window's value with the largest magnitude is taken; max pooling keeps the largest value, negatives included.", _abs_max, _S),)
+    return common + (Mistake("avg-wrong-divisor", "The window sum is divided by kH*kH instead of the window's kH*kW elements.", _avg_wrong_divisor, _S),)
+
+
+def _forward(fn):
+    return lambda g, ref: [_case(g, fn, cfg) for cfg in _CONFIGS]
+
+
+def _float64_grads(fn):
+    return lambda g, ref: [_case(g, fn, cfg, dtype=torch.float64, grad=True) for cfg in _CONFIGS[:4]]
+
+
+def _too_large(g, ref):
+    x = randn(g, 1, 2, 4, 5)
+    return [call(fn, x, k, None, raises=("ValueError", "RuntimeError"), label=f"{fn} with kernel {k} on a 4x5 input")
+            for fn in ("max_pool2d", "avg_pool2d") for k in (6, (5, 2))]
+
+
+CHECKS = [
+    Check("max_pool2d_forward", "max_pool2d", 4, _forward("max_pool2d"), _mistakes("max_pool2d"),
+          "outputs against the reference on 5 shapes, overlapping windows included"),
+    Check("max_pool2d_float64_gradients", "max_pool2d", 4, _float64_grads("max_pool2d"), _mistakes("max_pool2d"),
+          "float64, and the gradient flowing only to each window's maximum"),
+    Check("avg_pool2d_forward", "avg_pool2d", 4, _forward("avg_pool2d"), _mistakes("avg_pool2d"),
+          "outputs against the reference on 5 shapes"),
+    Check("avg_pool2d_float64_gradients", "avg_pool2d", 4, _float64_grads("avg_pool2d"), _mistakes("avg_pool2d"),
+          "float64, and the gradient spread evenly over each window"),
+    Check("kernel_larger_than_input", "errors", 2, _too_large, (),
+          "a kernel larger than the input raises ValueError or RuntimeError"),
+]

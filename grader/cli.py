@@ -1,0 +1,89 @@
+"""The `grade` command line: a click group whose subcommands are loaded only when used.
+
+Each command lives in the library module that does its work (`grader.commands.*`,
+`grader.quiz.commands`, ...) and is imported only when that command runs, so `grade --help` and
+`grade list` never import torch. Add a command by adding one line to `_COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+from grader import __version__
+
+# name -> ("module", "attribute", "one-line help shown by `grade --help`")
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "list": ("grader.commands", "list_cmd", "List the exercises with their parts, points and your last result."),
+    "exercise": ("grader.commands", "exercise_cmd", "Grade one exercise and explain every check."),
+    "all": ("grader.commands", "all_cmd", "Grade every exercise and print one summary table."),
+    "quiz": ("grader.quiz.commands", "quiz", "Answer true/false statements from the notes, with spaced revision."),
+    "batch": ("grader.report.commands", "batch_cmd", "Grade a whole class of submissions in parallel (instructors)."),
+    "report": ("grader.report.commands", "report_cmd", "Write the HTML class report and CSV from batch results."),
+    "gradescope-autograder": ("grader.report.commands", "gradescope_cmd", "Build a Gradescope autograder zip."),
+    "release": ("grader.report.commands", "release_cmd", "Write the student edition of the course (no solutions)."),
+    "init": ("grader.study", "init_cmd", "Create a fresh working copy of the exercises."),
+    "reset": ("grader.study", "reset_cmd", "Restore one exercise's stub (your file is kept as a backup)."),
+    "hint": ("grader.study", "hint_cmd", "Show the next hint for an exercise part."),
+    "watch": ("grader.study", "watch_cmd", "Re-grade an exercise each time you save it."),
+    "progress": ("grader.study", "progress_cmd", "Show what you passed, what is due and what to do next."),
+    "solution": ("grader.study", "solution_cmd", "Show the reference solution once you have passed."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in _COMMANDS if self._available(name)]
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(_COMMANDS[name][0]) is not None
+        except ModuleNotFoundError:
+            return False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS or not self._available(cmd_name):
+            return None
+        module_name, attr, _ = _COMMANDS[cmd_name]
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def resolve_command(self, ctx, args):  # type: ignore[override]
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            import difflib
+
+            name = args[0] if args else ""
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else " Run `grade --help` for the list."
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx) from exc
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnn-grader")
+def cli() -> None:
+    """cnn-grader: self-grading CNN exercises and quizzes.
+
+    Start with `grade list`, fill in a stub in exercises/, then `grade exercise NAME`.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="grade")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,68 @@
+"""Maintainer tools: make the student stubs from the references, so the two never drift.
+
+`python -m grader.maint stubs` rewrites `exercises/<name>.py` from `solutions/<name>.py`: every
+public function and method (and `__init__`) keeps its signature and docstring, and its body becomes
+one marker line plus `raise NotImplementedError(...)`. Private helpers (`_name`) are kept as they
+are, so references must put no solution logic in them. `tests/test_stubs.py` proves that the
+committed stubs are exactly what this produces.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+MARKER = "# TODO: your code here"
+
+
+def _stub_targets(tree: ast.Module) -> list[ast.FunctionDef]:
+    targets: list[ast.FunctionDef] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            targets.append(node)
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and (item.name == "__init__" or not item.name.startswith("_")):
+                    targets.append(item)
+    return targets
+
+
+def stub_source(reference: str) -> str:
+    """The stub text for a reference module's source text."""
+    tree = ast.parse(reference)
+    lines = reference.splitlines(keepends=True)
+    # Replace bodies from the bottom up so earlier line numbers stay valid.
+    for fn in sorted(_stub_targets(tree), key=lambda f: f.lineno, reverse=True):
+        body = fn.body
+        has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str)
+        first = body[1] if has_doc and len(body) > 1 else (None if has_doc else body[0])
+        if first is None:
+            continue
+        start = first.lineno - 1
+        end = body[-1].end_lineno
+        indent = " " * first.col_offset
+        qual = fn.name
+        replacement = [f"{indent}{MARKER}\n", f'{indent}raise NotImplementedError("{qual}")\n']
+        lines[start:end] = replacement
+    return "".join(lines)
+
+
+def write_stubs(root: Path, names: list[str] | None = None) -> list[Path]:
+    written = []
+    for ref in sorted((root / "solutions").glob("*.py")):
+        if ref.name.startswith("_") or (names and ref.stem not in names):
+            continue
+        out = root / "exercises" / ref.name
+        out.write_text(stub_source(ref.read_text(encoding="utf-8")), encoding="utf-8")
+        written.append(out)
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover
+    if len(sys.argv) >= 2 and sys.argv[1] == "stubs":
+        for path in write_stubs(Path(__file__).resolve().parent.parent, sys.argv[2:] or None):
+            print(f"wrote {path}")
+    else:
+        print("usage: python -m grader.maint stubs [NAME ...]")
+        sys.exit(2)

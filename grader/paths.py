@@ -1,0 +1,82 @@
+"""Where things live: the course root, the progress folder and the course's data folders.
+
+The course root is the nearest folder, from the working directory upward, that holds an
+`exercises/` folder and either a `pyproject.toml` of cnn-grader or a `.grade/` folder (made by
+`grade init`). The data folders (`exercises`, `solutions`, `quizzes`) come from the checkout when
+the package runs from one, else from the copy installed inside the package (`grader/_data/`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROGRESS_DIRNAME = ".grade"
+DATA_KINDS = ("exercises", "solutions", "quizzes")
+
+
+class CourseError(Exception):
+    """A problem with the course folder that the user can fix (message says how)."""
+
+
+def _is_course_root(path: Path) -> bool:
+    if not (path / "exercises").is_dir():
+        return False
+    if (path / PROGRESS_DIRNAME).is_dir():
+        return True
+    pyproject = path / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            return 'name = "cnn-grader"' in pyproject.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    return False
+
+
+def find_course_root(start: Path | None = None) -> Path | None:
+    """The nearest course root at or above `start` (default: the working directory), or None."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if _is_course_root(candidate):
+            return candidate
+    return None
+
+
+def course_root(start: Path | None = None) -> Path:
+    """Like `find_course_root`, but raises `CourseError` with advice when there is none."""
+    root = find_course_root(start)
+    if root is None:
+        raise CourseError(
+            f"No course folder found at or above {Path(start or Path.cwd()).resolve()}. "
+            "Run this command inside the course (the folder that holds exercises/), "
+            "or create a working copy with `grade init DIR` and run it there."
+        )
+    return root
+
+
+def checkout_root() -> Path | None:
+    """The repository the package runs from, if it runs from a checkout (editable or in place)."""
+    root = PACKAGE_DIR.parent
+    if (root / "solutions").is_dir() and (root / "exercises").is_dir():
+        return root
+    return None
+
+
+def data_dir(kind: str) -> Path:
+    """The folder of `kind` (one of DATA_KINDS): the checkout's, else the installed copy."""
+    if kind not in DATA_KINDS:
+        raise ValueError(f"unknown data folder {kind!r}; expected one of {DATA_KINDS}")
+    root = checkout_root()
+    if root is not None:
+        return root / kind
+    return PACKAGE_DIR / "_data" / kind
+
+
+def progress_dir(start: Path | None = None) -> Path:
+    """The `.grade/` folder of the course (created on demand by the store, not here)."""
+    override = os.environ.get("GRADE_HOME")
+    if override:
+        return Path(override)
+    root = find_course_root(start)
+    return (root if root is not None else Path.cwd()) / PROGRESS_DIRNAME

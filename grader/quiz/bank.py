@@ -1,0 +1,361 @@
+"""The quiz bank: `quizzes/*.yaml` loaded into typed records, or every problem reported at once.
+
+One file per section of the notes; the file name (without `.yaml`) is the topic a student types in
+`grade quiz TOPIC`. A file looks like this:
+
+    title: Global average pooling      # shown in summaries and exports
+    order: 2                           # optional: position in menus (then by file name)
+    statements:
+      - id: gap-no-trainable-params    # kebab-case, unique across files; progress is keyed on it,
+                                       # so fixing a typo in the text never resets a history
+        text: GAP has no trainable params.
+        answer: true                   # a real YAML boolean, written true or false
+        explanation: >-                # why, in one to three sentences
+          It only averages each channel over height and width.
+        section: GlobalAvgPooling      # the notes' section it comes from (see SECTIONS)
+        tags: [gap, parameters]        # optional, kebab-case
+        exercise: gap                  # optional: the exercise that demonstrates it
+        from_notes: true               # optional: quoted from the notes' True/False lists
+        notes_answer: true             # optional: the notes' key, only where it differs from answer
+        source: Lin et al. 2013, 3.2   # optional: where to check the fact
+
+`answer: yes` is refused although YAML 1.1 reads it as a boolean: `yes/no/on/off` turn into
+booleans by accident elsewhere (a text of `no` becomes False), so the bank spells `true`/`false`.
+Problems are reported as `file:line: field: message`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+SECTIONS = (
+    "Convolution",
+    "GlobalAvgPooling",
+    "Segmentation",
+    "Object Detection",
+    "MetricLearning",
+    "Autoencoders",
+    "GANs",
+)
+EXERCISES = (
+    "conv", "pooling", "gap", "inception", "unet", "segmentation", "nms", "rpn", "metric",
+    "autoencoder", "gan",
+)  # the exercise names of EXERCISES.md
+REQUIRED = ("id", "text", "answer", "explanation", "section")
+OPTIONAL = ("tags", "exercise", "from_notes", "notes_answer", "source")
+FILE_KEYS = ("title", "order", "statements")
+KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser keeps `grade quiz` fast
+_STR = "tag:yaml.org,2002:str"
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_NULL = "tag:yaml.org,2002:null"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One true/false statement of the bank."""
+
+    id: str
+    text: str
+    answer: bool
+    explanation: str
+    section: str
+    topic: str  # the file it comes from, without .yaml
+    tags: tuple[str, ...] = ()
+    exercise: str | None = None
+    from_notes: bool = False
+    notes_answer: bool | None = None  # set only where the notes' key differs from `answer`
+    source: str | None = None
+    file: str = ""
+    line: int = 0
+
+    @property
+    def notes_disagree(self) -> bool:
+        """True where the notes give the other answer (the quiz flags it)."""
+        return self.notes_answer is not None and self.notes_answer != self.answer
+
+    @property
+    def text_hash(self) -> str:
+        """A short hash of text and answer: tells a reworded or re-keyed statement apart in reports."""
+        return hashlib.sha256(f"{self.text}\0{self.answer}".encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One file of the bank."""
+
+    name: str
+    title: str
+    order: int
+    file: Path
+    statements: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in the bank, located by file and line."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class BankError(ValueError):
+    """The bank could not be loaded; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the quiz bank:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Bank:
+    """Every topic of the bank, in menu order."""
+
+    directory: Path
+    topics: tuple[Topic, ...]
+    _by_id: dict[str, Statement] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update({s.id: s for t in self.topics for s in t.statements})
+
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        return tuple(s for t in self.topics for s in t.statements)
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.topics)
+
+    def get(self, statement_id: str) -> Statement | None:
+        return self._by_id.get(statement_id)
+
+    def topic(self, name: str) -> Topic:
+        for t in self.topics:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of every id, text and answer: which version of the bank an answer was given to."""
+        digest = hashlib.sha256()
+        for s in sorted(self.statements, key=lambda s: s.id):
+            digest.update(f"{s.id}\0{s.text_hash}\n".encode())
+        return digest.hexdigest()[:16]
+
+    def resolve_topics(self, names: tuple[str, ...] | list[str]) -> list[str]:
+        """Topic names from what a student typed: exact names or unique prefixes (`seg`).
+
+        Raises `ValueError` naming the unknown word and the topics there are.
+        """
+        chosen: list[str] = []
+        for raw in names:
+            word = raw.strip().lower().removesuffix(".yaml")
+            matches = [t for t in self.topic_names if t == word] or [
+                t for t in self.topic_names if t.startswith(word)
+            ]
+            if len(matches) != 1:
+                kind = "ambiguous" if matches else "unknown"
+                raise ValueError(
+                    f"{kind} topic {raw!r}; the topics are: {', '.join(self.topic_names)} "
+                    "(a unique prefix is enough)."
+                )
+            if matches[0] not in chosen:
+                chosen.append(matches[0])
+        return chosen
+
+
+def default_directory() -> Path:
+    """The bank of the course: the checkout's `quizzes/`, else the copy installed in the package."""
+    from grader import paths
+
+    return paths.data_dir("quizzes")
+
+
+def load_bank(directory: Path | None = None) -> Bank:
+    """Load and validate every `*.yaml` of `directory`; raise `BankError` listing all problems."""
+    directory = Path(directory) if directory is not None else default_directory()
+    if not directory.is_dir():
+        raise BankError([Problem(str(directory), 0, "", "no quiz bank here (the folder does not exist)")])
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise BankError([Problem(str(directory), 0, "", "no quiz bank here (no *.yaml file)")])
+    problems: list[Problem] = []
+    topics = [t for f in files if (t := _load_file(f, problems)) is not None]
+    seen: dict[str, Statement] = {}
+    for topic in topics:
+        for s in topic.statements:
+            if s.id in seen:
+                first = seen[s.id]
+                problems.append(Problem(s.file, s.line, "id", f"duplicate id {s.id!r} (first at {first.file}:{first.line})"))
+            else:
+                seen[s.id] = s
+    if problems:
+        raise BankError(problems)
+    topics.sort(key=lambda t: (t.order, t.name))
+    return Bank(directory=directory, topics=tuple(topics))
+
+
+def _load_file(path: Path, problems: list[Problem]) -> Topic | None:
+    """Parse one file; append its problems and return None when it has any."""
+    name = path.stem
+    where = str(path)
+    before = len(problems)
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        problems.append(Problem(where, line, "", f"not valid YAML: {exc.problem or exc}"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(where, 0, "", f"cannot read the file: {exc}"))
+        return None
+    if not KEBAB.match(name):
+        problems.append(Problem(where, 0, "", f"file name {name!r} must be kebab-case (it is the topic name)"))
+    if not isinstance(root, yaml.MappingNode):
+        problems.append(Problem(where, _line(root), "", "the file must be a mapping with title and statements"))
+        return None
+    fields = _mapping(root, where, problems, FILE_KEYS, ("title", "statements"))
+    title = _text(fields.get("title"), where, "title", problems)
+    order = 1000
+    if "order" in fields:
+        node = fields["order"]
+        if node.tag != _INT:
+            problems.append(Problem(where, _line(node), "order", f"must be an integer, got {node.value!r}"))
+        else:
+            order = int(node.value)
+    items = fields.get("statements")
+    statements: list[Statement] = []
+    if items is not None:
+        if not isinstance(items, yaml.SequenceNode):
+            problems.append(Problem(where, _line(items), "statements", "must be a list of statements"))
+        else:
+            for item in items.value:
+                s = _statement(item, name, where, problems)
+                if s is not None:
+                    statements.append(s)
+            if not items.value:
+                problems.append(Problem(where, _line(items), "statements", "the list is empty"))
+    if len(problems) > before or title is None:
+        return None
+    return Topic(name=name, title=title, order=order, file=path, statements=tuple(statements))
+
+
+def _statement(node: yaml.Node, topic: str, where: str, problems: list[Problem]) -> Statement | None:
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(Problem(where, _line(node), "statements", "each statement must be a mapping (id, text, answer, ...)"))
+        return None
+    before = len(problems)
+    f = _mapping(node, where, problems, REQUIRED + OPTIONAL, REQUIRED)
+    sid = _text(f.get("id"), where, "id", problems)
+    if sid is not None and not KEBAB.match(sid):
+        problems.append(Problem(where, _line(f["id"]), "id", f"{sid!r} must be kebab-case (a-z, 0-9 and single dashes)"))
+    text = _text(f.get("text"), where, "text", problems)
+    answer = _bool(f.get("answer"), where, "answer", problems)
+    explanation = _text(f.get("explanation"), where, "explanation", problems)
+    section = _text(f.get("section"), where, "section", problems)
+    if section is not None and section not in SECTIONS:
+        problems.append(Problem(where, _line(f["section"]), "section", f"{section!r} is not a section of the notes; use one of {', '.join(SECTIONS)}"))
+    tags: tuple[str, ...] = ()
+    if "tags" in f:
+        tags = _tags(f["tags"], where, problems)
+    exercise = _text(f.get("exercise"), where, "exercise", problems) if "exercise" in f else None
+    if exercise is not None and exercise not in EXERCISES:
+        problems.append(Problem(where, _line(f["exercise"]), "exercise", f"unknown exercise {exercise!r}; use one of {', '.join(EXERCISES)}"))
+    from_notes = bool(_bool(f.get("from_notes"), where, "from_notes", problems)) if "from_notes" in f else False
+    notes_answer = _bool(f.get("notes_answer"), where, "notes_answer", problems) if "notes_answer" in f else None
+    if notes_answer is not None and answer is not None and notes_answer == answer:
+        problems.append(Problem(where, _line(f["notes_answer"]), "notes_answer", "equals answer; keep notes_answer only where the notes disagree"))
+    source = _text(f.get("source"), where, "source", problems) if "source" in f else None
+    if len(problems) > before:
+        return None
+    assert sid and text and explanation and section and answer is not None  # checked above
+    return Statement(
+        id=sid, text=text, answer=answer, explanation=explanation, section=section, topic=topic,
+        tags=tags, exercise=exercise, from_notes=from_notes, notes_answer=notes_answer,
+        source=source, file=where, line=_line(node),
+    )
+
+
+def _line(node: yaml.Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None and node.start_mark else 0
+
+
+def _mapping(node: yaml.MappingNode, where: str, problems: list[Problem], allowed: tuple[str, ...],
+             required: tuple[str, ...]) -> dict[str, yaml.Node]:
+    """The keys of a mapping node, reporting unknown, duplicate and missing keys."""
+    out: dict[str, yaml.Node] = {}
+    for key, value in node.value:
+        name = key.value if isinstance(key, yaml.ScalarNode) else str(key)
+        if name not in allowed:
+            problems.append(Problem(where, _line(key), name, f"unknown key; allowed keys are {', '.join(allowed)}"))
+        elif name in out:
+            problems.append(Problem(where, _line(key), name, f"given twice (also at line {_line(out[name])})"))
+        else:
+            out[name] = value
+    for name in required:
+        if name not in out:
+            problems.append(Problem(where, _line(node), name, "missing"))
+    return out
+
+
+def _text(node: yaml.Node | None, where: str, name: str, problems: list[Problem]) -> str | None:
+    """A non-empty string with whitespace collapsed (folded YAML keeps stray newlines)."""
+    if node is None:
+        return None
+    if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
+        problems.append(Problem(where, _line(node), name, "must be a non-empty text"))
+        return None
+    if node.tag != _STR:
+        problems.append(Problem(where, _line(node), name, f"{node.value!r} is read by YAML as a {node.tag.rsplit(':', 1)[-1]}, not text; put it in quotes"))
+        return None
+    value = " ".join(node.value.split())
+    if not value:
+        problems.append(Problem(where, _line(node), name, "is empty"))
+        return None
+    return value
+
+
+def _bool(node: yaml.Node | None, where: str, name: str, problems: list[Problem]) -> bool | None:
+    """A boolean written `true` or `false` (not yes/no/on/off, not a quoted string)."""
+    if node is None:
+        return None
+    if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL and node.value.lower() in ("true", "false"):
+        return node.value.lower() == "true"
+    if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
+        problems.append(Problem(where, _line(node), name, f"{node.value!r} is a YAML 1.1 boolean by accident; write true or false"))
+    elif isinstance(node, yaml.ScalarNode) and node.tag == _STR:
+        problems.append(Problem(where, _line(node), name, f"must be a boolean, got the string {node.value!r}; write true or false without quotes"))
+    else:
+        shown = node.value if isinstance(node, yaml.ScalarNode) else type(node).__name__
+        problems.append(Problem(where, _line(node), name, f"must be true or false, got {shown!r}"))
+    return None
+
+
+def _tags(node: yaml.Node, where: str, problems: list[Problem]) -> tuple[str, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        problems.append(Problem(where, _line(node), "tags", "must be a list, e.g. [gap, cam]"))
+        return ()
+    tags = []
+    for item in node.value:
+        tag = _text(item, where, "tags", problems)
+        if tag is not None and not KEBAB.match(tag):
+            problems.append(Problem(where, _line(item), "tags", f"{tag!r} must be kebab-case"))
+        elif tag is not None:
+            tags.append(tag)
+    return tuple(tags)

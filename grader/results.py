@@ -1,0 +1,93 @@
+"""Result records and their JSON form (schema version 1, documented in the README).
+
+`grade exercise --json` writes one `ExerciseResult`; `grade all --json` writes
+`{"schema": 1, "score", "max_score", "exercises": [...]}`. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("passed", "failed", "error", "timeout", "crashed", "not_implemented", "forbidden")
+
+
+@dataclass
+class MistakeInfo:
+    name: str
+    explanation: str
+    section: str
+
+
+@dataclass
+class CheckResult:
+    name: str
+    part: str
+    points: float
+    max_points: int
+    status: str
+    message: str = ""
+    mistake: MistakeInfo | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+
+@dataclass
+class ExerciseResult:
+    exercise: str
+    path: str
+    seed: int
+    grader_version: str
+    started_at: str
+    duration_s: float = 0.0
+    checks: list[CheckResult] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # e.g. static-scan findings, captured output
+
+    @property
+    def score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def max_score(self) -> int:
+        return sum(c.max_points for c in self.checks)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.status == "passed" for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "exercise": self.exercise,
+            "path": self.path,
+            "score": self.score,
+            "max_score": self.max_score,
+            "seed": self.seed,
+            "grader_version": self.grader_version,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            "notices": list(self.notices),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+def all_to_dict(results: list[ExerciseResult]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "score": sum(r.score for r in results),
+        "max_score": sum(r.max_score for r in results),
+        "exercises": [r.to_dict() for r in results],
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically (a temporary file renamed into place), so a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)

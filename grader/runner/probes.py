@@ -1,0 +1,148 @@
+"""Probes: the trusted functions that call exercise code and collect what to compare.
+
+A probe runs twice with the same arguments: in the worker on the student's module and in the
+grader on the reference (or a known-mistake variant of it). It returns plain data, which
+`sanitize` turns into tensors, numbers, strings and containers only. Probes are deterministic:
+any randomness (the upstream gradients, say) comes from a generator seeded by the arguments.
+
+Exercise-specific probes live in `grader/checks/<name>.py` and are named "module:function".
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import torch
+
+TENSOR_KEY = "__tensor__"
+UNSUPPORTED_KEY = "__unsupported__"
+
+
+def sanitize(obj: Any, depth: int = 0) -> Any:
+    """`obj` as plain data: tensors become {TENSOR_KEY: cpu tensor, "device": str}, anything
+    that is not a tensor, number, string, None or container of them becomes {UNSUPPORTED_KEY: type}."""
+    if depth > 20:
+        return {UNSUPPORTED_KEY: "structure nested too deeply"}
+    if isinstance(obj, torch.Tensor):
+        plain = obj.detach()
+        if type(plain) is not torch.Tensor:
+            return {UNSUPPORTED_KEY: f"tensor subclass {type(obj).__qualname__}"}
+        return {TENSOR_KEY: plain.to("cpu", copy=True), "device": str(plain.device)}
+    if obj is None or type(obj) in (bool, int, float, str):
+        return obj
+    if type(obj) in (tuple, list):
+        return type(obj)(sanitize(v, depth + 1) for v in obj)
+    if type(obj) is dict and all(type(k) is str for k in obj):
+        return {k: sanitize(v, depth + 1) for k, v in obj.items()}
+    return {UNSUPPORTED_KEY: f"{type(obj).__module__}.{type(obj).__qualname__}"}
+
+
+def resolve(name: str) -> Any:
+    """The probe function called `name` ("call", or "package.module:function")."""
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+    return globals()[name]
+
+
+def _to_device(value: Any, device: str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def _flat_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _flat_tensors(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _flat_tensors(v)]
+    return []
+
+
+def _backward(outputs: Any, inputs: dict[str, torch.Tensor], seed: int) -> dict[str, Any]:
+    """Gradients of a seeded random projection of `outputs` w.r.t. `inputs` (None where unused)."""
+    outs = [t for t in _flat_tensors(outputs) if t.requires_grad and t.is_floating_point()]
+    if not outs or not inputs:
+        return {name: None for name in inputs}
+    gen = torch.Generator().manual_seed(seed)
+    grad_outs = [torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device) for t in outs]
+    names = list(inputs)
+    # One scalar (a seeded projection of every output) rather than explicit grad_outputs: same
+    # gradients, and it avoids a lazy import that costs half a second on first use.
+    projection = sum((o * g).sum() for o, g in zip(outs, grad_outs))
+    grads = torch.autograd.grad(projection, [inputs[n] for n in names], allow_unused=True)
+    return dict(zip(names, grads))
+
+
+def _grad_leaf(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().clone().requires_grad_(True)
+
+
+def call(mod: Any, fn: str, *args: Any, grad: bool = False, device: str = "cpu", seed: int = 0, **kwargs: Any) -> dict:
+    """Call `mod.fn(*args, **kwargs)`; with `grad`, also the gradients w.r.t. floating tensor args.
+
+    Returns {"out": ..., "args_after": [tensor args after the call], "grads": {"argI": ...}}.
+    """
+    args = [_to_device(a, device) for a in args]
+    kwargs = {k: _to_device(v, device) for k, v in kwargs.items()}
+    leaves: dict[str, torch.Tensor] = {}
+    if grad:
+        for i, a in enumerate(args):
+            if isinstance(a, torch.Tensor) and a.is_floating_point():
+                args[i] = leaves[f"arg{i}"] = _grad_leaf(a)
+        for k, v in kwargs.items():
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
+                kwargs[k] = leaves[k] = _grad_leaf(v)
+    out = getattr(mod, fn)(*args, **kwargs)
+    result: dict[str, Any] = {"out": out}
+    result["args_after"] = [a.detach() if isinstance(a, torch.Tensor) else None for a in args]
+    if grad:
+        result["grads"] = _backward(out, leaves, seed)
+    return result
+
+
+def module(
+    mod: Any,
+    cls: str,
+    init_args: tuple = (),
+    inputs: tuple = (),
+    state_dict: dict | None = None,
+    method: str = "forward",
+    grad: bool = False,
+    device: str = "cpu",
+    seed: int = 0,
+    init_kwargs: dict | None = None,
+) -> dict:
+    """Build `mod.cls(*init_args)`, load `state_dict`, call `method(*inputs)`.
+
+    When the module's state_dict keys or shapes differ from `state_dict`, returns only
+    {"state_dict_shapes": {key: shape}} for the grader to explain. With `grad`, returns gradients
+    w.r.t. floating inputs ("inputI") and parameters ("param:NAME").
+    """
+    net = getattr(mod, cls)(*init_args, **(init_kwargs or {}))
+    if state_dict is not None:
+        own = {k: list(v.shape) for k, v in net.state_dict().items()}
+        if own != {k: list(v.shape) for k, v in state_dict.items()}:
+            return {"state_dict_shapes": own}
+        net.load_state_dict(state_dict)
+    net = net.to(device)
+    inputs = [_to_device(x, device) for x in inputs]
+    leaves: dict[str, torch.Tensor] = {}
+    if grad:
+        for i, x in enumerate(inputs):
+            if isinstance(x, torch.Tensor) and x.is_floating_point():
+                inputs[i] = leaves[f"input{i}"] = _grad_leaf(x)
+        for name, p in net.named_parameters():
+            leaves[f"param:{name}"] = p
+    out = getattr(net, method)(*inputs)
+    result: dict[str, Any] = {"out": out}
+    if grad:
+        result["grads"] = _backward(out, leaves, seed)
+    return result

@@ -1,0 +1,153 @@
+"""The worker: the only process that runs student code. It loads modules and runs probes.
+
+Started by `parent.Worker` as `python -I -c BOOT` in a scratch folder with a minimal environment,
+closed stdin and captured output. It reads pickled requests from one pipe and writes replies as
+`torch.save` frames to another (see `protocol`). It never imports the references: `solutions`
+and the package's copy of them are refused. Nothing it says decides a verdict on its own: the
+grader compares the returned tensors with its own expected values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import resource
+import sys
+import traceback
+from types import ModuleType
+from typing import Any
+
+_BLOCKED_PREFIXES = ("solutions", "grader._data.solutions")
+
+
+class _RefuseReferences:
+    """A meta-path finder that refuses to import the reference solutions."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if any(name == p or name.startswith(p + ".") for p in _BLOCKED_PREFIXES):
+            raise ImportError(f"importing {name!r} is not allowed while grading: write your own code")
+        return None
+
+
+def _limit(memory_bytes: int) -> None:
+    for res, value in (
+        (resource.RLIMIT_AS, memory_bytes),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_FSIZE, 64 * 1024 * 1024),
+    ):
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
+def _student_traceback(exc: BaseException, path: str) -> str:
+    """The traceback trimmed to the student's own file, plus the exception line."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) == path]
+    text = "".join(traceback.format_list(frames)) if frames else ""
+    return text + "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+class Worker:
+    def __init__(self, req_fd: int, resp_fd: int) -> None:
+        from grader.runner import guard, probes, protocol
+
+        self.req_fd, self.resp_fd = req_fd, resp_fd
+        self.guard = guard.RuntimeGuard()
+        self.protocol, self.probes, self.guard_mod = protocol, probes, guard
+        self.modules: dict[str, ModuleType | dict] = {}
+
+    def send(self, reply: dict[str, Any]) -> None:
+        reply.setdefault("forbidden_hits", list(self.guard.hits))
+        self.protocol.write_frame(self.resp_fd, self.protocol.encode_reply(reply))
+
+    def _exception_reply(self, exc: BaseException, path: str, phase: str) -> dict[str, Any]:
+        if isinstance(exc, self.guard_mod.ForbiddenCall) or self.guard.hits:
+            name = exc.name if isinstance(exc, self.guard_mod.ForbiddenCall) else self.guard.hits[0]
+            return {"kind": "forbidden", "name": name, "phase": phase, "traceback": _student_traceback(exc, path)}
+        return {
+            "kind": "exception",
+            "phase": phase,
+            "type": type(exc).__name__,
+            "mro": [c.__name__ for c in type(exc).__mro__],
+            "message": str(exc)[:2000],
+            "traceback": _student_traceback(exc, path)[-4000:],
+        }
+
+    def load(self, exercise: str, path: str) -> ModuleType | dict:
+        """Import the student's module once; a failed import is remembered as its error reply."""
+        key = f"{exercise}:{path}"
+        if key in self.modules:
+            return self.modules[key]
+        spec = importlib.util.spec_from_file_location(f"student_{exercise}", path)
+        try:
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            with self.guard.dispatch_mode():
+                spec.loader.exec_module(module)
+            self.modules[key] = module
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and ForbiddenCall included
+            self.modules[key] = self._exception_reply(exc, path, "import")
+        return self.modules[key]
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        path = os.path.abspath(request["path"])
+        self.guard.activate(request.get("forbidden", ()), request.get("forbidden_ops", ()))
+        module = self.load(request["exercise"], path)
+        if isinstance(module, dict):
+            return dict(module)
+        if request["op"] == "load":
+            return {"kind": "ok", "value": None}
+        probe = self.probes.resolve(request["probe"])
+        try:
+            with self.guard.dispatch_mode():
+                value = probe(module, *request["args"], **request["kwargs"])
+        except BaseException as exc:  # noqa: BLE001
+            return self._exception_reply(exc, path, "run")
+        if self.guard.hits:
+            return {"kind": "forbidden", "name": self.guard.hits[0], "phase": "run", "traceback": ""}
+        return {"kind": "ok", "value": self.probes.sanitize(value)}
+
+    def serve(self) -> None:
+        self.send({"kind": "ready", "pid": os.getpid()})
+        while True:
+            try:
+                request = self.protocol.decode_request(self.protocol.read_frame(self.req_fd, limit=1 << 34))
+            except EOFError:
+                return
+            reply = self.handle(request)
+            self.guard.active, self.guard.active_ops = (), frozenset()
+            try:
+                self.send(reply)
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be saved
+                self.send({"kind": "exception", "phase": "reply", "type": type(exc).__name__, "mro": [],
+                           "message": f"the result could not be sent back: {exc}"[:2000], "traceback": ""})
+
+
+def main(argv: list[str]) -> None:
+    req_fd, resp_fd, memory_bytes = int(argv[0]), int(argv[1]), int(argv[2])
+    _limit(memory_bytes)
+    sys.meta_path.insert(0, _RefuseReferences())
+    import torch
+
+    torch.set_num_threads(1)
+    _warm_up(torch)
+    Worker(req_fd, resp_fd).serve()
+
+
+def _warm_up(torch: ModuleType) -> None:
+    """Pay torch's lazy first-use costs now, while the grader is still importing torch itself."""
+    import io
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Nothing(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(1, 2, 4, 4, requires_grad=True)
+    with _Nothing():
+        y = torch.einsum("nchw,nchw->n", x.unfold(2, 2, 1).sum(-1), x[..., :3, :]).sum()
+    torch.autograd.grad(y, [x])
+    torch.save({"t": x.detach()}, io.BytesIO())

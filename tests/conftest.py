@@ -1,0 +1,60 @@
+"""Shared fixtures: one warm worker for the session, and helpers to grade a source text."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def worker():
+    from grader.runner.parent import Worker
+
+    w = Worker()
+    yield w
+    w.stop()
+
+
+def reference_source(name: str) -> str:
+    return (ROOT / "solutions" / f"{name}.py").read_text(encoding="utf-8")
+
+
+def variant(name: str, *edits: tuple[str, str]) -> str:
+    """The reference of `name` with textual edits (old, new); each `old` must occur."""
+    src = reference_source(name)
+    for old, new in edits:
+        assert old in src, f"edit target not found in solutions/{name}.py: {old!r}"
+        src = src.replace(old, new)
+    return src
+
+
+@pytest.fixture
+def grade(worker, tmp_path) -> Callable[..., dict]:
+    """grade(name, source=None, folder=None, timeout=10.0, seed=0) -> schema-1 result dict."""
+    from grader.grading import grade_exercise
+
+    def _grade(name: str, source: str | None = None, folder: Path | None = None, timeout: float = 10.0,
+               seed: int = 0, w=None) -> dict:
+        if source is not None:
+            folder = tmp_path / "submission"
+            folder.mkdir(exist_ok=True)
+            (folder / f"{name}.py").write_text(source, encoding="utf-8")
+        folder = folder or ROOT / "solutions"
+        return grade_exercise(name, folder / f"{name}.py", worker=w or worker, seed=seed, timeout=timeout).to_dict()
+
+    return _grade
+
+
+def statuses(result: dict) -> dict[str, str]:
+    return {c["name"]: c["status"] for c in result["checks"]}
+
+
+def mistakes(result: dict) -> set[str]:
+    return {c["mistake"]["name"] for c in result["checks"] if c.get("mistake")}
