@@ -190,6 +190,9 @@ def judge(case: Case, outcome: Outcome, expected: Any, *, timeout: float, device
         return "failed", _state_dict_message(value["state_dict_shapes"], shapes)
     got_cmp = {k: v for k, v in value.items() if k != "args_after"} if isinstance(value, dict) else value
     exp_cmp = {k: v for k, v in expected.items() if k != "args_after"} if isinstance(expected, dict) else expected
+    if case.assess is not None:
+        msg = case.assess(got_cmp, exp_cmp)
+        return ("failed", msg + (f"\n  inputs: {case.label}" if case.label else "")) if msg else ("passed", "")
     msg = compare(got_cmp, exp_cmp, "result", case.rtol, case.atol, device)
     if msg:
         return "failed", _pretty_where(msg, arg_names) + (f"\n  inputs: {case.label}" if case.label else "")

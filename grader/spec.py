@@ -47,6 +47,9 @@ class Case:
     rtol: float | None = None
     atol: float | None = None
     check_inputs: bool = True  # report in-place modification of tensor arguments
+    # Behavioural cases: `assess(got, expected) -> None or a message`, run in the grader on the
+    # sanitized values, replaces the equality comparison (e.g. "error below the baseline").
+    assess: Callable[[Any, Any], str | None] | None = None
 
 
 @dataclass(frozen=True)

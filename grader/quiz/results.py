@@ -105,12 +105,16 @@ def check_writable(path: Path) -> None:
 
 
 def write_results(path: Path, document: dict[str, Any]) -> None:
-    """Write `document` as JSON atomically (a temporary file renamed over `path`)."""
+    """Write `document` as JSON, atomically."""
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(document, out, indent=2, sort_keys=False)
-            out.write("\n")
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
