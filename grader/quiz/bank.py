@@ -22,16 +22,26 @@ One file per section of the notes; the file name (without `.yaml`) is the topic 
 `answer: yes` is refused although YAML 1.1 reads it as a boolean: `yes/no/on/off` turn into
 booleans by accident elsewhere (a text of `no` becomes False), so the bank spells `true`/`false`.
 Problems are reported as `file:line: field: message`.
+
+A valid bank is cached as JSON in the user's cache folder (`$XDG_CACHE_HOME/cnn-grader`, else
+`~/.cache/cnn-grader`), keyed by the files' names, sizes and modification times, so that
+`grade quiz` shows its first statement without importing or running the YAML parser; any
+change to a file, or any problem with the cache, falls back to parsing. `--check` never uses it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    from yaml import Node
 
 SECTIONS = (
     "Convolution",
@@ -51,7 +61,7 @@ OPTIONAL = ("tags", "exercise", "from_notes", "notes_answer", "source")
 FILE_KEYS = ("title", "order", "statements")
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser keeps `grade quiz` fast
+CACHE_VERSION = 1
 _STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
@@ -186,14 +196,27 @@ def default_directory() -> Path:
     return paths.data_dir("quizzes")
 
 
-def load_bank(directory: Path | None = None) -> Bank:
-    """Load and validate every `*.yaml` of `directory`; raise `BankError` listing all problems."""
-    directory = Path(directory) if directory is not None else default_directory()
+def load_bank(directory: Path | None = None, *, use_cache: bool = True) -> Bank:
+    """Load and validate every `*.yaml` of `directory`; raise `BankError` listing all problems.
+
+    With `use_cache`, a bank unchanged since it was last validated is read from the JSON cache.
+    """
+    directory = (Path(directory) if directory is not None else default_directory()).resolve()
     if not directory.is_dir():
         raise BankError([Problem(str(directory), 0, "", "no quiz bank here (the folder does not exist)")])
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise BankError([Problem(str(directory), 0, "", "no quiz bank here (no *.yaml file)")])
+    key = [[f.name, f.stat().st_mtime_ns, f.stat().st_size] for f in files]
+    if use_cache and (cached := _read_cache(directory, key)) is not None:
+        return cached
+    bank = _parse_bank(directory, files)
+    if use_cache:
+        _write_cache(directory, key, bank)
+    return bank
+
+
+def _parse_bank(directory: Path, files: list[Path]) -> Bank:
     problems: list[Problem] = []
     topics = [t for f in files if (t := _load_file(f, problems)) is not None]
     seen: dict[str, Statement] = {}
@@ -210,13 +233,53 @@ def load_bank(directory: Path | None = None) -> Bank:
     return Bank(directory=directory, topics=tuple(topics))
 
 
+def _cache_file(directory: Path) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "cnn-grader" / f"quiz-bank-{zlib.crc32(str(directory).encode()):08x}.json"
+
+
+def _read_cache(directory: Path, key: list[list]) -> Bank | None:
+    """The cached bank when its key (names, mtimes, sizes) still matches, else None."""
+    try:
+        data = json.loads(_cache_file(directory).read_text(encoding="utf-8"))
+        if data.get("version") != CACHE_VERSION or data.get("directory") != str(directory) or data.get("key") != key:
+            return None
+        topics = tuple(
+            Topic(name=t["name"], title=t["title"], order=t["order"], file=Path(t["file"]),
+                  statements=tuple(Statement(**{**s, "tags": tuple(s["tags"])}) for s in t["statements"]))
+            for t in data["topics"]
+        )
+        return Bank(directory=directory, topics=topics)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(directory: Path, key: list[list], bank: Bank) -> None:
+    """Best effort: a cache that cannot be written only costs speed."""
+    target = _cache_file(directory)
+    data = {
+        "version": CACHE_VERSION, "directory": str(directory), "key": key,
+        "topics": [{"name": t.name, "title": t.title, "order": t.order, "file": str(t.file),
+                    "statements": [asdict(s) for s in t.statements]} for t in bank.topics],
+    }
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
 def _load_file(path: Path, problems: list[Problem]) -> Topic | None:
     """Parse one file; append its problems and return None when it has any."""
+    import yaml  # only when the cache misses: importing PyYAML is most of a cold start
+
     name = path.stem
     where = str(path)
     before = len(problems)
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -227,7 +290,7 @@ def _load_file(path: Path, problems: list[Problem]) -> Topic | None:
         return None
     if not KEBAB.match(name):
         problems.append(Problem(where, 0, "", f"file name {name!r} must be kebab-case (it is the topic name)"))
-    if not isinstance(root, yaml.MappingNode):
+    if not _is(root, "mapping"):
         problems.append(Problem(where, _line(root), "", "the file must be a mapping with title and statements"))
         return None
     fields = _mapping(root, where, problems, FILE_KEYS, ("title", "statements"))
@@ -242,7 +305,7 @@ def _load_file(path: Path, problems: list[Problem]) -> Topic | None:
     items = fields.get("statements")
     statements: list[Statement] = []
     if items is not None:
-        if not isinstance(items, yaml.SequenceNode):
+        if not _is(items, "sequence"):
             problems.append(Problem(where, _line(items), "statements", "must be a list of statements"))
         else:
             for item in items.value:
@@ -256,8 +319,8 @@ def _load_file(path: Path, problems: list[Problem]) -> Topic | None:
     return Topic(name=name, title=title, order=order, file=path, statements=tuple(statements))
 
 
-def _statement(node: yaml.Node, topic: str, where: str, problems: list[Problem]) -> Statement | None:
-    if not isinstance(node, yaml.MappingNode):
+def _statement(node: Node, topic: str, where: str, problems: list[Problem]) -> Statement | None:
+    if not _is(node, "mapping"):
         problems.append(Problem(where, _line(node), "statements", "each statement must be a mapping (id, text, answer, ...)"))
         return None
     before = len(problems)
@@ -292,16 +355,21 @@ def _statement(node: yaml.Node, topic: str, where: str, problems: list[Problem])
     )
 
 
-def _line(node: yaml.Node | None) -> int:
+def _is(node: Node | None, kind: str) -> bool:
+    """Whether a YAML node is a "scalar", "sequence" or "mapping" (without importing yaml)."""
+    return node is not None and getattr(node, "id", None) == kind
+
+
+def _line(node: Node | None) -> int:
     return node.start_mark.line + 1 if node is not None and node.start_mark else 0
 
 
-def _mapping(node: yaml.MappingNode, where: str, problems: list[Problem], allowed: tuple[str, ...],
-             required: tuple[str, ...]) -> dict[str, yaml.Node]:
+def _mapping(node: Node, where: str, problems: list[Problem], allowed: tuple[str, ...],
+             required: tuple[str, ...]) -> dict[str, Node]:
     """The keys of a mapping node, reporting unknown, duplicate and missing keys."""
-    out: dict[str, yaml.Node] = {}
+    out: dict[str, Node] = {}
     for key, value in node.value:
-        name = key.value if isinstance(key, yaml.ScalarNode) else str(key)
+        name = key.value if _is(key, "scalar") else str(key)
         if name not in allowed:
             problems.append(Problem(where, _line(key), name, f"unknown key; allowed keys are {', '.join(allowed)}"))
         elif name in out:
@@ -314,11 +382,11 @@ def _mapping(node: yaml.MappingNode, where: str, problems: list[Problem], allowe
     return out
 
 
-def _text(node: yaml.Node | None, where: str, name: str, problems: list[Problem]) -> str | None:
+def _text(node: Node | None, where: str, name: str, problems: list[Problem]) -> str | None:
     """A non-empty string with whitespace collapsed (folded YAML keeps stray newlines)."""
     if node is None:
         return None
-    if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
+    if not _is(node, "scalar") or node.tag == _NULL:
         problems.append(Problem(where, _line(node), name, "must be a non-empty text"))
         return None
     if node.tag != _STR:
@@ -331,24 +399,24 @@ def _text(node: yaml.Node | None, where: str, name: str, problems: list[Problem]
     return value
 
 
-def _bool(node: yaml.Node | None, where: str, name: str, problems: list[Problem]) -> bool | None:
+def _bool(node: Node | None, where: str, name: str, problems: list[Problem]) -> bool | None:
     """A boolean written `true` or `false` (not yes/no/on/off, not a quoted string)."""
     if node is None:
         return None
-    if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL and node.value.lower() in ("true", "false"):
+    if _is(node, "scalar") and node.tag == _BOOL and node.value.lower() in ("true", "false"):
         return node.value.lower() == "true"
-    if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
+    if _is(node, "scalar") and node.tag == _BOOL:
         problems.append(Problem(where, _line(node), name, f"{node.value!r} is a YAML 1.1 boolean by accident; write true or false"))
-    elif isinstance(node, yaml.ScalarNode) and node.tag == _STR:
+    elif _is(node, "scalar") and node.tag == _STR:
         problems.append(Problem(where, _line(node), name, f"must be a boolean, got the string {node.value!r}; write true or false without quotes"))
     else:
-        shown = node.value if isinstance(node, yaml.ScalarNode) else type(node).__name__
+        shown = node.value if _is(node, "scalar") else type(node).__name__
         problems.append(Problem(where, _line(node), name, f"must be true or false, got {shown!r}"))
     return None
 
 
-def _tags(node: yaml.Node, where: str, problems: list[Problem]) -> tuple[str, ...]:
-    if not isinstance(node, yaml.SequenceNode):
+def _tags(node: Node, where: str, problems: list[Problem]) -> tuple[str, ...]:
+    if not _is(node, "sequence"):
         problems.append(Problem(where, _line(node), "tags", "must be a list, e.g. [gap, cam]"))
         return ()
     tags = []

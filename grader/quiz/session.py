@@ -252,8 +252,7 @@ def _ask(reader: LineReader | KeyReader) -> Action:
             click.echo("")
             return Action.QUIT
         action = parse_answer(raw)
-        if not reader.line_mode:
-            click.echo(raw if raw.isprintable() else "")
+        click.echo(raw if raw.isprintable() else "")  # keys are not echoed by the terminal, pipes never
         if action is Action.HELP:
             click.echo(HELP)
         elif action is None:

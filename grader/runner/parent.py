@@ -220,9 +220,12 @@ class Worker:
             proc.wait()
             with _live_lock:
                 _live_pids.discard(proc.pid)
+        # Orphans first: one that inherited the output pipe keeps the drain thread reading.
+        sweep_orphans()
+        if proc is not None:
             if self._drain is not None:
                 self._drain.join(timeout=2)
-            if proc.stdout is not None:
+            if proc.stdout is not None and (self._drain is None or not self._drain.is_alive()):
                 proc.stdout.close()
         for fd in (self._req_w, self._resp_r):
             if fd >= 0:
@@ -232,7 +235,6 @@ class Worker:
                     pass
         self._req_w = self._resp_r = -1
         self.proc = None
-        sweep_orphans()
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = ""
@@ -281,8 +283,10 @@ class Worker:
             return self._fail("protocol", f"the worker's channel was corrupted ({exc})")
         return Outcome("reply", reply=reply)
 
-    def send(self, message: dict[str, Any], deadline: float) -> Outcome | None:
-        """Send one request (starting the worker if needed); None when sent, else the failure."""
+    def ensure_ready(self) -> Outcome | None:
+        """Start the worker if it is not running and wait until it has imported torch.
+
+        Start-up time never counts against a check's timeout."""
         if not self.alive:
             if self.proc is not None:
                 self.stop()
@@ -292,6 +296,13 @@ class Worker:
             if ready.kind != "reply":
                 return Outcome("crashed", detail=f"the worker could not start: {ready.detail or ready.kind}")
             self._ready = True
+        return None
+
+    def send(self, message: dict[str, Any], deadline: float) -> Outcome | None:
+        """Send one request (starting the worker if needed); None when sent, else the failure."""
+        failure = self.ensure_ready()
+        if failure is not None:
+            return failure
         payload = protocol.encode_request(message)
         data = memoryview(protocol._HEADER.pack(protocol._MAGIC, len(payload)) + payload)
         while data:

@@ -1,0 +1,304 @@
+"""Progressive hints: `grader/hints/<exercise>.yaml` loaded into typed records, and who saw what.
+
+Each part of each exercise has 2 to 4 hints, from a nudge to the key idea, each tied to a section
+of the course notes; none of them is solution code. A hint file looks like this:
+
+    version: 1
+    exercise: pooling               # the file name without .yaml, and a name in catalog.yaml
+    parts:
+      max_pool2d:                   # every part of the exercise in catalog.yaml, no other
+        - section: Convolution      # a section of the notes (grader.quiz.bank.SECTIONS)
+          text: >-
+            Pooling works on each feature map on its own ...
+
+`grade hint NAME PART` shows hint k + 1 only after hint k was shown: `HintLog` remembers how far a
+learner got in each part (a small JSON file in `.grade/` until the progress store has a table for
+it). Problems are reported as `file:line: field: message`, all at once. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from grader.catalog import Exercise, load_catalog
+
+HINTS_DIR = Path(__file__).with_name("hints")
+MIN_HINTS, MAX_HINTS = 2, 4  # at least a nudge and the key idea; more than four is a solution in instalments
+LOG_FILENAME = "hints.json"
+_FILE_KEYS = ("version", "exercise", "parts")
+_HINT_KEYS = ("section", "text")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One hint: its rank in its part (1 = the first nudge), its text and the notes' section."""
+
+    level: int
+    text: str
+    section: str
+
+    def label(self, count: int) -> str:
+        """'nudge', 'direction' or 'key idea', by rank among `count` hints."""
+        if self.level == 1:
+            return "nudge"
+        return "key idea" if self.level == count else "direction"
+
+
+@dataclass(frozen=True)
+class ExerciseHints:
+    """The hints of one exercise, part by part in catalogue order."""
+
+    exercise: str
+    parts: dict[str, tuple[Hint, ...]]
+    file: Path
+
+    def part(self, name: str) -> tuple[Hint, ...]:
+        return self.parts[name]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a hint file, located by file and line."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class HintError(ValueError):
+    """Hint files could not be loaded; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the hint files:\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+def notes_sections() -> tuple[str, ...]:
+    """The sections of the course notes a hint may point to (the quiz bank's list, one source)."""
+    from grader.quiz.bank import SECTIONS
+
+    return SECTIONS
+
+
+# --- loading ------------------------------------------------------------------------------------
+def load_hints(name: str, directory: Path | None = None) -> ExerciseHints:
+    """The hints of exercise `name`; raises `HintError` listing every problem of its file."""
+    directory = directory or HINTS_DIR
+    exercise = _catalog_entry(name)
+    problems: list[Problem] = []
+    hints = _load_file(directory / f"{name}.yaml", exercise, problems)
+    if problems or hints is None:
+        raise HintError(problems)
+    return hints
+
+
+def validate_all(directory: Path | None = None) -> list[Problem]:
+    """Every problem of every hint file, and every catalogue exercise without one."""
+    directory = directory or HINTS_DIR
+    problems: list[Problem] = []
+    catalog = {e.name: e for e in load_catalog()}
+    for exercise in catalog.values():
+        _load_file(directory / f"{exercise.name}.yaml", exercise, problems)
+    for path in sorted(directory.glob("*.yaml")):
+        if path.stem not in catalog:
+            problems.append(Problem(str(path), 0, "", f"no exercise {path.stem!r} in catalog.yaml (rename or remove the file)"))
+    return problems
+
+
+def _catalog_entry(name: str) -> Exercise:
+    for e in load_catalog():
+        if e.name == name:
+            return e
+    raise KeyError(name)
+
+
+def _load_file(path: Path, exercise: Exercise, problems: list[Problem]) -> ExerciseHints | None:
+    where = str(path)
+    before = len(problems)
+    if not path.is_file():
+        problems.append(Problem(where, 0, "", f"no hint file for exercise {exercise.name!r}: write one with at least {MIN_HINTS} hints per part"))
+        return None
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problems.append(Problem(where, mark.line + 1 if mark else 0, "", f"not valid YAML: {exc.problem or exc}"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(where, 0, "", f"cannot read the file: {exc}"))
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        problems.append(Problem(where, _line(root), "", "the file must be a mapping with version, exercise and parts"))
+        return None
+    fields = _mapping(root, where, problems, _FILE_KEYS, "")
+    version = fields.get("version")
+    if version is not None and version.value != "1":
+        problems.append(Problem(where, _line(version), "version", f"must be 1, got {version.value!r}"))
+    named = fields.get("exercise")
+    if named is not None and named.value != exercise.name:
+        problems.append(Problem(where, _line(named), "exercise", f"says {named.value!r} but the file is for {exercise.name!r}"))
+    parts_node = fields.get("parts")
+    parts: dict[str, tuple[Hint, ...]] = {}
+    if parts_node is not None:
+        if not isinstance(parts_node, yaml.MappingNode):
+            problems.append(Problem(where, _line(parts_node), "parts", "must map each part name to a list of hints"))
+        else:
+            found = _parts(parts_node, exercise, where, problems)
+            parts = {p.name: found[p.name] for p in exercise.parts if p.name in found}
+    if len(problems) > before:
+        return None
+    return ExerciseHints(exercise.name, parts, path)
+
+
+def _parts(node: yaml.MappingNode, exercise: Exercise, where: str, problems: list[Problem]) -> dict[str, tuple[Hint, ...]]:
+    known = [p.name for p in exercise.parts]
+    found: dict[str, tuple[Hint, ...]] = {}
+    for key, value in node.value:
+        name = key.value
+        if name not in known:
+            problems.append(Problem(where, _line(key), f"parts.{name}", f"no part {name!r} in {exercise.name}; its parts are {', '.join(known)}"))
+            continue
+        if name in found:
+            problems.append(Problem(where, _line(key), f"parts.{name}", "listed twice"))
+            continue
+        found[name] = _hints(value, f"parts.{name}", where, problems)
+    for name in known:
+        if name not in found:
+            problems.append(Problem(where, _line(node), f"parts.{name}", f"no hints for part {name!r} (at least {MIN_HINTS} are needed)"))
+    return found
+
+
+def _hints(node: yaml.Node, field: str, where: str, problems: list[Problem]) -> tuple[Hint, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        problems.append(Problem(where, _line(node), field, "must be a list of hints (each with section and text)"))
+        return ()
+    if not MIN_HINTS <= len(node.value) <= MAX_HINTS:
+        problems.append(Problem(where, _line(node), field, f"has {len(node.value)} hints; write {MIN_HINTS} to {MAX_HINTS}, from a nudge to the key idea"))
+    sections = notes_sections()
+    hints = []
+    for level, item in enumerate(node.value, 1):
+        here = f"{field}[{level - 1}]"
+        if not isinstance(item, yaml.MappingNode):
+            problems.append(Problem(where, _line(item), here, "must be a mapping with section and text"))
+            continue
+        fields = _mapping(item, where, problems, _HINT_KEYS, here)
+        text = _text(fields.get("text"), where, f"{here}.text", problems)
+        section = _text(fields.get("section"), where, f"{here}.section", problems)
+        if section and section not in sections:
+            problems.append(Problem(where, _line(fields["section"]), f"{here}.section", f"{section!r} is not a section of the notes; use one of {', '.join(sections)}"))
+        if text and ("```" in text or "\ndef " in text or text.startswith("def ")):
+            problems.append(Problem(where, _line(fields["text"]), f"{here}.text", "looks like solution code; a hint points the way, it never gives the code"))
+        hints.append(Hint(level, " ".join(text.split()), section))
+    return tuple(hints)
+
+
+def _mapping(node: yaml.MappingNode, where: str, problems: list[Problem], keys: tuple[str, ...], field: str) -> dict[str, yaml.Node]:
+    fields: dict[str, yaml.Node] = {}
+    prefix = f"{field}." if field else ""
+    for key, value in node.value:
+        name = key.value
+        if name not in keys:
+            problems.append(Problem(where, _line(key), f"{prefix}{name}", f"unknown key; expected {', '.join(keys)}"))
+        elif name in fields:
+            problems.append(Problem(where, _line(key), f"{prefix}{name}", "given twice"))
+        else:
+            fields[name] = value
+    for name in keys:
+        if name not in fields:
+            problems.append(Problem(where, _line(node), f"{prefix}{name}", "missing"))
+    return fields
+
+
+def _text(node: yaml.Node | None, where: str, field: str, problems: list[Problem]) -> str:
+    if node is None:
+        return ""
+    if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str" or not str(node.value).strip():
+        problems.append(Problem(where, _line(node), field, "must be non-empty text"))
+        return ""
+    return str(node.value).strip()
+
+
+def _line(node: yaml.Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None and node.start_mark else 0
+
+
+# --- who saw what -------------------------------------------------------------------------------
+class HintLog:
+    """How many hints of each part a learner has seen, kept in a small JSON file.
+
+    Interim home until the progress store has a `hints_shown` table (proposed as its migration 3);
+    the file is written atomically, and an unreadable file counts as "nothing seen" (hints are not
+    worth a crash).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._shown: dict[str, dict[str, int]] = self._read()
+
+    @classmethod
+    def default(cls) -> "HintLog":
+        from grader.paths import progress_dir
+
+        return cls(progress_dir() / LOG_FILENAME)
+
+    def _read(self) -> dict[str, dict[str, int]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        shown = data.get("shown") if isinstance(data, dict) else None
+        if not isinstance(shown, dict):
+            return {}
+        return {ex: {p: n for p, n in parts.items() if isinstance(n, int) and n > 0}
+                for ex, parts in shown.items() if isinstance(parts, dict)}
+
+    def shown(self, exercise: str, part: str) -> int:
+        """How many hints of `part` were shown (0: none yet)."""
+        return self._shown.get(exercise, {}).get(part, 0)
+
+    def record(self, exercise: str, part: str, level: int) -> None:
+        """Remember that hints 1..level of `part` were shown; never goes backwards."""
+        if level <= self.shown(exercise, part):
+            return
+        self._shown.setdefault(exercise, {})[part] = level
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"version": 1, "shown": self._shown}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def next_hint(hints: ExerciseHints, part: str, log: HintLog) -> tuple[list[Hint], Hint | None]:
+    """(the hints of `part` already shown, the next one or None when all were shown).
+
+    Does not record anything: call `log.record(...)` once the hint has been shown.
+    """
+    all_hints = hints.part(part)
+    seen = min(log.shown(hints.exercise, part), len(all_hints))
+    return list(all_hints[:seen]), (all_hints[seen] if seen < len(all_hints) else None)
+
+
+def first_open_part(exercise: Exercise, last_result: dict | None) -> str | None:
+    """The first part, in catalogue order, not fully passed in the last result; the first part
+    when there is no result; None when every part passed."""
+    if last_result:
+        got: dict[str, float] = {}
+        total: dict[str, float] = {}
+        for check in last_result.get("checks", []):
+            got[check["part"]] = got.get(check["part"], 0) + check.get("points", 0)
+            total[check["part"]] = total.get(check["part"], 0) + check.get("max_points", 0)
+        for part in exercise.parts:
+            if part.name not in total or got[part.name] < total[part.name]:
+                return part.name
+        return None
+    return exercise.parts[0].name
