@@ -52,7 +52,7 @@ def list_cmd() -> None:
     last = _last_results()
     for i, ex in enumerate(load_catalog(), 1):
         prev = last.get(ex.name)
-        status = f"last: {prev['score']:g}/{prev['max_score']}" if prev else "not graded yet"
+        status = f"last: {prev['score']:g}/{prev['max_score']:g}" if prev else "not graded yet"
         click.echo(f"{i:2d}. {click.style(ex.name, bold=True)} - {ex.title}  [{ex.max_points} pts, notes: {ex.section}]  {status}")
         for part in ex.parts:
             click.echo(f"      {part.name} ({part.points} pts): {part.summary}")

@@ -107,3 +107,11 @@ def test_outside_a_course_is_a_clear_error(tmp_path):
     out = _run("exercise", "conv", cwd=tmp_path)
     assert out.returncode == 2
     assert "No course folder found" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_list_shows_the_last_result(tmp_path):
+    env = {"GRADE_HOME": str(tmp_path / "home")}
+    assert _run("exercise", "pooling", "--path", str(ROOT / "solutions"), env_extra=env).returncode == 0
+    listing = _run("list", env_extra=env)
+    assert "pooling - Max and average pooling  [18 pts, notes: Convolution]  last: 18/18" in listing.stdout
+    assert "conv - Convolution from scratch  [25 pts, notes: Convolution]  not graded yet" in listing.stdout
