@@ -1,8 +1,9 @@
 """True/false quizzes on the course notes, with explanations and spaced revision.
 
 One module per step: `bank` loads and validates `quizzes/*.yaml` into typed records, `scheduler`
-decides when a statement is due again (Leitner boxes), `session` runs the terminal quiz,
-`results` writes a student's answers as JSON for the instructor report, `export` writes the bank
-for Moodle and Anki, and `commands` is the thin `grade quiz` command line over all of them.
+decides when a statement is due again (Leitner boxes) and what a session asks, `session` runs the
+terminal quiz, `stats` shows mastery, `results` writes a student's answers as JSON for the
+instructor report, `export` writes the bank for Moodle and Anki, and `commands` is the thin
+`grade quiz` command line over all of them.
 Answers are kept by `grader.store`. Nothing here imports torch, so `grade quiz` starts at once.
 """

@@ -179,9 +179,13 @@ class Bank:
                 t for t in self.topic_names if t.startswith(word)
             ]
             if len(matches) != 1:
+                import difflib
+
                 kind = "ambiguous" if matches else "unknown"
+                close = difflib.get_close_matches(word, self.topic_names, n=2, cutoff=0.6)
+                hint = f" Did you mean {' or '.join(close)}?" if close and not matches else ""
                 raise ValueError(
-                    f"{kind} topic {raw!r}; the topics are: {', '.join(self.topic_names)} "
+                    f"{kind} topic {raw!r}.{hint} The topics are: {', '.join(self.topic_names)} "
                     "(a unique prefix is enough)."
                 )
             if matches[0] not in chosen:
@@ -234,7 +238,7 @@ def _parse_bank(directory: Path, files: list[Path]) -> Bank:
 
 
 def _cache_file(directory: Path) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")  # RuntimeError without a home
     return base / "cnn-grader" / f"quiz-bank-{zlib.crc32(str(directory).encode()):08x}.json"
 
 
@@ -250,13 +254,16 @@ def _read_cache(directory: Path, key: list[list]) -> Bank | None:
             for t in data["topics"]
         )
         return Bank(directory=directory, topics=topics)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError):
         return None
 
 
 def _write_cache(directory: Path, key: list[list], bank: Bank) -> None:
     """Best effort: a cache that cannot be written only costs speed."""
-    target = _cache_file(directory)
+    try:
+        target = _cache_file(directory)
+    except RuntimeError:
+        return
     data = {
         "version": CACHE_VERSION, "directory": str(directory), "key": key,
         "topics": [{"name": t.name, "title": t.title, "order": t.order, "file": str(t.file),

@@ -10,15 +10,20 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from grader.quiz.bank import Bank, BankError, load_bank
+from grader.quiz.bank import Bank, BankError, Statement, load_bank
 from grader.quiz.export import FORMATS, export_bank
 from grader.quiz.scheduler import select
 from grader.store import ENV_VAR, Store, StoreError
+
+if TYPE_CHECKING:
+    from grader.quiz.session import SessionReport
 
 
 class QuizError(click.ClickException):
@@ -32,14 +37,27 @@ class IsoTime(click.ParamType):
 
     name = "ISO-TIME"
 
-    def convert(self, value, param, ctx):  # type: ignore[override]
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime):
             return value
         try:
-            moment = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 time such as 2025-03-01T09:00", param, ctx)
         return (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+
+
+class _DefaultContext(click.Context):
+    """The default command's context answers to its group's name, so that usage lines and
+    hints read `grade quiz ...`, not `grade quiz run ...`."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class _DefaultCommand(click.Command):
+    context_class = _DefaultContext
 
 
 class QuizGroup(click.Group):
@@ -94,7 +112,7 @@ _bank_option = click.option(
 )
 
 
-@quiz.command("run", hidden=True)
+@quiz.command("run", hidden=True, cls=_DefaultCommand)
 @click.argument("topics", nargs=-1, metavar="[TOPIC]...")
 @click.option("-n", "--count", type=click.IntRange(min=1), default=10, show_default=True,
               help="Ask at most N statements.")
@@ -149,7 +167,7 @@ def run_cmd(topics: tuple[str, ...], count: int, review: bool, mistakes: bool, s
         session_id = store.start_quiz_session(mode=mode, topics=names, seed=seed, bank=bank.fingerprint,
                                               started_at=clock())
         reader = open_reader()
-        with reader if hasattr(reader, "__enter__") else contextlib.nullcontext():
+        with reader:  # a terminal goes to single-key mode inside, and back afterwards
             report = run_quiz(chosen, store=store, session_id=session_id, states=states, reader=reader,
                               now=clock, titles=titles)
         store.finish_quiz_session(session_id, clock())
@@ -210,7 +228,7 @@ def _print_check(bank: Bank) -> None:
     click.echo(f"The bank in {bank.directory} is valid ({len(bank.topics)} files).")
 
 
-def _count_row(label: str, statements) -> str:  # type: ignore[no-untyped-def]
+def _count_row(label: str, statements: Sequence[Statement]) -> str:
     n = len(statements)
     true = sum(s.answer for s in statements)
     notes = sum(s.from_notes for s in statements)
@@ -218,7 +236,7 @@ def _count_row(label: str, statements) -> str:  # type: ignore[no-untyped-def]
     return f"{label:<20}{n:>11}{true:>6}{n - true:>7}{round(100 * true / n) if n else 0:>7}%{notes:>12}{differ:>14}"
 
 
-def _clock(fixed: datetime | None):  # type: ignore[no-untyped-def]
+def _clock(fixed: datetime | None) -> Callable[[], datetime]:
     """The current time, or `fixed` plus the time elapsed since the command started."""
     if fixed is None:
         return lambda: datetime.now(timezone.utc)
@@ -227,7 +245,17 @@ def _clock(fixed: datetime | None):  # type: ignore[no-untyped-def]
 
 
 @contextlib.contextmanager
-def _open_store(db: Path | None):  # type: ignore[no-untyped-def]
+def _open_store(db: Path | None) -> Iterator[Store]:
+    """The progress store; outside a course, only where --db, $GRADE_PROGRESS_DB or $GRADE_HOME say."""
+    import os
+
+    from grader.paths import CourseError, course_root
+
+    if db is None and not os.environ.get(ENV_VAR) and not os.environ.get("GRADE_HOME"):
+        try:
+            course_root()
+        except CourseError as exc:
+            raise QuizError(f"{exc} To keep your answers elsewhere, pass --db PATH.") from None
     try:
         store = Store.open(db)
     except StoreError as exc:
@@ -249,7 +277,7 @@ def _check_json_path(path: Path) -> None:
         raise QuizError(f"Cannot write the results to {path}: {exc}.") from exc
 
 
-def _write_json(path: Path | None, store: Store, bank: Bank, now: datetime, report) -> None:  # type: ignore[no-untyped-def]
+def _write_json(path: Path | None, store: Store, bank: Bank, now: datetime, report: SessionReport | None) -> None:
     if path is None:
         return
     from grader.quiz.results import build_results, write_results

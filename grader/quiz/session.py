@@ -74,6 +74,12 @@ class LineReader:
     def __init__(self, stream: TextIO):
         self._stream = stream
 
+    def __enter__(self) -> LineReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def read(self) -> str | None:
         line = self._stream.readline()
         return None if line == "" else line.rstrip("\r\n")
@@ -297,9 +303,10 @@ def summary_lines(report: SessionReport, states: dict[str, CardState], scope: Se
         by_topic: dict[str, list[Turn]] = {}
         for turn in answered:
             by_topic.setdefault(turn.statement.topic, []).append(turn)
+        width = max(len(titles.get(topic, topic)) for topic in by_topic)
         for topic, turns in by_topic.items():
             ok = sum(t.correct for t in turns)
-            lines.append(f"  {titles.get(topic, topic):<42} {ok:>3}/{len(turns):<3} {round(100 * ok / len(turns)):>3}%")
+            lines.append(f"  {titles.get(topic, topic):<{width}}  {ok:>3}/{len(turns):<3} {round(100 * ok / len(turns)):>3}%")
     if report.missed:
         lines.append("Missed (revisit them with `grade quiz --mistakes`):")
         for turn in report.missed:

@@ -1,0 +1,347 @@
+"""The quiz bank: schema errors located by file, line and field; the content rules of the real bank
+(every statement of the notes' True/False lists, balance, no duplicates); numbers checked against
+the reference solutions; and `grade quiz --check`."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import itertools
+import re
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from quiz_fixtures import BANK, MINI_BANK, ROOT, quiz_env, run_python, run_quiz_cli, subprocess_env, write_bank  # noqa: F401
+
+from grader.quiz.bank import EXERCISES, SECTIONS, BankError, Statement, load_bank
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return load_bank(BANK, use_cache=False)
+
+
+# ----------------------------------------------------------------------------- schema errors
+
+VALID = """\
+title: T
+statements:
+  - id: ok-one
+    text: Fine.
+    answer: true
+    explanation: Because.
+    section: GANs
+"""
+
+
+def _problem(tmp_path: Path, files: dict[str, str]) -> str:
+    folder = write_bank(tmp_path / "bank", files)
+    with pytest.raises(BankError) as info:
+        load_bank(folder, use_cache=False)
+    return str(info.value)
+
+
+def _one_statement(lines: str) -> dict[str, str]:
+    return {"t.yaml": "title: T\nstatements:\n" + lines}
+
+
+@pytest.mark.parametrize("body, line, field, words", [
+    ("  - id: a-b\n    text: X.\n    answer: true\n    section: GANs\n", 3, "explanation", "missing"),
+    ("  - id: a-b\n    text: X.\n    answer: yes\n    explanation: Y.\n    section: GANs\n", 5, "answer", "YAML 1.1 boolean by accident"),
+    ("  - id: a-b\n    text: X.\n    answer: \"true\"\n    explanation: Y.\n    section: GANs\n", 5, "answer", "got the string 'true'"),
+    ("  - id: a-b\n    text: X.\n    answer: 1\n    explanation: Y.\n    section: GANs\n", 5, "answer", "must be true or false"),
+    ("  - id: a-b\n    text: \"  \"\n    answer: true\n    explanation: Y.\n    section: GANs\n", 4, "text", "is empty"),
+    ("  - id: a-b\n    text:\n    answer: true\n    explanation: Y.\n    section: GANs\n", 4, "text", "non-empty text"),
+    ("  - id: a-b\n    text: no\n    answer: true\n    explanation: Y.\n    section: GANs\n", 4, "text", "read by YAML as a bool"),
+    ("  - id: a-b\n    text: X.\n    answer: true\n    explanation: Y.\n    section: GANs\n    hint: Z\n", 8, "hint", "unknown key"),
+    ("  - id: A_b\n    text: X.\n    answer: true\n    explanation: Y.\n    section: GANs\n", 3, "id", "kebab-case"),
+    ("  - id: a-b\n    text: X.\n    answer: true\n    explanation: Y.\n    section: Transformers\n", 7, "section", "not a section of the notes"),
+    ("  - id: a-b\n    text: X.\n    answer: true\n    explanation: Y.\n    section: GANs\n    exercise: vit\n", 8, "exercise", "unknown exercise 'vit'"),
+    ("  - id: a-b\n    text: X.\n    answer: true\n    notes_answer: true\n    explanation: Y.\n    section: GANs\n", 6, "notes_answer", "equals answer"),
+    ("  - id: a-b\n    text: X.\n    text: Z.\n    answer: true\n    explanation: Y.\n    section: GANs\n", 5, "text", "given twice"),
+    ("  - id: a-b\n    text: X.\n    answer: true\n    explanation: Y.\n    section: GANs\n    tags: gan\n", 8, "tags", "must be a list"),
+    ("  - just a string\n", 3, "statements", "must be a mapping"),
+])
+def test_schema_errors_name_file_line_and_field(tmp_path, body, line, field, words):
+    message = _problem(tmp_path, _one_statement(body))
+    assert f"t.yaml:{line}: {field}: " in message, message
+    assert words in message, message
+
+
+def test_duplicate_id_across_files_names_both_places(tmp_path):
+    message = _problem(tmp_path, {"a.yaml": VALID, "b.yaml": VALID})
+    assert "b.yaml:3: id: duplicate id 'ok-one'" in message
+    assert "a.yaml:3)" in message  # where the first one is
+
+
+def test_broken_yaml_and_file_level_errors(tmp_path):
+    message = _problem(tmp_path, {"a.yaml": "title: T\nstatements:\n  - id: x\n   text: bad indent\n"})
+    assert "a.yaml:4: not valid YAML" in message
+    message = _problem(tmp_path / "2", {"b.yaml": "statements: []\nextra: 1\n"})
+    assert "b.yaml:1: title: missing" in message and "b.yaml:2: extra: unknown key" in message
+    assert "b.yaml:1: statements: the list is empty" in message
+    message = _problem(tmp_path / "3", {"Bad_Name.yaml": VALID})
+    assert "must be kebab-case (it is the topic name)" in message
+
+
+def test_all_problems_are_reported_at_once(tmp_path):
+    message = _problem(tmp_path, {"a.yaml": VALID.replace("answer: true", "answer: on"), "b.yaml": "title: [x]\n"})
+    assert message.startswith("3 problem(s) in the quiz bank")
+    assert "a.yaml:5: answer" in message and "b.yaml:1: title" in message and "b.yaml:1: statements: missing" in message
+
+
+def test_missing_bank_folder_is_a_bank_error(tmp_path):
+    with pytest.raises(BankError, match="no quiz bank here"):
+        load_bank(tmp_path / "nowhere", use_cache=False)
+
+
+def test_valid_file_parses_into_records(tmp_path):
+    folder = write_bank(tmp_path / "bank", MINI_BANK)
+    loaded = load_bank(folder, use_cache=False)
+    assert loaded.topic_names == ("alpha", "beta")
+    first = loaded.get("alpha-true")
+    assert first.text == 'Alpha is true: {braces} # hash ~ tilde = equals \\ back <b>&amp;'
+    assert (first.answer, first.from_notes, first.topic, first.line) == (True, True, "alpha", 4)
+    second = loaded.get("alpha-false")
+    assert second.notes_disagree and second.tags == ("alpha", "notes-error") and second.exercise == "conv"
+    assert loaded.resolve_topics(["be", "alpha"]) == ["beta", "alpha"]
+    with pytest.raises(ValueError, match="unknown topic 'gamma'. The topics are: alpha, beta"):
+        loaded.resolve_topics(["gamma"])
+
+
+def test_cache_returns_the_same_bank_and_follows_edits(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = write_bank(tmp_path / "bank", MINI_BANK)
+    fresh = load_bank(folder, use_cache=True)
+    assert list((tmp_path / "cache" / "cnn-grader").glob("quiz-bank-*.json"))
+    cached = load_bank(folder, use_cache=True)
+    assert cached.topics == fresh.topics and cached.fingerprint == fresh.fingerprint
+    edited = MINI_BANK["beta.yaml"].replace("Beta two is true.", "Beta two is now reworded and longer.")
+    (folder / "beta.yaml").write_text(edited, encoding="utf-8")
+    assert load_bank(folder, use_cache=True).get("beta-two").text == "Beta two is now reworded and longer."
+    for cache in (tmp_path / "cache" / "cnn-grader").glob("*.json"):
+        cache.write_text("{not json")
+    assert load_bank(folder, use_cache=True).get("beta-two").text == "Beta two is now reworded and longer."
+
+
+def test_check_command_counts_per_file(quiz_env):
+    result = run_quiz_cli(["--check", "--bank", str(quiz_env["bank"])])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"alpha\.yaml\s+3\s+2\s+1\s+67%\s+1\s+1", result.output), result.output
+    assert re.search(r"beta\.yaml\s+2\s+1\s+1\s+50%\s+0\s+0", result.output), result.output
+    assert "is valid (2 files)" in result.output
+
+
+def test_check_command_reports_errors_with_exit_2_and_no_traceback(quiz_env):
+    (quiz_env["bank"] / "beta.yaml").write_text(MINI_BANK["beta.yaml"].replace("answer: false", "answer: no"))
+    result = run_quiz_cli(["--check", "--bank", str(quiz_env["bank"])])
+    assert result.exit_code == 2
+    assert "beta.yaml:6: answer: 'no' is a YAML 1.1 boolean by accident" in result.output
+    assert "grade quiz --check" in result.output and "Traceback" not in result.output
+
+
+def test_check_leaves_torch_out(tmp_path):
+    code = ("import sys\nfrom grader.cli import cli\n"
+            "cli.main(['quiz', '--check'], prog_name='grade', standalone_mode=False)\n"
+            "print('TORCH', 'torch' in sys.modules)")
+    done = run_python(code, subprocess_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "TORCH False" in done.stdout
+
+
+# ----------------------------------------------------------------------------- the real bank
+
+TOPICS = ("convolution", "gap", "segmentation", "detection", "metric", "autoencoders", "gans")
+
+# The notes' True/False lists, verbatim, with the notes' key.
+NOTES_STATEMENTS = {
+    "CNN can be seen as a special MLP network, having shared weights and sparse connectivity": True,
+    "GAP has no trainable params": True,
+    "GAP can be used in networks containing a batchnorm layer": True,
+    "GAP is not used in OD networks": True,
+    "networks provided with GAP need to be trained to return class activation mapping": True,
+    "including a GAP in a CNN is a good way to make the CNN invariant to input size": True,
+    "InstanceSegm network returns both segments and bounding boxes": True,
+    "architectures for semantic segmentation can have a shape similar to a convolutional autoencoder": True,
+    "InstSegm and SemSegm are different problems solved by the same networks": False,
+    "in order to train a InstSegm network, it is necessary to finetune a SemSegm network first": False,
+    "Fully convolutionalization is a way to modify without training a classifier, to become a (very coarse) InstSegm network": False,
+}
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().rstrip(".").split())
+
+
+def test_bank_has_seven_balanced_files_and_150_statements(bank):
+    assert set(bank.topic_names) == set(TOPICS)
+    assert len(bank.statements) >= 150
+    for topic in bank.topics:
+        n = len(topic.statements)
+        true = sum(s.answer for s in topic.statements)
+        assert n >= 15, f"{topic.name}: {n} statements, need at least 15"
+        assert 0.40 <= true / n <= 0.60, f"{topic.name}: {true}/{n} true ({true / n:.0%}), need 40-60 %"
+
+
+def test_every_statement_of_the_notes_lists_is_in_the_bank_with_the_notes_key(bank):
+    quoted = {_norm(s.text): s for s in bank.statements if s.from_notes}
+    assert set(quoted) == {_norm(t) for t in NOTES_STATEMENTS}, "from_notes statements must be exactly the notes' lists"
+    for text, key in NOTES_STATEMENTS.items():
+        s = quoted[_norm(text)]
+        notes_key = s.notes_answer if s.notes_answer is not None else s.answer
+        assert notes_key is key, f"{s.id}: the notes' key is {key}, the bank records {notes_key}"
+
+
+def test_disagreements_with_the_notes_are_explained(bank):
+    disagreeing = [s for s in bank.statements if s.notes_disagree]
+    assert len(disagreeing) >= 5
+    for s in disagreeing:
+        assert "notes" in s.explanation.lower(), f"{s.id}: the explanation must say where the notes differ"
+
+
+@pytest.mark.parametrize("statement_id", [
+    "conv-not-translation-invariant",  # invariance vs equivariance
+    "gap-output-depth",                # GAP's output depth
+    "generator-starts-from-noise",     # the generator's input
+    "discriminator-updated-first",     # the order of the updates
+    "embedding-size-not-rnn-memory",   # the RNN answer on sizing an autoencoder's code
+    "semantic-not-subclass-of-instance",
+    "transposed-conv-not-inverse",
+])
+def test_notes_errors_are_false_statements_flagged_as_the_notes_view(bank, statement_id):
+    s = bank.get(statement_id)
+    assert s is not None and s.answer is False and s.notes_answer is True
+
+
+@pytest.mark.parametrize("tag", [
+    "parameter-sharing", "equivariance", "input-size", "inception", "gap", "cam", "pooling",
+    "semantic-segmentation", "instance-segmentation", "unet", "fcn", "rcnn", "fast-rcnn", "faster-rcnn",
+    "rpn", "nms", "mask-rcnn", "single-stage", "siamese", "contrastive-loss", "triplet-loss",
+    "embedding-size", "denoising", "generator", "discriminator", "saturation", "training",
+])
+def test_every_question_of_the_notes_is_covered(bank, tag):
+    assert any(tag in s.tags for s in bank.statements), f"no statement tagged {tag!r}"
+
+
+_STOP = set("a an the of to in on at by for with and or is are be it its as that this from than not no "
+            "does do can their each one only".split())
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
+
+
+def test_no_two_statements_are_near_duplicates(bank):
+    """A lexical guard (shared content words); rewordings of one fact were also reviewed by hand."""
+    close = []
+    for a, b in itertools.combinations(bank.statements, 2):
+        wa, wb = _words(a.text), _words(b.text)
+        similarity = len(wa & wb) / len(wa | wb)
+        if similarity >= 0.6:
+            close.append(f"{a.id} ~ {b.id} ({similarity:.2f})")
+    assert not close, "near-duplicate statements: " + "; ".join(close)
+
+
+def _sentences(text: str) -> int:
+    text = re.sub(r"\b(e\.g|i\.e|et al|vs|sec|eq|Fig)\.", "X", text)
+    text = re.sub(r"\d\.\d", "X", text)
+    return len([s for s in re.split(r"[.!?](?:\s+|$)", text) if s.strip()])
+
+
+def test_explanations_are_one_to_three_sentences_and_ids_unique(bank):
+    for s in bank.statements:
+        assert 1 <= _sentences(s.explanation) <= 3, f"{s.id}: {_sentences(s.explanation)} sentences"
+        assert s.section in SECTIONS and (s.exercise is None or s.exercise in EXERCISES)
+    assert len({s.id for s in bank.statements}) == len(bank.statements)
+
+
+# ----------------------------------------------------------------------------- numbers vs references
+
+@functools.lru_cache(maxsize=None)
+def _solution(name: str) -> ModuleType:
+    """A reference solution loaded by file path (it need not be importable as a package)."""
+    path = ROOT / "solutions" / f"{name}.py"
+    assert path.is_file(), f"{path} is missing: the numbers of the quiz are checked against it"
+    spec = importlib.util.spec_from_file_location(f"_quiz_reference_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _unet_model(m: ModuleType):
+    import torch
+
+    with torch.device("meta"):
+        return m.UNet()
+
+
+def _unet_convs(m: ModuleType) -> int:
+    import torch.nn as nn
+
+    return sum(isinstance(x, (nn.Conv2d, nn.ConvTranspose2d)) for x in _unet_model(m).modules())
+
+
+def _unet_params(m: ModuleType) -> int:
+    return sum(p.numel() for p in _unet_model(m).parameters())
+
+
+def _unet_passes(m: ModuleType, size: int) -> bool:
+    try:
+        m.unet_output_size(size)
+    except ValueError:
+        return False
+    return True
+
+
+def _inception_out_channels(m: ModuleType) -> int:
+    import torch
+
+    module = m.InceptionModule(192, 64, 96, 128, 16, 32, 32)
+    with torch.no_grad():
+        return module(torch.zeros(1, 192, 5, 5)).shape[1]
+
+
+# statement id -> (reference solution, the numbers >= 10 of its text, whether the reference makes it true)
+CLAIMS: dict[str, tuple[str, tuple[int, ...], Callable[[ModuleType], bool]]] = {
+    "conv-output-size-valid": ("conv", (32, 28), lambda m: m.conv2d_output_size(32, 5) == 28),
+    "conv-output-size-stride-2": ("conv", (224, 111), lambda m: m.conv2d_output_size(224, 3, stride=2, padding=1) == 111),
+    "conv-vs-dense-parameters": ("conv", (32, 16, 448, 50348032),
+                                 lambda m: m.conv_vs_dense_params((3, 32, 32), 16, 3) == (448, 50348032)),
+    "filter-spans-all-channels": ("conv", (64,), lambda m: m.conv_vs_dense_params((64, 8, 8), 1, 3)[0] - 1 == 9),
+    "convolutionalized-heatmap-size": ("conv", (10,), lambda m: m.conv2d_output_size(10, 7) == 4),
+    "inception-3a-output-channels": ("inception", (192, 256), lambda m: _inception_out_channels(m) == 256),
+    "inception-3a-parameter-count": ("inception", (192, 163696, 387296),
+                                     lambda m: m.inception_params(192, 64, 96, 128, 16, 32, 32) == 163696
+                                     and m.naive_inception_params(192, 64, 128, 32) == 387296),
+    "unet-572-to-388": ("unet", (572, 388), lambda m: m.unet_output_size(572) == 388),
+    "unet-23-conv-layers": ("unet", (23,), lambda m: _unet_convs(m) == 23),
+    "unet-parameter-count": ("unet", (31030658,), lambda m: _unet_params(m) == 31030658),
+    "unet-channels-double": ("unet", (64, 1024), lambda m: (_unet_model(m).inc.conv1.out_channels,
+                                                            _unet_model(m).downs[-1].conv.conv2.out_channels) == (64, 1024)),
+    "unet-smallest-input": ("unet", (188,), lambda m: min(n for n in range(1, 600) if _unet_passes(m, n)) == 188
+                            and m.unet_output_size(188) == 4),
+    "unet-not-any-size": ("unet", (188,), lambda m: all(_unet_passes(m, n) for n in range(188, 600))),
+}
+
+
+def _numbers(text: str) -> set[int]:
+    return {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*\d|\d", text)}
+
+
+def test_every_exercise_number_in_the_bank_is_checked(bank):
+    unchecked = [s.id for s in bank.statements
+                 if s.exercise and any(n >= 10 for n in _numbers(s.text)) and s.id not in CLAIMS]
+    assert not unchecked, f"add a reference computation to CLAIMS for: {unchecked}"
+
+
+@pytest.mark.parametrize("statement_id", sorted(CLAIMS))
+def test_numbers_agree_with_the_reference_solutions(bank, statement_id):
+    solution, numbers, holds = CLAIMS[statement_id]
+    s: Statement = bank.get(statement_id)
+    assert s is not None, f"{statement_id} is not in the bank"
+    assert {n for n in _numbers(s.text) if n >= 10} == set(numbers), f"{s.id}: the text's numbers changed: {s.text}"
+    truth = holds(_solution(solution))
+    assert truth is s.answer, f"{s.id}: the reference makes it {truth}, the bank says {s.answer}: {s.text}"
+
