@@ -13,13 +13,14 @@ _SECTION = "Object Detection"
 _PUBLISHED = [[0.0, 0.0, 100.0, 100.0], [0.0, 0.0, 50.0, 50.0], [200.0, 200.0, 300.0, 300.0], [0.0, 0.0, 25.0, 25.0]]
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
+def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def _random_boxes(g: torch.Generator, n: int, *, dtype: torch.dtype = torch.float32, extent: float = 100.0,
-                  min_size: float = 5.0, max_size: float = 60.0) -> torch.Tensor:
-    """`n` boxes with corners in `[0, extent]` and sides in `[min_size, max_size]`."""
+def random_boxes(g: torch.Generator, n: int, *, dtype: torch.dtype = torch.float32, extent: float = 100.0,
+                 min_size: float = 5.0, max_size: float = 60.0) -> torch.Tensor:
+    """`n` boxes with top-left corners in `[0, extent]` and sides in `[min_size, max_size]`
+    (the rpn checks use it too)."""
     corner = torch.rand(n, 2, generator=g, dtype=torch.float64) * extent
     size = min_size + torch.rand(n, 2, generator=g, dtype=torch.float64) * (max_size - min_size)
     return torch.cat([corner, corner + size], dim=1).to(dtype)  # (n, 4)
@@ -36,7 +37,7 @@ def _near_threshold_set(g: torch.Generator, n: int, thresh: float, dtype: torch.
                         pairs: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     """Random boxes and scores where `pairs` boxes are stretched copies of others, with IoUs
     alternately `margin` above and below `thresh`: the ones above must go, the others stay."""
-    boxes = _random_boxes(g, n, dtype=torch.float64)
+    boxes = random_boxes(g, n, dtype=torch.float64)
     for k in range(pairs):
         target = thresh + margin if k % 2 == 0 else thresh - margin
         boxes[n - 1 - k] = _stretched(boxes[k], target)
@@ -175,8 +176,8 @@ def _area_cases(g, ref):
     degenerate = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 5.0], [2.0, 3.0, 7.0, 3.0], [0.5, 0.5, 2.0, 4.0]], dtype=torch.float64)
     return [
         call("box_area", published, label="the published boxes [[0,0,100,100],[0,0,50,50],[200,200,300,300],[0,0,25,25]]"),
-        call("box_area", _random_boxes(g, 7), label="7 random float32 boxes"),
-        call("box_area", _random_boxes(g, 5, dtype=torch.float64, min_size=0.1, max_size=3.0), grad=True,
+        call("box_area", random_boxes(g, 7), label="7 random float32 boxes"),
+        call("box_area", random_boxes(g, 5, dtype=torch.float64, min_size=0.1, max_size=3.0), grad=True,
              label="5 random small float64 boxes (sides below 3), gradients too"),
         call("box_area", degenerate, label="zero-area boxes (a point, vertical and horizontal lines) and one ordinary box, float64"),
         call("box_area", torch.zeros(0, 4), label="no boxes: shape (0, 4)"),
@@ -193,13 +194,13 @@ def _iou_published(g, ref):
 
 def _iou_random(g, ref):
     return [
-        call("box_iou", _random_boxes(g, 6, extent=10, min_size=1, max_size=6), _random_boxes(g, 5, extent=10, min_size=1, max_size=6),
+        call("box_iou", random_boxes(g, 6, extent=10, min_size=1, max_size=6), random_boxes(g, 5, extent=10, min_size=1, max_size=6),
              label="6 x 5 random float32 boxes, some overlapping"),
-        call("box_iou", _random_boxes(g, 3, dtype=torch.float64, extent=10, min_size=1, max_size=6),
-             _random_boxes(g, 8, dtype=torch.float64, extent=10, min_size=1, max_size=6),
+        call("box_iou", random_boxes(g, 3, dtype=torch.float64, extent=10, min_size=1, max_size=6),
+             random_boxes(g, 8, dtype=torch.float64, extent=10, min_size=1, max_size=6),
              label="3 x 8 random float64 boxes"),
-        call("box_iou", _random_boxes(g, 4, dtype=torch.float64, extent=8, min_size=2, max_size=6),
-             _random_boxes(g, 5, dtype=torch.float64, extent=8, min_size=2, max_size=6), grad=True,
+        call("box_iou", random_boxes(g, 4, dtype=torch.float64, extent=8, min_size=2, max_size=6),
+             random_boxes(g, 5, dtype=torch.float64, extent=8, min_size=2, max_size=6), grad=True,
              label="4 x 5 random float64 boxes, gradients w.r.t. both sets"),
     ]
 
@@ -224,8 +225,8 @@ def _iou_degenerate(g, ref):
         call("box_iou", torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 5.0]]),
              torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 2.0, 5.0], [0.0, 0.0, 0.0, 5.0], [2.0, 2.0, 4.0, 4.0]]),
              label="zero-area boxes (a point and a line) against the same point, a box, the same line and a box apart: union 0 gives IoU 0, never NaN"),
-        call("box_iou", torch.zeros(0, 4), _random_boxes(g, 3), label="no boxes in boxes1: shape (0, 4) against (3, 4)"),
-        call("box_iou", _random_boxes(g, 2, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.float64),
+        call("box_iou", torch.zeros(0, 4), random_boxes(g, 3), label="no boxes in boxes1: shape (0, 4) against (3, 4)"),
+        call("box_iou", random_boxes(g, 2, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.float64),
              label="no boxes in boxes2: (2, 4) against (0, 4), float64"),
     ]
 
@@ -238,7 +239,7 @@ def _nms_near_threshold(g, ref):
         margin = 1e-4 if dtype == torch.float32 else 1e-7
         boxes, scores = _near_threshold_set(g, n, thresh, dtype, margin)
         cases.append(call("nms", boxes, scores, thresh,
-                          label=f"{n} random {_dtype_name(dtype)} boxes, threshold {thresh}; 4 of them stretched copies of others with IoU {thresh} +- {margin:g}"))
+                          label=f"{n} random {dtype_name(dtype)} boxes, threshold {thresh}; 4 of them stretched copies of others with IoU {thresh} +- {margin:g}"))
     return cases
 
 
@@ -253,7 +254,7 @@ def _nms_exact_and_ties(g, ref):
              label="IoU(2, 3) is exactly 0.75 = the threshold: both stay, float64"),
         call("nms", overlapping_ties, torch.tensor([0.5, 0.5, 0.5, 0.5, 0.9]), 0.5,
              label="equal scores 0.5 for boxes 0-3 (0 and 2 overlap, 1 and 3 overlap): the lower index wins and comes first"),
-        call("nms", _random_boxes(g, 25), torch.full((25,), 0.3), 0.4,
+        call("nms", random_boxes(g, 25), torch.full((25,), 0.3), 0.4,
              label="25 random boxes, all with the same score: visited by increasing index"),
         call("nms", overlapping_ties.double(), _quantized_scores(g, 5, torch.float64, levels=2), 0.3,
              label="scores from only two values, float64"),
@@ -267,8 +268,8 @@ def _nms_edge_cases(g, ref):
         call("nms", torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.tensor([0.1]), 0.5, label="a single box"),
         call("nms", same, torch.rand(6, generator=g), 0.5, label="6 identical boxes with random scores: only the best stays"),
         call("nms", same.double(), torch.full((6,), 0.25, dtype=torch.float64), 0.99, label="6 identical boxes with equal scores, threshold 0.99: only box 0 stays"),
-        call("nms", _random_boxes(g, 12), torch.rand(12, generator=g), 1.0, label="12 random boxes, threshold 1.0: nothing is suppressed, all come back by decreasing score"),
-        call("nms", _random_boxes(g, 15, extent=200), torch.rand(15, generator=g), 0.0, label="15 random boxes, threshold 0.0: any overlap at all suppresses"),
+        call("nms", random_boxes(g, 12), torch.rand(12, generator=g), 1.0, label="12 random boxes, threshold 1.0: nothing is suppressed, all come back by decreasing score"),
+        call("nms", random_boxes(g, 15, extent=200), torch.rand(15, generator=g), 0.0, label="15 random boxes, threshold 0.0: any overlap at all suppresses"),
         call("nms", torch.tensor([[2.0, 2.0, 2.0, 2.0]]).repeat(3, 1), torch.tensor([0.2, 0.9, 0.5]), 0.5,
              label="3 identical zero-area boxes: their IoU is 0, so all stay, by decreasing score"),
     ]
@@ -280,7 +281,7 @@ def _batched_categories(g, ref):
     return [
         call("batched_nms", box.repeat(4, 1), torch.tensor([0.3, 0.9, 0.6, 0.8]), torch.tensor([0, 1, 2, 1]), 0.5,
              label="4 identical boxes in categories [0, 1, 2, 1]: one per category stays"),
-        call("batched_nms", _random_boxes(g, 30), torch.rand(30, generator=g), torch.randint(0, 3, (30,), generator=g), 0.5,
+        call("batched_nms", random_boxes(g, 30), torch.rand(30, generator=g), torch.randint(0, 3, (30,), generator=g), 0.5,
              label="30 random boxes in 3 categories, threshold 0.5"),
         call("batched_nms", boxes, scores, torch.randint(0, 2, (40,), generator=g), 0.5,
              label="40 random float64 boxes in 2 categories, with pairs at IoU 0.5 +- 0.001"),
@@ -289,21 +290,21 @@ def _batched_categories(g, ref):
 
 def _batched_many(g, ref):
     n = 90
-    boxes = _random_boxes(g, n, extent=60)
+    boxes = random_boxes(g, n, extent=60)
     cats = torch.randint(0, 30, (n,), generator=g) * 37  # 30 categories, not 0..29
     return [
         call("batched_nms", boxes, torch.rand(n, generator=g), cats, 0.3,
              label="90 random boxes in 30 categories numbered 0, 37, 74, ..., threshold 0.3"),
         call("batched_nms", boxes.double(), _quantized_scores(g, n, torch.float64), cats, 0.5,
              label="the same 90 boxes in float64 with scores from 5 values: equal scores across categories, lower index first"),
-        call("batched_nms", _random_boxes(g, 50, extent=40), _quantized_scores(g, 50, torch.float32, levels=3),
+        call("batched_nms", random_boxes(g, 50, extent=40), _quantized_scores(g, 50, torch.float32, levels=3),
              torch.randint(0, 12, (50,), generator=g), 0.4,
              label="50 crowded boxes in 12 categories, scores from 3 values, threshold 0.4"),
     ]
 
 
 def _batched_edge_cases(g, ref):
-    boxes = _random_boxes(g, 20, extent=50)
+    boxes = random_boxes(g, 20, extent=50)
     scores = torch.rand(20, generator=g)
     return [
         call("batched_nms", torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64), 0.5,

@@ -36,7 +36,7 @@ def probe_meta_unet(mod: Any, init_args: tuple, input_shape: tuple, device: str 
 
 
 # --- known mistakes: unet_output_size -----------------------------------------------------------
-def _size_fn(shrink: int, bottleneck: bool = True, odd_ok: bool = False):
+def _size_fn(shrink: int, up_shrink: int | None = None, odd_ok: bool = False):
     def unet_output_size(input_size, depth=4):
         if not isinstance(input_size, int) or not isinstance(depth, int) or input_size < 1 or depth < 0:
             raise ValueError("bad argument")
@@ -46,9 +46,9 @@ def _size_fn(shrink: int, bottleneck: bool = True, odd_ok: bool = False):
             if size <= 0 or (size % 2 and not odd_ok):
                 raise ValueError("cannot pass")
             size //= 2
-        size -= shrink if bottleneck else 0
+        size -= shrink
         for _ in range(depth):
-            size = 2 * size - shrink
+            size = 2 * size - (shrink if up_shrink is None else up_shrink)
         if size <= 0:
             raise ValueError("cannot pass")
         return size
@@ -59,7 +59,7 @@ def _size_fn(shrink: int, bottleneck: bool = True, odd_ok: bool = False):
 SIZE_MISTAKES = (
     Mistake("padded-convolutions", "Your sizes assume padded 3x3 convolutions that keep the size: U-Net's convolutions are unpadded and each takes 2 pixels, 4 per double convolution (572 -> 388).", _size_fn(0), _S),
     Mistake("one-conv-per-level", "Each level has *two* unpadded 3x3 convolutions, so it loses 4 pixels, not 2.", _size_fn(2), _S),
-    Mistake("bottleneck-forgotten", "The double convolution at the bottom (after the last pooling, before the first up-convolution) also takes 4 pixels.", _size_fn(4, bottleneck=False), _S),
+    Mistake("expanding-convs-forgotten", "The expanding path also has two unpadded 3x3 convolutions after each up-convolution: each step doubles the size, then takes 4.", _size_fn(4, up_shrink=0), _S),
     Mistake("odd-sizes-floored", "An odd size before a 2x2 pooling loses a row or column, so the skip and the upsampled map no longer line up: the contract raises ValueError instead.", _size_fn(4, odd_ok=True), _S),
 )
 
@@ -187,25 +187,22 @@ def _with_blocks(cls_name: str, *makers):
     return build
 
 
-def _block_mistakes(cls_name: str) -> tuple[Mistake, ...]:
-    mistakes = [
-        Mistake("padded-convolutions", "The 3x3 convolutions are padded: U-Net's are unpadded (padding=0), each one takes 2 pixels from the height and width.", _with_blocks(cls_name, _PADDED), _S),
-        Mistake("relu-missing-between-convs", "There is no ReLU between the two 3x3 convolutions: each convolution is followed by a ReLU.", _with_blocks(cls_name, _NO_MID_RELU), _S),
-        Mistake("relu-missing-after-second-conv", "The second 3x3 convolution has no ReLU: each convolution is followed by a ReLU.", _with_blocks(cls_name, _NO_END_RELU), _S),
-    ]
-    if cls_name in ("Down", "UNet"):
-        mistakes += [
-            Mistake("down-convolves-before-pooling", "Down pools *first*, then applies its DoubleConv: the skip is taken before the pooling, at full resolution.", _with_blocks(cls_name, _DOWN_CONV_FIRST), _S),
-            Mistake("down-average-pooling", "U-Net downsamples with 2x2 *max* pooling, stride 2.", _with_blocks(cls_name, _DOWN_AVG), _S),
-        ]
-    if cls_name in ("Up", "UNet"):
-        mistakes += [
-            Mistake("concat-upsampled-first", "The concatenation is [upsampled, skip]: the contract (and the paper's figure) concatenates [skip_cropped, upsampled], so the DoubleConv's weights see the skip channels first.", _with_blocks(cls_name, _UP_FIRST), _S),
-            Mistake("crop-off-by-one", "With an odd difference the skip is cropped one row/column too far: the offset is (H - h) // 2, rounded down.", _with_blocks(cls_name, _UP_CROP_CEIL), _S),
-            Mistake("skip-resized-not-cropped", "The skip is resized (interpolated) to the upsampled size: U-Net *crops* it, because the border pixels were lost by the unpadded convolutions.", _with_blocks(cls_name, _UP_RESIZED), _S),
-            Mistake("skip-cropped-from-corner", "The skip is cropped from its top-left corner: crop it around its centre.", _with_blocks(cls_name, _UP_CORNER), _S),
-        ]
-    return tuple(mistakes)
+_BLOCK_MISTAKES = {  # name -> (explanation, the wrong block)
+    "padded-convolutions": ("The 3x3 convolutions are padded: U-Net's are unpadded (padding=0), each one takes 2 pixels from the height and width.", _PADDED),
+    "relu-missing-between-convs": ("There is no ReLU between the two 3x3 convolutions: each convolution is followed by a ReLU.", _NO_MID_RELU),
+    "relu-missing-after-second-conv": ("The second 3x3 convolution has no ReLU: each convolution is followed by a ReLU.", _NO_END_RELU),
+    "down-convolves-before-pooling": ("Down pools *first*, then applies its DoubleConv: the skip is taken before the pooling, at full resolution.", _DOWN_CONV_FIRST),
+    "down-average-pooling": ("U-Net downsamples with 2x2 *max* pooling, stride 2.", _DOWN_AVG),
+    "concat-upsampled-first": ("The concatenation is [upsampled, skip]: the contract (and the paper's figure) concatenates [skip_cropped, upsampled], so the DoubleConv's weights see the skip channels first.", _UP_FIRST),
+    "crop-off-by-one": ("With an odd difference the skip is cropped one row/column too far: the offset is (H - h) // 2, rounded down.", _UP_CROP_CEIL),
+    "skip-resized-not-cropped": ("The skip is resized (interpolated) to the upsampled size: U-Net *crops* it, because the border pixels were lost by the unpadded convolutions.", _UP_RESIZED),
+    "skip-cropped-from-corner": ("The skip is cropped from its top-left corner: crop it around its centre.", _UP_CORNER),
+}
+
+
+def _block_mistakes(cls_name: str, *names: str) -> tuple[Mistake, ...]:
+    """The named block mistakes, as seen through the class `cls_name` that contains the block."""
+    return tuple(Mistake(n, _BLOCK_MISTAKES[n][0], _with_blocks(cls_name, _BLOCK_MISTAKES[n][1]), _S) for n in names)
 
 
 def _unet_head_relu(ref):
@@ -233,7 +230,11 @@ def _unet_batchnorm(ref):
     return {"UNet": Wrong}
 
 
-UNET_MISTAKES = _block_mistakes("UNet") + (
+DOUBLE_CONV_MISTAKES = _block_mistakes("DoubleConv", "padded-convolutions", "relu-missing-between-convs", "relu-missing-after-second-conv")
+DOWN_MISTAKES = _block_mistakes("Down", "padded-convolutions", "relu-missing-between-convs", "down-convolves-before-pooling", "down-average-pooling")
+UP_MISTAKES = _block_mistakes("Up", "padded-convolutions", "concat-upsampled-first", "crop-off-by-one", "skip-resized-not-cropped", "skip-cropped-from-corner")
+# Mistakes inside the blocks are named by the blocks' own checks; these are the ones a whole U-Net shows.
+UNET_MISTAKES = _block_mistakes("UNet", "padded-convolutions", "concat-upsampled-first", "skip-cropped-from-corner") + (
     Mistake("relu-after-head", "The 1x1 head is followed by a ReLU: the head outputs raw class scores (logits), negative ones included.", _unet_head_relu, _S),
 )
 META_MISTAKES = (
@@ -244,7 +245,7 @@ META_MISTAKES = (
 
 # --- cases --------------------------------------------------------------------------------------
 def _size_values(g, ref):
-    # Depth 0 and 1 first: sizes that the common wrong formulas can still compute, so they get named.
+    # Depth 1 first: a size that the common wrong formulas can still compute (and tell apart), so they get named.
     cases = [(18, 1), (5, 0), (572,), (188,), (572, 4), (380, 5), (44, 2), (204, 4)]
     found = 0
     while found < 3:
@@ -263,8 +264,7 @@ def _size_errors(g, ref):
     bad = [((571,), "odd size 567 before the first pooling"), ((187,), "187 - 4 = 183 is odd"),
            ((100,), "100 -> 96 -> 48 -> 44 -> 22 -> 18 -> 9: odd before the 3rd pooling"),
            ((172,), "the bottleneck would be 0"), ((14, 1), "the up-convolution path would reach -2"),
-           ((0,), "size 0"), ((-4, 0), "a negative size"), ((4, 0), "4 - 4 = 0 at depth 0"),
-           ((572.0,), "a float size")]
+           ((0,), "size 0"), ((-4, 0), "a negative size"), ((4, 0), "4 - 4 = 0 at depth 0")]
     return [call("unet_output_size", *args, raises=("ValueError",), label=f"{why}: unet_output_size{args}".replace(",)", ")"))
             for args, why in bad]
 
@@ -326,8 +326,7 @@ def _unet_small(g, ref):
 
 def _unet_meta(g, ref):
     configs = [((), (1, 1, 572, 572), "the defaults, as in the paper: 23 conv layers, 31,030,658 parameters, output (1, 2, 388, 388)"),
-               ((3, 5), (2, 3, 572, 636), "3 input channels, 5 classes, batch 2, non-square 572x636"),
-               ((1, 2, 64, 5), (1, 1, 380, 380), "depth 5: the smallest input 380 -> 4")]
+               ((3, 5, 64, 5), (2, 3, 380, 412), "3 input channels, 5 classes, depth 5, batch 2, non-square 380x412 -> 4x36")]
     return [Case(f"{_PROBES}:probe_meta_unet", (init, shape),
                  label=f"UNet{init} and an input {shape}, both on the meta device: {why}") for init, shape, why in configs]
 
@@ -336,14 +335,14 @@ CHECKS = [
     Check("output_size_values", "unet_output_size", 2, _size_values, SIZE_MISTAKES,
           "572 -> 388, 188 -> 4, and other depths"),
     Check("output_size_errors", "unet_output_size", 2, _size_errors, SIZE_MISTAKES,
-          "ValueError for odd sizes before a pooling, sizes that vanish, and ill-typed arguments"),
+          "ValueError for odd sizes before a pooling and for sizes that vanish"),
     Check("center_crop", "center_crop", 3, _crops, CROP_MISTAKES,
           "centre crops with even and odd differences, gradients, and ValueError when too large"),
-    Check("double_conv", "DoubleConv", 3, _double_conv_cases, _block_mistakes("DoubleConv"),
+    Check("double_conv", "DoubleConv", 3, _double_conv_cases, DOUBLE_CONV_MISTAKES,
           "outputs and gradients with the reference's weights: two unpadded 3x3 convolutions with ReLUs"),
-    Check("down", "Down", 2, _down_cases, _block_mistakes("Down"),
+    Check("down", "Down", 2, _down_cases, DOWN_MISTAKES,
           "2x2 max pooling, then DoubleConv, outputs and gradients"),
-    Check("up", "Up", 4, _up_cases, _block_mistakes("Up"),
+    Check("up", "Up", 4, _up_cases, UP_MISTAKES,
           "up-convolution, centre crop of the skip, [skip, upsampled], DoubleConv; outputs and gradients"),
     Check("unet_small", "UNet", 3, _unet_small, UNET_MISTAKES,
           "small U-Nets (base 2-4) with the reference's weights: outputs and gradients"),

@@ -131,6 +131,9 @@ def module(
         own = {k: list(v.shape) for k, v in net.state_dict().items()}
         if own != {k: list(v.shape) for k, v in state_dict.items()}:
             return {"state_dict_shapes": own}
+        floats = [v for v in state_dict.values() if v.is_floating_point()]
+        if floats:
+            net = net.to(floats[0].dtype)  # float64 weights stay float64
         net.load_state_dict(state_dict)
     net = net.to(device)
     inputs = [_to_device(x, device) for x in inputs]
