@@ -61,8 +61,8 @@ def _pd_coincident(g, ref):
              label="x with duplicated rows against itself, float64"),
         call("pairwise_distances", same, same.clone(), False, grad=True, atol=1e-6,
              label="four identical rows: every distance is 0 and so is every gradient"),
-        call("pairwise_distances", same, same.clone(), True, grad=True, atol=1e-6,
-             label="four identical rows, squared=True"),
+        call("pairwise_distances", dup, dup.clone(), True, grad=True, atol=1e-6,
+             label="x with duplicated rows against itself, squared=True, float64"),
     ]
 
 
@@ -447,7 +447,7 @@ def _verify_edges(g, ref):
     shift = torch.randint(-3, 4, (2,), generator=g).to(torch.float32)
     gallery = torch.tensor([[0.0, 0.0], [3.0, 4.0], [3.0, 4.0], [-6.0, 0.0], [6.0, 0.0]]) + shift
     labels = torch.tensor([7, 3, 5, 2, 9])
-    query = torch.tensor([[0.0, 0.0], [6.0, 8.0], [3.0, 4.0], [0.0, 10.0], [-6.0, 0.5]]) + shift
+    query = torch.tensor([[0.0, 0.0], [6.0, 8.0], [3.0, 4.0], [0.0, 10.0], [-6.0, 0.5], [0.0, -3.0]]) + shift
     tie_gallery = torch.tensor([[-6.0, 0.0], [6.0, 0.0], [0.0, 20.0]]) + shift
     tie_labels = torch.tensor([4, 8, 1])
     tie_query = torch.tensor([[0.0, 5.0], [0.0, -5.0], [0.0, 31.0]]) + shift

@@ -254,11 +254,11 @@ class Worker:
         """Wait until a reply can be read; returns a failure kind, or None when readable."""
         while True:
             left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._resp_r], [], [], min(max(left, 0.0), 0.05))
+            if ready:
+                return None  # a reply that is already there is read, even at the deadline
             if left <= 0:
                 return "timeout"
-            ready, _, _ = select.select([self._resp_r], [], [], min(left, 0.05))
-            if ready:
-                return None
             if not self.alive:
                 ready, _, _ = select.select([self._resp_r], [], [], 0)
                 return None if ready else "crashed"

@@ -1,0 +1,252 @@
+"""The `autoencoder` checks catch wrong models, losses, noise and training loops, and name the known mistakes.
+
+The two training checks take a few seconds each, so the mistake tests grade with those two left
+out (`fast_checks`); separate tests run them on a second plain architecture (which must pass) and
+on broken models and loops (which must fail), and prove that the training check is deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from conftest import mistakes, statuses, variant
+
+TRAINING = ("autoencoder_trains_below_baseline", "train_autoencoder_denoises")
+
+_SIGMOID = "            nn.Sigmoid(),  # pixel values in [0, 1]\n"
+_TCONV1 = "            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # (N, 16, 14, 14)\n"
+_TCONV2 = "            nn.ConvTranspose2d(16, in_channels, 4, stride=2, padding=1),  # (N, C, 28, 28)\n"
+_FORWARD = "        return self.decode(self.encode(x))\n"
+_LOSS = "    return ((x_hat - x) ** 2).mean()\n"
+_NOISE = ("    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)\n"
+          "    return (x + std * noise).clamp(0.0, 1.0)\n")
+_OPT = "    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n"
+_INPUTS = "            inputs = add_noise(clean, noise_std, generator) if noise_std > 0 else clean\n"
+_STEP_LOSS = "            loss = reconstruction_loss(clean, model(inputs))\n"
+_ZERO = "            optimizer.zero_grad()\n"
+_STEP = "            optimizer.step()\n"
+_TOTAL = "            total += loss.item() * clean.shape[0]\n"
+_HIST = "        history.append(total / n)\n"
+_TOTAL_INIT = "        total = 0.0\n"
+
+
+@pytest.fixture
+def fast_checks(monkeypatch):
+    """Grade without the two training checks (they have their own tests below)."""
+    _only(monkeypatch, *(c.name for c in _all_checks() if c.name not in TRAINING))
+
+
+def _all_checks():
+    from grader.checks import autoencoder
+
+    return autoencoder.CHECKS
+
+
+def _only(monkeypatch, *names):
+    """Grade only the named checks (the others are tested elsewhere in this file)."""
+    from grader.checks import autoencoder
+
+    monkeypatch.setattr(autoencoder, "CHECKS", [c for c in autoencoder.CHECKS if c.name in names])
+
+
+MODEL_CHECKS = ("autoencoder_shapes", "autoencoder_output_range", "autoencoder_bottleneck")
+LOOP_CHECKS = ("train_autoencoder_exact_full_batch", "train_autoencoder_epoch_losses")
+
+
+# (edits, check that fails, mistake named there). The model checks use the student's model and
+# the loop checks the grader's own models, so one model and one loop mistake share a variant.
+_MODEL_MISTAKES = [
+    ([(_SIGMOID, "")], "autoencoder_output_range", "decoder-without-sigmoid"),
+    ([(_SIGMOID, "            nn.ReLU(),\n")], "autoencoder_output_range", "decoder-ends-with-relu"),
+    ([("        self.in_channels, self.latent_dim = in_channels, latent_dim\n", "        self.in_channels, self.latent_dim = in_channels, 16\n"),
+      ("            nn.Linear(32 * 7 * 7, latent_dim),  # (N, latent_dim)\n", "            nn.Linear(32 * 7 * 7, 16),\n"),
+      ("            nn.Linear(latent_dim, 32 * 7 * 7),\n", "            nn.Linear(16, 32 * 7 * 7),\n")],
+     "autoencoder_shapes", "latent-dim-ignored"),
+    ([(_TCONV1, _TCONV1.replace("4, stride", "3, stride")), (_TCONV2, _TCONV2.replace("4, stride", "3, stride"))],
+     "autoencoder_shapes", "decoder-output-not-28"),
+    ([(_TCONV2, "            nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),\n")], "autoencoder_shapes", "decoder-ignores-in-channels"),
+    ([(_FORWARD, "        return 0.5 * (self.decode(self.encode(x)) + x)\n")], "autoencoder_bottleneck", "skip-around-bottleneck"),
+]
+_BATCH_VALUES = [(_TOTAL_INIT, "        values = []\n"), (_TOTAL, "            values.append(loss.item())\n")]
+_LOOP_MISTAKES = [
+    ([(_ZERO, "")], "train_autoencoder_exact_full_batch", "zero-grad-missing"),
+    ([(_OPT, "    optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n")], "train_autoencoder_exact_full_batch", "sgd-instead-of-adam"),
+    ([(_STEP, _STEP + "            with torch.no_grad():\n                loss = reconstruction_loss(clean, model(inputs))\n")],
+     "train_autoencoder_exact_full_batch", "loss-reported-after-step"),
+    ([(_OPT, "    optimizer = torch.optim.Adam(model.parameters())\n")], "train_autoencoder_exact_full_batch", "lr-ignored"),
+    ([(_STEP_LOSS, "            loss = reconstruction_loss(inputs, model(inputs))\n")], "train_autoencoder_epoch_losses", "noisy-image-as-target"),
+    ([(_INPUTS, "            inputs = clean\n")], "train_autoencoder_epoch_losses", "noise-never-added"),
+    ([*_BATCH_VALUES, (_HIST, "        history.append(sum(values) / len(values))\n")], "train_autoencoder_epoch_losses", "epoch-loss-mean-of-batch-means"),
+    ([*_BATCH_VALUES, (_HIST, "        history.append(sum(values))\n")], "train_autoencoder_epoch_losses", "epoch-loss-sum-of-batches"),
+    ([(_HIST, "        history.append(loss.item())\n")], "train_autoencoder_epoch_losses", "epoch-loss-last-batch"),
+]
+
+
+@pytest.mark.parametrize("model, loop", list(zip(_MODEL_MISTAKES + [None] * 3, _LOOP_MISTAKES)),
+                         ids=[m[2] for m in _LOOP_MISTAKES])
+def test_wrong_model_and_training_loop_are_named(grade, monkeypatch, model, loop):
+    _only(monkeypatch, *MODEL_CHECKS, *LOOP_CHECKS)
+    edits = loop[0] + (model[0] if model else [])
+    result = grade("autoencoder", source=variant("autoencoder", *edits))
+    st, named = statuses(result), mistakes(result)
+    for wrong in filter(None, (model, loop)):
+        assert st[wrong[1]] == "failed", wrong[1]
+        assert wrong[2] in named
+    if model is None:
+        assert {st[name] for name in MODEL_CHECKS} == {"passed"}
+
+
+_RANDN = "torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)"
+_LOSS_MISTAKES = [
+    ("    return ((x_hat - x) ** 2).sum()\n", "loss-sum-not-mean"),
+    ("    return ((x_hat - x) ** 2).flatten(1).sum(1).mean()\n", "loss-per-image-sum"),
+    ("    return (x_hat - x).abs().mean()\n", "loss-absolute-error"),
+    ("    return ((x_hat - x) ** 2).mean().sqrt()\n", "loss-root-mean-square"),
+    (None, None),
+]
+_NOISE_MISTAKES = [
+    (f"    return x + std * {_RANDN}\n", "noise-not-clamped"),
+    (f"    return (x + std**2 * {_RANDN}).clamp(0, 1)\n", "noise-std-squared"),
+    ("    return (x + std * torch.randn(x.shape, dtype=x.dtype, device=x.device)).clamp(0.0, 1.0)\n", "noise-generator-ignored"),
+    (f"    return (x + std * {_RANDN.replace('randn', 'rand')}).clamp(0.0, 1.0)\n", "noise-uniform"),
+    (f"    return x.add_(std * {_RANDN}).clamp_(0.0, 1.0)\n", "noise-in-place"),
+]
+
+
+@pytest.mark.parametrize("loss, noise", list(zip(_LOSS_MISTAKES, _NOISE_MISTAKES)), ids=[n[1] for n in _NOISE_MISTAKES])
+def test_wrong_loss_and_noise_are_named(grade, monkeypatch, loss, noise):
+    _only(monkeypatch, "reconstruction_loss_values", "add_noise_statistics")
+    edits = [(_NOISE, noise[0])] + ([(_LOSS, loss[0])] if loss[0] else [])
+    result = grade("autoencoder", source=variant("autoencoder", *edits))
+    st = statuses(result)
+    assert st["add_noise_statistics"] == "failed"
+    assert st["reconstruction_loss_values"] == ("failed" if loss[0] else "passed")
+    assert {noise[1], loss[1]} - {None} <= mistakes(result)
+
+
+def test_each_part_is_graded_on_its_own(grade, fast_checks):
+    """A wrong model, loss and noise at once: each fails its own checks; the loop, whose epoch
+    losses go through the student's own loss and noise, fails with them but its exact
+    full-batch check only depends on the loss."""
+    src = variant("autoencoder", (_SIGMOID, ""), (_LOSS, "    return ((x_hat - x) ** 2).sum()\n"),
+                  (_NOISE, f"    return x + std * {_RANDN}\n"))
+    st = statuses(grade("autoencoder", source=src))
+    assert st["autoencoder_shapes"] == st["autoencoder_bottleneck"] == "passed"
+    assert st["autoencoder_output_range"] == st["reconstruction_loss_values"] == st["add_noise_statistics"] == "failed"
+    assert st["train_autoencoder_exact_full_batch"] == "failed"
+
+
+def test_messages_say_what_is_wrong(grade, fast_checks):
+    src = variant("autoencoder", (_SIGMOID, ""), (_FORWARD, "        return 0.5 * (self.decode(self.encode(x)) + x)\n"),
+                  (_STEP_LOSS, "            loss = reconstruction_loss(inputs, model(inputs))\n"))
+    checks = {c["name"]: c for c in grade("autoencoder", source=src)["checks"]}
+    assert "outside [0, 1]" in checks["autoencoder_output_range"]["message"]
+    assert "sigmoid" in checks["autoencoder_output_range"]["message"]
+    assert "around the bottleneck" in checks["autoencoder_bottleneck"]["message"]
+    assert "*noisy* input" in checks["train_autoencoder_epoch_losses"]["message"]
+
+
+def test_decode_that_remembers_the_last_input_fails_the_bottleneck(grade, fast_checks):
+    src = variant("autoencoder",
+                  ("        return self.encoder(x)\n", "        self._last = x\n        return self.encoder(x)\n"),
+                  ("        return self.decoder(z)\n", "        return 0.9 * self.decoder(z) + 0.1 * self._last\n"))
+    result = grade("autoencoder", source=src)
+    check = next(c for c in result["checks"] if c["name"] == "autoencoder_bottleneck")
+    assert check["status"] == "failed"
+
+
+_PLAIN_AE = '''
+
+class ConvAutoencoder(nn.Module):
+    """Max pooling down, nearest-neighbour upsampling and convolutions up; no normalisation layers."""
+
+    def __init__(self, in_channels: int = 1, latent_dim: int = 16) -> None:
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                 nn.Linear(16 * 49, latent_dim))
+        self.dec = nn.Sequential(nn.Linear(latent_dim, 16 * 49), nn.ReLU(), nn.Unflatten(1, (16, 7, 7)),
+                                 nn.Upsample(scale_factor=2), nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(),
+                                 nn.Upsample(scale_factor=2), nn.Conv2d(8, in_channels, 3, padding=1), nn.Sigmoid())
+
+    def encode(self, x):
+        return self.enc(x)
+
+    def decode(self, z):
+        return self.dec(z)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+'''
+
+
+def test_a_different_plain_conv_autoencoder_passes_every_model_check(grade, monkeypatch):
+    """The training budget is calibrated for plain architectures, not only the reference's."""
+    _only(monkeypatch, *MODEL_CHECKS, "autoencoder_trains_below_baseline")
+    src = variant("autoencoder", ("\nclass ConvAutoencoder(nn.Module):", "\nclass _ReferenceAutoencoder(nn.Module):")) + _PLAIN_AE
+    result = grade("autoencoder", source=src)
+    assert result["score"] == result["max_score"] == 10, {c["name"]: c["message"] for c in result["checks"] if c["message"]}
+
+
+def test_a_model_that_cannot_learn_fails_the_training_check(grade, monkeypatch):
+    """An encoder whose code is detached: the decoder alone can only learn the mean image."""
+    _only(monkeypatch, "autoencoder_trains_below_baseline")
+    src = variant("autoencoder", ("        return self.encoder(x)\n", "        return self.encoder(x).detach()\n"))
+    check = grade("autoencoder", source=src)["checks"][0]
+    assert check["status"] == "failed"
+    assert "mean-image baseline" in check["message"] and "reference reaches" in check["message"]
+
+
+def test_untrained_background_and_mean_image_fail_the_assessment():
+    """The threshold itself: outputs of an untrained model, all-black outputs and the mean image fail."""
+    from grader.checks import autoencoder as A
+    from grader.grading import load_reference, LiveOracle
+    from grader.runner.probes import sanitize
+    from grader.spec import derive_seed
+
+    oracle = LiveOracle("autoencoder")
+    check = next(c for c in A.CHECKS if c.name == "autoencoder_trains_below_baseline")
+    (case,) = oracle.cases(check, derive_seed(0, "autoencoder", check.name))
+    train, evaluation = case.args[1], case.args[2]
+    untrained = A.probe_fit(load_reference("autoencoder"), *case.args[:3], 0, *case.args[4:])  # 0 epochs
+    outputs = {
+        "untrained": untrained["reconstructed"],
+        "black background": torch.zeros_like(evaluation),
+        "mean image": train.mean(0, keepdim=True).expand_as(evaluation),
+    }
+    for name, out in outputs.items():
+        msg = case.assess(sanitize({"losses": [], "reconstructed": out}), None)
+        assert msg is not None and "baseline" in msg, name
+    assert "black background" in case.assess(sanitize({"losses": [], "reconstructed": outputs["black background"]}), None)
+
+
+def test_training_check_is_deterministic():
+    """Same seed, same data and the same result, bitwise (the probe trains on one thread)."""
+    from grader.checks import autoencoder as A
+    from grader.grading import LiveOracle, load_reference
+    from grader.spec import derive_seed
+
+    oracle = LiveOracle("autoencoder")
+    check = next(c for c in A.CHECKS if c.name == "autoencoder_trains_below_baseline")
+    seed = derive_seed(0, "autoencoder", check.name)
+    (a,), (b,) = oracle.cases(check, seed), oracle.cases(check, seed)
+    assert all(torch.equal(x, y) for x, y in zip(a.args[1:3], b.args[1:3])) and a.args[3:] == b.args[3:]
+    ref = load_reference("autoencoder")
+    small = (a.args[0], a.args[1][:128], a.args[2], 2, *a.args[4:])  # a shorter run shows the same
+    with torch.random.fork_rng(devices=[]):
+        first = A.probe_fit(ref, *copy.deepcopy(small))
+        second = A.probe_fit(ref, *copy.deepcopy(small))
+    assert first["losses"] == second["losses"]
+    assert torch.equal(first["reconstructed"], second["reconstructed"])
+
+
+def test_a_loop_that_never_adds_noise_fails_the_denoising_check(grade, monkeypatch):
+    """It trains a fine plain autoencoder, which does not remove noise it has never seen (its
+    output is measured at 1.2-1.6 times the noisy input's error; the reference's loop 0.35-0.4)."""
+    _only(monkeypatch, "train_autoencoder_denoises")
+    check = grade("autoencoder", source=variant("autoencoder", (_INPUTS, "            inputs = clean\n")))["checks"][0]
+    assert check["status"] == "failed"
+    assert "noisy inputs were" in check["message"]
