@@ -18,8 +18,6 @@ it). Problems are reported as `file:line: field: message`, all at once. Nothing 
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +27,6 @@ from grader.catalog import Exercise, load_catalog
 
 HINTS_DIR = Path(__file__).with_name("hints")
 MIN_HINTS, MAX_HINTS = 2, 4  # at least a nudge and the key idea; more than four is a solution in instalments
-LOG_FILENAME = "hints.json"
 _FILE_KEYS = ("version", "exercise", "parts")
 _HINT_KEYS = ("section", "text")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -235,47 +232,31 @@ def _line(node: yaml.Node | None) -> int:
 
 # --- who saw what -------------------------------------------------------------------------------
 class HintLog:
-    """How many hints of each part a learner has seen, kept in a small JSON file.
+    """How many hints of each part a learner has seen, kept in the progress store
+    (`hints_shown`, append only, so the instructor report can also count hint use)."""
 
-    Interim home until the progress store has a `hints_shown` table (proposed as its migration 3);
-    the file is written atomically, and an unreadable file counts as "nothing seen" (hints are not
-    worth a crash).
-    """
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._shown: dict[str, dict[str, int]] = self._read()
+    def __init__(self, db_path: Path | None = None):
+        self.db_path = db_path
 
     @classmethod
     def default(cls) -> "HintLog":
-        from grader.paths import progress_dir
+        return cls(None)
 
-        return cls(progress_dir() / LOG_FILENAME)
+    def _open(self):  # noqa: ANN202 - grader.store.Store
+        from grader.store import Store
 
-    def _read(self) -> dict[str, dict[str, int]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        shown = data.get("shown") if isinstance(data, dict) else None
-        if not isinstance(shown, dict):
-            return {}
-        return {ex: {p: n for p, n in parts.items() if isinstance(n, int) and n > 0}
-                for ex, parts in shown.items() if isinstance(parts, dict)}
+        return Store.open(self.db_path)
 
     def shown(self, exercise: str, part: str) -> int:
         """How many hints of `part` were shown (0: none yet)."""
-        return self._shown.get(exercise, {}).get(part, 0)
+        with self._open() as store:
+            return store.hint_levels().get((exercise, part), 0)
 
     def record(self, exercise: str, part: str, level: int) -> None:
         """Remember that hints 1..level of `part` were shown; never goes backwards."""
-        if level <= self.shown(exercise, part):
-            return
-        self._shown.setdefault(exercise, {})[part] = level
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": 1, "shown": self._shown}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        with self._open() as store:
+            if level > store.hint_levels().get((exercise, part), 0):
+                store.record_hint_shown(exercise, part, level)
 
 
 def next_hint(hints: ExerciseHints, part: str, log: HintLog) -> tuple[list[Hint], Hint | None]:

@@ -68,6 +68,7 @@ class Progress:
     quiz_note: str | None  # why there is no quiz part, if there is none
     next_due: datetime | None  # the soonest statement falling due after now
     next_steps: tuple[str, ...] = field(default=())  # the first one is "the" next step
+    results: tuple[dict[str, Any], ...] = ()  # the last stored result of each graded exercise, course order
 
     def count(self, status: str) -> int:
         return sum(e.status == status for e in self.exercises)
@@ -128,7 +129,8 @@ def build_progress(results: Mapping[str, Mapping[str, Any]], *, catalog: Sequenc
     topics = topic_progress(bank, states, now) if bank is not None else ()
     later = sorted(st.due_at for st in states.values() if st.due_at > now)
     draft = Progress(now, exercises, topics, quiz_note, later[0] if later else None)
-    return Progress(now, exercises, topics, quiz_note, draft.next_due, tuple(next_steps(draft)))
+    graded = tuple(dict(results[e.name]) for e in catalog if results.get(e.name))
+    return Progress(now, exercises, topics, quiz_note, draft.next_due, tuple(next_steps(draft)), graded)
 
 
 def next_steps(progress: Progress) -> list[str]:
@@ -211,8 +213,19 @@ def progress_lines(progress: Progress, style: Any = None) -> list[str]:
     return lines
 
 
-def render_html(progress: Progress) -> str:
-    """The personal HTML report (templates shared with the instructor report where present)."""
-    from grader.study_templates import render
+def render_html(progress: Progress, where: str = "your working copy") -> str:
+    """The personal HTML report, with the instructor report's stylesheet and per-student section."""
+    from grader import __version__
+    from grader.study_templates import render_html as render
 
-    return render(HTML_TEMPLATE, progress=progress, PASSED=PASSED, PARTIAL=PARTIAL, NOT_STARTED=NOT_STARTED)
+    score = sum(float(e.score or 0) for e in progress.exercises)
+    max_score = sum(float(e.max_score) for e in progress.exercises)
+    graded = [r.get("finished_at") or r.get("started_at") or "" for r in progress.results]
+    student = {  # the shape `_student.html.j2` reads (see grader/report/html.py)
+        "anchor": "checks-detail", "id": "Your last run of each exercise", "score": score, "max_score": max_score,
+        "share": score / max_score if max_score else None, "quiz_topics": [],
+        "doc": {"submission": where, "graded_at": max(graded, default="never"), "problems": [],
+                "exercises": list(progress.results)},
+    }
+    return render(HTML_TEMPLATE, progress=progress, student=student, version=__version__,
+                  PASSED=PASSED, PARTIAL=PARTIAL, NOT_STARTED=NOT_STARTED)

@@ -87,6 +87,16 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             lapses           INTEGER NOT NULL
         );
     """),
+    (3, "hints shown", """
+        CREATE TABLE hints_shown (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            exercise  TEXT    NOT NULL,
+            part      TEXT    NOT NULL,
+            level     INTEGER NOT NULL CHECK (level >= 1),   -- hints 1..level of the part were shown
+            shown_at  TEXT    NOT NULL                       -- ISO 8601, UTC
+        );
+        CREATE INDEX hints_shown_by_part ON hints_shown (exercise, part, level);
+    """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -366,6 +376,24 @@ class Store:
                          response_ms=r[9], text_hash=r[10], undone=r[11] is not None)
             for r in rows
         ]
+
+    # ----------------------------------------------------------------- hints
+
+    def record_hint_shown(self, exercise: str, part: str, level: int, shown_at: datetime | None = None) -> int:
+        """Remember that hints 1..level of `part` were shown (append only); returns the row id."""
+        if not isinstance(level, int) or isinstance(level, bool) or level < 1:
+            raise ValueError(f"level must be an int >= 1, got {level!r}")
+        with self._transaction():
+            cur = self._conn.execute(
+                "INSERT INTO hints_shown (exercise, part, level, shown_at) VALUES (?, ?, ?, ?)",
+                (exercise, part, level, to_iso(shown_at or datetime.now(timezone.utc))),
+            )
+        return int(cur.lastrowid)
+
+    def hint_levels(self) -> dict[tuple[str, str], int]:
+        """{(exercise, part): the highest hint level shown}."""
+        rows = self._conn.execute("SELECT exercise, part, MAX(level) FROM hints_shown GROUP BY exercise, part")
+        return {(ex, part): int(level) for ex, part, level in rows}
 
     # ----------------------------------------------------------------- helpers
 

@@ -167,7 +167,10 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
         click.echo(f"No more hints for {part}: reread the notes' section {seen[-1].section}, "
                    f"and run `grade exercise {name} -v` for every check's full message.")
         return
-    log.record(name, part, new.level)
+    try:
+        log.record(name, part, new.level)
+    except OSError as exc:
+        click.echo(f"note: could not remember that this hint was shown ({log.path}: {exc.strerror or exc}).", err=True)
     left = count - new.level
     if left:
         click.echo(f"{left} more hint(s) for {part}: run `grade hint {name} {part}` again once you have tried this one.")
@@ -239,7 +242,9 @@ def progress_cmd(html_path: Path | None) -> None:
     if html_path is not None:
         tmp = html_path.with_name(html_path.name + ".tmp")
         try:
-            tmp.write_text(render_html(progress), encoding="utf-8")
+            from grader.paths import find_course_root
+
+            tmp.write_text(render_html(progress, where=str(find_course_root() or Path.cwd())), encoding="utf-8")
             tmp.replace(html_path)
         except OSError as exc:
             raise click.ClickException(f"Cannot write {html_path}: {exc.strerror or exc}. Choose another path.") from None

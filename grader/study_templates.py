@@ -1,38 +1,43 @@
-"""The jinja2 templates of the study commands: the personal progress report and the README that
-`grade init` writes. Templates are `.j2` files; the report package's folder is searched first, so
-a shared base template or stylesheet there is used by both reports. No torch here.
+"""The templates of the study commands, kept with the report's in `grader/report/templates/`:
+`progress.html.j2` (the personal report of `grade progress --html`, which includes the instructor
+report's stylesheet and per-student section) and `init_readme.md.j2` (the README of `grade init`).
+
+HTML is rendered with the instructor report's own jinja2 environment (its filters, autoescaping),
+so the two reports share templates and look alike; Markdown with a plain, non-escaping one.
+No torch here.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import re
 from typing import Any
 
 from grader.paths import PACKAGE_DIR
 
-TEMPLATE_DIRS = (PACKAGE_DIR / "report" / "templates", PACKAGE_DIR / "templates_progress")
-
-
-@lru_cache(maxsize=2)
-def _environment(autoescape: bool) -> Any:
-    import jinja2
-
-    loader = jinja2.FileSystemLoader([str(d) for d in TEMPLATE_DIRS])
-    env = jinja2.Environment(loader=loader, autoescape=autoescape, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["code_spans"] = _code_spans
-    return env
+TEMPLATES = PACKAGE_DIR / "report" / "templates"
 
 
 def _code_spans(text: str) -> Any:
     """Escape `text` for HTML and turn its `backquoted` spans into <code> elements."""
-    import re
-
     from markupsafe import Markup, escape
 
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
-def render(name: str, **context: Any) -> str:
-    """Render template `name`; HTML templates (`*.html.j2`) are autoescaped."""
-    return _environment(name.endswith(".html.j2")).get_template(name).render(**context)
+def render_html(name: str, **context: Any) -> str:
+    """Render an HTML template with the instructor report's environment (autoescaped)."""
+    from grader.report.html import _environment
+
+    env = _environment()
+    env.filters["code_spans"] = _code_spans
+    return env.get_template(name).render(**context)
+
+
+def render_text(name: str, **context: Any) -> str:
+    """Render a text or Markdown template (not escaped)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=False,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    return env.get_template(name).render(**context)

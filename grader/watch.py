@@ -274,7 +274,7 @@ class Watcher:
     on_event: Callable[[WatchEvent], bool | None] | None = None  # True stops the loop
     done: set[str] = field(default_factory=set)  # exercises already complete (from the store)
     clock: Callable[[], datetime] = datetime.now
-    worker: Any = None
+    worker: Any = None  # a `grader.runner.parent.Worker`; default: one started and stopped by `run`
     _tracked: dict[str, _Tracked] = field(default_factory=dict)
     _scratch: str = ""
     _count: int = 0
@@ -285,10 +285,12 @@ class Watcher:
         if current is None:
             self.echo(f"Every exercise in {self.config.folder} is complete. `grade progress` shows what to revise.")
             return 0
-        from grader.runner.parent import Worker
+        owns_worker = self.worker is None  # a worker passed in is the caller's to stop
+        if owns_worker:
+            from grader.runner.parent import Worker
 
-        self.worker = self.worker or Worker(device=self.config.device)
-        self.worker.start()  # the worker imports torch while this process does the same
+            self.worker = Worker(device=self.config.device)
+            self.worker.start()  # the worker imports torch while this process does the same
         self._scratch = tempfile.mkdtemp(prefix="cnn-grader-watch-")
         keys = self.keys if self.keys is not None else default_keys()
         try:
@@ -298,7 +300,8 @@ class Watcher:
             self.echo("\nStopped.")
             return 0
         finally:
-            self.worker.stop()
+            if owns_worker:
+                self.worker.stop()
             shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _instructions(self) -> str:

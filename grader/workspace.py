@@ -106,9 +106,9 @@ def init_course(target: Path) -> InitReport:
 
 
 def _readme(names: list[str]) -> str:
-    from grader.study_templates import render
+    from grader.study_templates import render_text
 
-    return render(README_TEMPLATE, exercises=names)
+    return render_text(README_TEMPLATE, exercises=names)
 
 
 # --- grade reset --------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from typing import Any, Callable
 from grader import __version__
 from grader.paths import PACKAGE_DIR
 from grader.report import agent as agent_mod
-from grader.report.classdata import student_document, validate_result
+from grader.report.classdata import student_document, validate_exercise
 from grader.report.submissions import Limits, Submission, SubmissionError, unpack
 from grader.results import write_json
 
@@ -182,7 +182,10 @@ class _AgentProcess:
         return message if isinstance(message, dict) else "garbage"
 
     def exit_description(self) -> str:
-        code = self.proc.poll()
+        try:
+            code = self.proc.wait(timeout=2)  # its output ended: it is exiting, or already gone
+        except subprocess.TimeoutExpired:
+            code = None
         if code is None:
             return "the grading process stopped answering"
         if code < 0:
@@ -220,8 +223,6 @@ class _AgentProcess:
 # --- the batch ----------------------------------------------------------------------------------
 class _Batch:
     def __init__(self, submissions: list[Submission], options: BatchOptions, exercises: list[str]) -> None:
-        from grader.grading import integrity_snapshot
-
         self.options, self.exercises = options, exercises
         self.todo: queue.Queue[Submission] = queue.Queue()
         for s in submissions:
@@ -231,9 +232,9 @@ class _Batch:
         self.lock = threading.Lock()
         self.in_flight: set[str] = set()
         self.failure: BatchError | None = None
-        self.integrity = integrity_snapshot
-        self.baseline = integrity_snapshot()
-        self.limit = options.student_timeout or student_limit(exercises, options.timeout)
+        self.prepared = threading.Event()  # set once baseline and limit are known; no task is sent before
+        self.baseline, self.limit = "", 0.0
+        self.integrity: Callable[[], str] = lambda: ""
         self.settings = {"exercises": exercises, "seed": options.seed, "timeout": options.timeout,
                          "device": options.device, "memory_bytes": options.memory_bytes}
 
@@ -257,9 +258,26 @@ class _Batch:
                 self.failure = error
         self.stop.set()
 
+    def prepare(self) -> None:
+        """Take the integrity baseline (this imports torch here while the agents start)."""
+        from grader.grading import integrity_snapshot
+
+        self.integrity = integrity_snapshot
+        self.baseline = integrity_snapshot()
+        self.limit = self.options.student_timeout or student_limit(self.exercises, self.options.timeout)
+        self.prepared.set()
+
     def run_slot(self) -> None:
         agent: _AgentProcess | None = None
         try:
+            try:
+                agent = self._start_agent()  # overlaps with `prepare` in the main thread
+            except BatchError as exc:
+                self._fail(exc)
+                return
+            while not self.prepared.wait(0.1):
+                if self.stop.is_set():
+                    return
             while not self.stop.is_set():
                 try:
                     sub = self.todo.get_nowait()
@@ -271,6 +289,9 @@ class _Batch:
                     agent, document = self._grade(sub, agent)
                 except BatchError as exc:
                     self._fail(exc)
+                    break
+                except Exception as exc:  # noqa: BLE001 - a bug here must stop the batch loudly, not lose a student
+                    self._fail(BatchError(f"grading {sub.student} failed inside the batch itself: {exc!r}"))
                     break
                 with self.lock:
                     changed = self.integrity() != self.baseline
@@ -343,14 +364,12 @@ class _Batch:
 
 
 def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
+    """The exercises an agent finished for a student (all of them, or those before it died)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        exercises = data["exercises"]
+        exercises = json.loads(path.read_text(encoding="utf-8"))["exercises"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    probe = student_document("x", "x", exercises, seed=0, grader_version="", graded_at="") \
-        if isinstance(exercises, list) and all(isinstance(e, dict) and "score" in e and "max_score" in e for e in exercises) else None
-    if probe is None or validate_result(probe):
+    if not isinstance(exercises, list) or any(validate_exercise(e) for e in exercises):
         return {}
     return {e["exercise"]: e for e in exercises}
 
@@ -428,6 +447,11 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
                for i in range(max(1, min(options.jobs, len(todo))))]
     for t in threads:
         t.start()
+    try:
+        batch.prepare()
+    except BaseException:
+        batch.stop.set()
+        raise
     done = 0
     try:
         while any(t.is_alive() for t in threads) or not batch.events.empty():

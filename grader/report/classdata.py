@@ -63,15 +63,25 @@ def validate_result(doc: Any) -> str | None:
     if not isinstance(doc.get("student"), str) or not isinstance(doc.get("exercises"), list):
         return "needs a string 'student' and a list 'exercises'"
     for ex in doc["exercises"]:
-        if not isinstance(ex, dict) or not isinstance(ex.get("exercise"), str) or not isinstance(ex.get("checks"), list):
-            return "each exercise needs 'exercise' and a list 'checks'"
-        for c in ex["checks"]:
-            if not isinstance(c, dict) or c.get("status") not in STATUSES or not isinstance(c.get("name"), str):
-                return f"{ex['exercise']}: a check without a valid 'name' and 'status'"
-            if not isinstance(c.get("points"), (int, float)) or not isinstance(c.get("max_points"), (int, float)):
-                return f"{ex['exercise']}: check {c['name']!r} needs numeric 'points' and 'max_points'"
+        error = validate_exercise(ex)
+        if error:
+            return error
     if doc.get("quiz") is not None and validate_quiz(doc["quiz"]):
         return f"quiz: {validate_quiz(doc['quiz'])}"
+    return None
+
+
+def validate_exercise(ex: Any) -> str | None:
+    """None when `ex` is a schema-1 exercise result with valid checks, else what is wrong."""
+    if not isinstance(ex, dict) or not isinstance(ex.get("exercise"), str) or not isinstance(ex.get("checks"), list):
+        return "each exercise needs 'exercise' and a list 'checks'"
+    if not isinstance(ex.get("score"), (int, float)) or not isinstance(ex.get("max_score"), (int, float)):
+        return f"{ex['exercise']}: needs numeric 'score' and 'max_score'"
+    for c in ex["checks"]:
+        if not isinstance(c, dict) or c.get("status") not in STATUSES or not isinstance(c.get("name"), str):
+            return f"{ex['exercise']}: a check without a valid 'name' and 'status'"
+        if not isinstance(c.get("points"), (int, float)) or not isinstance(c.get("max_points"), (int, float)):
+            return f"{ex['exercise']}: check {c['name']!r} needs numeric 'points' and 'max_points'"
     return None
 
 

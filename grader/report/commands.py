@@ -75,6 +75,11 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, 
     from grader.report.batch import BatchError, BatchOptions, run_batch
     from grader.report.submissions import discover
 
+    from grader.catalog import exercise_names
+
+    unknown = [n for n in exercises if n not in exercise_names()]
+    if unknown:
+        raise click.UsageError(f"Unknown exercise(s) {', '.join(unknown)}. `grade list` shows them all.")
     try:
         subs = discover(submissions)
     except ValueError as exc:
@@ -128,9 +133,9 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
     for note in results.skipped:
         click.echo(f"note: left out {note}", err=True)
     if html_path:
-        from grader.report.html import render_report, write_text
+        from grader.report.html import render_report
 
-        write_text(html_path, render_report(results, title=title))
+        exports.write_text(html_path, render_report(results, title=title))
         click.echo(f"wrote {html_path} ({len(results.students)} students)")
     if csv_path:
         exports.write_text(csv_path, exports.class_csv(results))

@@ -18,8 +18,10 @@ import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grader.paths import PACKAGE_DIR, checkout_root, data_dir
+from grader.recorded import RecordingError
 from grader.spec import DEFAULT_SEED
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp", ".pytest_cache")
@@ -37,10 +39,26 @@ class Release:
     recorded_bytes: int
 
 
-def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = DEFAULT_SEED) -> Release:
-    """Write the student edition into `out` (a new or empty folder) and return what it holds."""
-    from grader.catalog import exercise_names
+def _record_one(name: str, directory: str, seed: int, threads: int) -> int:
+    """Record one exercise (in a process of the pool); returns the file's size."""
+    import torch
+
     from grader.recorded import write_recording
+
+    torch.set_num_threads(threads)
+    return write_recording(name, Path(directory), seed).stat().st_size
+
+
+def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = DEFAULT_SEED,
+                 jobs: int | None = None) -> Release:
+    """Write the student edition into `out` (a new or empty folder) and return what it holds.
+
+    The exercises are recorded in parallel, `jobs` processes (default: the number of cores)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from grader.catalog import exercise_names
 
     root = checkout_root()
     if root is None:
@@ -65,9 +83,20 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
         shutil.copy2(doc, out / doc.name)
     (out / "pyproject.toml").write_text(student_pyproject((root / "pyproject.toml").read_text(encoding="utf-8")),
                                         encoding="utf-8")
-    total = 0
-    for name in names:
-        total += write_recording(name, out / "grader" / "recorded", seed).stat().st_size
+    recorded = out / "grader" / "recorded"
+    recorded.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(jobs or cores, len(names)))
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_record_one, n, str(recorded), seed, max(1, cores // jobs)) for n in names]
+            total = sum(f.result() for f in futures)
+    except RecordingError as exc:
+        shutil.rmtree(out, ignore_errors=True)
+        raise ReleaseError(str(exc)) from None
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     leaks = find_leaks(sorted((out / "grader" / "recorded").glob("*.pt")), data_dir("solutions"), data_dir("exercises"))
     if leaks or (out / "solutions").exists() or (out / "grader" / "_data" / "solutions").exists():
         shutil.rmtree(out, ignore_errors=True)
@@ -107,16 +136,29 @@ def _code_lines(reference: Path, stub: Path | None) -> set[str]:
             if len(ln.strip()) >= _MIN_LEAK_LINE and ln.strip() not in shared}
 
 
+def _strings(value: Any) -> list[str]:
+    """Every string in a recording, keys included (code could only travel as text)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def find_leaks(files: list[Path], solutions: Path, stubs: Path) -> list[str]:
-    """'file: line' for every line of a reference's own code (see `_code_lines`) found in `files`."""
+    """'file: line' for every line of a reference's own code (see `_code_lines`) in the text of the
+    recordings `files` (each loaded as plain data, `weights_only=True`)."""
+    import torch
+
     needles = {}
     for ref in sorted(solutions.glob("*.py")):
         for line in _code_lines(ref, stubs / ref.name):
-            needles[line.encode()] = ref.name
+            needles[line] = ref.name
     found = []
     for file in files:
-        data = file.read_bytes()
-        for needle, ref_name in needles.items():
-            if needle in data:
-                found.append(f"{file.name}: {needle.decode()[:80]} (from solutions/{ref_name})")
+        text = "\n".join(_strings(torch.load(file, weights_only=True, map_location="cpu")))
+        found += [f"{file.name}: {needle[:80]} (from solutions/{ref_name})"
+                  for needle, ref_name in needles.items() if needle in text]
     return found

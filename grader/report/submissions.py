@@ -15,6 +15,7 @@ wins), and the quiz results that `grade quiz --json` wrote are any `*.json` whos
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -60,10 +61,11 @@ class Unpacked:
 
 
 def student_id(name: str) -> str:
-    """A file-name-safe id for a submission called `name` (`ada lovelace.zip` -> `ada_lovelace`)."""
+    """A file-name-safe id for a submission called `name` (`ada lovelace.zip` -> `ada_lovelace`);
+    never starting with `.` or `_` (the batch's own files), never empty."""
     stem = name[:-4] if name.lower().endswith(".zip") else name
-    safe = _ID_UNSAFE.sub("_", stem).lstrip(".") or "_"
-    return safe[:120]
+    safe = _ID_UNSAFE.sub("_", stem).lstrip("._")[:120]
+    return safe or "student-" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 def discover(folder: Path) -> list[Submission]:

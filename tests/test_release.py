@@ -1,0 +1,199 @@
+"""The student edition: no solutions, and grading there gives exactly the results of the references."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, reference_source
+from grader.catalog import load_catalog
+from grader.grading import LiveOracle, SetupError, grade_exercise, load_checks
+from grader.recorded import FORMAT, RecordedOracle
+from grader.report.agent import CachingOracle
+from grader.report.demo import SKEW
+from grader.report.release import find_leaks, make_release, student_pyproject
+
+slow = pytest.mark.slow  # the tests that use the student edition: it records every exercise
+
+EXERCISES = [e.name for e in load_catalog()]
+TIMING = ("duration_s", "started_at")
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("student-edition") / "course"
+    make_release(out)
+    return out
+
+
+def _mistake_variant(name: str) -> str | None:
+    """The reference with the first named mistake of the exercise put in, as a student would make it."""
+    found = next(((c.name, m.name) for c in load_checks(name) for m in c.mistakes), None)
+    if found is None:
+        return None
+    return reference_source(name) + (
+        "\n\nimport types as _types\n"
+        f"import grader.checks.{name} as _checks\n"
+        f"_m = next(m for c in _checks.CHECKS for m in c.mistakes if m.name == {found[1]!r})\n"
+        "globals().update(_m.build(_types.SimpleNamespace(**{k: v for k, v in dict(globals()).items() if not k.startswith('__')})))\n")
+
+
+def _variants(name: str) -> dict[str, str]:
+    """The reference, the stub, and a wrong answer: a named mistake where the checks know one."""
+    mistake = _mistake_variant(name)
+    return {"reference": reference_source(name), "stub": (ROOT / "exercises" / f"{name}.py").read_text(encoding="utf-8"),
+            "wrong": mistake if mistake is not None else reference_source(name) + SKEW}
+
+
+def _untimed(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in TIMING}
+
+
+@slow
+@pytest.mark.parametrize("name", EXERCISES)
+def test_recorded_grading_equals_live_grading(name, release, worker, tmp_path):
+    recorded = RecordedOracle.load(release / "grader" / "recorded" / f"{name}.pt")
+    live_oracle = CachingOracle(LiveOracle(name))  # the references run once for the three variants
+    full_marks = {}
+    for label, source in _variants(name).items():
+        path = tmp_path / label / f"{name}.py"
+        path.parent.mkdir()
+        path.write_text(source, encoding="utf-8")
+        live = grade_exercise(name, path, worker=worker, oracle=live_oracle).to_dict()
+        replayed = grade_exercise(name, path, worker=worker, oracle=recorded).to_dict()
+        assert _untimed(replayed) == _untimed(live), f"{name}, {label}: the student edition grades differently"
+        full_marks[label] = live["score"] == live["max_score"]
+    assert full_marks == {"reference": True, "stub": False, "wrong": False}
+
+
+END_TO_END = {"conv": "reference", "pooling": "wrong", "gap": "stub", "segmentation": "reference"}
+
+
+@slow
+def test_the_student_edition_grades_end_to_end_like_the_references(release, worker, tmp_path):
+    """`grade all` run inside the student edition (no references: it must pick the recordings)."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    chosen = [n for n in END_TO_END if n in EXERCISES]
+    for name in chosen:
+        (folder / f"{name}.py").write_text(_variants(name)[END_TO_END[name]], encoding="utf-8")
+    out = tmp_path / "all.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-m", "grader.cli", "all", "--path", str(folder), "--json", str(out)],
+                         cwd=release, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    edition = {r["exercise"]: r for r in json.loads(out.read_text())["exercises"]}
+    assert set(edition) == set(chosen)
+    for name in chosen:
+        live = grade_exercise(name, folder / f"{name}.py", worker=worker).to_dict()
+        assert _untimed(edition[name]) == _untimed(live), name
+
+
+@slow
+def test_other_seeds_need_the_references(release, worker):
+    name = EXERCISES[0]
+    recorded = RecordedOracle.load(release / "grader" / "recorded" / f"{name}.pt")
+    with pytest.raises(SetupError, match="public seed 0"):
+        grade_exercise(name, ROOT / "solutions" / f"{name}.py", worker=worker, seed=12345, oracle=recorded)
+
+
+@slow
+def test_the_student_edition_has_no_solutions(release):
+    assert not (release / "solutions").exists() and not (release / "grader" / "_data" / "solutions").exists()
+    assert (release / "exercises").is_dir() and (release / "grader" / "_data" / "exercises").is_dir()
+    config = tomllib.loads((release / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert not any("solutions" in p for p in config["packages"]) and "package-dir" not in config
+    for package in config["packages"]:
+        assert (release / package.replace(".", "/")).is_dir(), package
+    recordings = sorted((release / "grader" / "recorded").glob("*.pt"))
+    assert [p.stem for p in recordings] == sorted(EXERCISES)
+    for path in recordings:
+        data = torch.load(path, weights_only=True)  # plain data only: no code can be in it
+        assert data["format"] == FORMAT and data["seed"] == 0
+    assert find_leaks(recordings, ROOT / "solutions", ROOT / "exercises") == []
+
+
+@slow
+def test_leak_search_finds_a_line_of_a_reference(release, tmp_path):
+    stub = {ln.strip() for ln in (ROOT / "exercises" / "pooling.py").read_text().splitlines()}
+    code_line = next(ln.strip() for ln in reference_source("pooling").splitlines()
+                     if len(ln.strip()) > 30 and ln.strip() not in stub)
+    data = torch.load(release / "grader" / "recorded" / "pooling.pt", weights_only=True)
+    first = next(iter(data["checks"].values()))["cases"][0]
+    first["label"] += f" ({code_line})"
+    planted = tmp_path / "pooling.pt"
+    torch.save(data, planted)
+    assert len(find_leaks([planted], ROOT / "solutions", ROOT / "exercises")) == 1
+
+
+@slow
+def test_a_stale_recording_is_refused(release):
+    data = torch.load(release / "grader" / "recorded" / "pooling.pt", weights_only=True)
+    data["checks_digest"] = "0" * 16
+    with pytest.raises(SetupError, match="changed after its outputs were recorded"):
+        RecordedOracle(data)
+
+
+def test_student_pyproject_drops_the_references():
+    text = student_pyproject((ROOT / "pyproject.toml").read_text())
+    assert "solutions" not in text and 'name = "cnn-grader"' in text
+
+
+# --- how `assess` functions travel (fast: no student edition needed) -----------------------------
+def _pooling_case(g, **extra):
+    from grader.checks import call, randn
+
+    return call("max_pool2d", randn(g, 1, 1, 4, 4), 2, label="4x4", **extra)
+
+
+def test_named_assess_functions_and_partials_round_trip():
+    import functools
+
+    from grader import compare
+    from grader.recorded import _assess_from_spec, _assess_spec
+
+    assert _assess_from_spec(_assess_spec(compare.describe)) is compare.describe
+    part = _assess_from_spec(_assess_spec(functools.partial(compare.compare, where="x")))
+    assert part.func is compare.compare and part.keywords == {"where": "x"}
+    assert _assess_spec(lambda got, expected: None) is None  # not the grader's: cannot be named
+
+
+def test_an_unnamed_assess_is_remade_from_the_seed(monkeypatch):
+    import grader.grading
+    from grader.recorded import record_exercise
+    from grader.spec import Case, Check, derive_seed
+
+    def judge(got, expected):  # defined here, so it cannot be named in the recording
+        return None
+
+    def cases(g, ref):
+        c = _pooling_case(g)
+        return [Case(c.probe, c.args, c.kwargs, label=c.label, assess=judge)]
+
+    check = Check("custom", "max_pool2d", 1, cases)
+    monkeypatch.setattr(grader.grading, "load_checks", lambda name: [check])
+    data = record_exercise("pooling")
+    assert data["checks"]["custom"]["remake"] is True
+    replayed = RecordedOracle(data).cases(check, derive_seed(0, "pooling", "custom"))
+    assert replayed[0].assess is judge and torch.equal(replayed[0].args[1], data["checks"]["custom"]["cases"][0]["args"][1])
+
+
+def test_an_assess_that_can_neither_be_named_nor_remade_is_refused(monkeypatch):
+    import grader.grading
+    from grader.recorded import RecordingError, record_exercise
+    from grader.spec import Case, Check
+
+    def cases(g, ref):
+        c = _pooling_case(g)
+        return [Case(c.probe, (ref.max_pool2d.__name__, *c.args[1:]), c.kwargs, assess=lambda got, exp: None)]
+
+    monkeypatch.setattr(grader.grading, "load_checks", lambda name: [Check("custom", "max_pool2d", 1, cases)])
+    with pytest.raises(RecordingError, match=r"ref\.max_pool2d.*module-level function"):
+        record_exercise("pooling")

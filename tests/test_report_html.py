@@ -1,0 +1,123 @@
+"""The HTML class report: self-contained, escaped, complete, and loading cleanly in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from grader.report.classdata import ClassResults
+from grader.report.demo import demo_class
+from grader.report.html import TEMPLATES, render_report
+
+EVIL = "<script>alert('pwned')</script>"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--window-size=1280,2000"]
+
+
+@pytest.fixture(scope="module")
+def class_results() -> ClassResults:
+    docs = demo_class(30, seed=7, exercises=["conv", "pooling"])
+    docs[0]["student"] = f"mallory{EVIL}"
+    check = docs[1]["exercises"][0]["checks"][0]
+    check.update(status="failed", points=0, message=f"printed {EVIL} & <b>bold</b>")
+    docs[1]["exercises"][0]["score"] = sum(c["points"] for c in docs[1]["exercises"][0]["checks"])
+    docs[1]["exercises"][0]["notices"] = [f"output during x: {EVIL}"]
+    docs[2]["problems"] = [f"several conv.py{EVIL}"]
+    return ClassResults(docs)
+
+
+@pytest.fixture(scope="module")
+def page(class_results) -> str:
+    return render_report(class_results, title=f"Class {EVIL}")
+
+
+def test_untrusted_text_is_escaped(page):
+    assert EVIL not in page
+    assert page.count("&lt;script&gt;alert(") >= 5  # title, id (twice), message, notice, problem
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert len(re.findall(r"<script\b", page)) == 1  # the report's own, and no other
+
+
+def test_self_contained_and_locked_down(page):
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page, re.I)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert "default-src 'none'" in page and f"script-src 'sha256-{digest}'" in page
+
+
+def test_every_section_is_there(page, class_results):
+    for anchor in ('id="glance"', 'id="quiz"', 'id="students"', "<svg", 'id="student-table"', 'id="quiz-items"',
+                   "Pass rate per part", "Checks failed most often", "Named mistakes seen most often", "KR-20",
+                   "Statements most often missed"):
+        assert anchor in page, anchor
+    for i in range(1, 31):
+        assert f'id="student-{i}"' in page and f'href="#student-{i}"' in page
+    check_rows = sum(len(e["checks"]) for s in class_results.students for e in s["exercises"])
+    assert page.count('class="status status-') == check_rows
+
+
+def test_templates_are_j2_files():
+    names = sorted(p.name for p in TEMPLATES.iterdir())
+    assert {"report.html.j2", "_student.html.j2", "_style.css.j2", "_script.js.j2", "_histogram.svg.j2"} <= set(names)
+    assert all(n.endswith(".j2") for n in names)
+
+
+def _chromium(*args: str, user_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([shutil.which("chromium"), *CHROMIUM_FLAGS, f"--user-data-dir={user_dir}", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="no headless browser: install Debian's `chromium` (.ci/run installs it)")
+def test_report_loads_in_chromium_without_errors(page, tmp_path):
+    report = tmp_path / "report.html"
+    report.write_text(page, encoding="utf-8")
+    url = report.as_uri()
+    shot = tmp_path / "report.png"
+    run = _chromium(f"--screenshot={shot}", url, user_dir=tmp_path / "profile")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    # The page's own script ran (data-ready), reported no error, and the browser logged no console message
+    # (a CSP violation or an uncaught exception would be one).
+    run = _chromium("--dump-dom", url + "#sort=student-table:2:desc", user_dir=tmp_path / "profile")
+    assert run.returncode == 0, run.stderr[-2000:]
+    dom, log = run.stdout, run.stderr
+    assert 'data-ready="1"' in dom
+    assert re.search(r'<pre id="js-errors"></pre>', dom), re.search(r'<pre id="js-errors">.*?</pre>', dom, re.S).group(0)
+    assert not [line for line in log.splitlines() if ":CONSOLE" in line]
+    # ... and sorted the students by share, highest first, from the link.
+    body = dom.split('id="student-table"', 1)[1].split("</tbody>", 1)[0]
+    shares = [float(v) for v in re.findall(r'<td class="num" data-sort="([0-9.]+)">\d+%</td>', body)]
+    assert len(shares) == 30 and shares == sorted(shares, reverse=True)
+
+
+def test_report_command_writes_html_csv_and_junit(class_results, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from grader.cli import cli
+
+    results = tmp_path / "results"
+    results.mkdir()
+    for i, doc in enumerate(class_results.students[:5]):
+        (results / f"s{i}.json").write_text(json.dumps(doc))
+    (results / "_batch.json").write_text("{}")  # the batch's own file: left out
+    (results / "broken.json").write_text("{not json")
+    out = tmp_path / "report"
+    run = CliRunner().invoke(cli, ["report", str(results), "--html", f"{out}.html", "--csv", f"{out}.csv",
+                                   "--junit", f"{out}.xml"])
+    assert run.exit_code == 0, run.output
+    assert "left out broken.json" in run.output and "(5 students)" in run.output
+    assert Path(f"{out}.html").read_text().count('<section class="student"') == 5
+    assert len(Path(f"{out}.csv").read_text().splitlines()) == 6
+    assert Path(f"{out}.xml").read_text().count("<testsuite ") == 5
+    assert CliRunner().invoke(cli, ["report", str(results)]).exit_code == 2  # nothing to write

@@ -1,0 +1,195 @@
+"""The watch loop, driven by real writes to the exercise files with a bounded number of cycles:
+re-grade on save, only the changes shown, one warm worker, moving on when complete, manual mode,
+`q` to quit, and the CLI around it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import cli
+from grader.watch import LineKeys, WatchConfig, Watcher, diff_checks, first_open, render_changes
+from grader.workspace import pristine_stub
+
+ROOT = Path(__file__).resolve().parent.parent
+INTERVAL = 0.05
+BOUND = 600  # cycles: 30 s of polling at most, whatever happens
+
+
+def _reference(name: str) -> str:
+    return (ROOT / "solutions" / f"{name}.py").read_text(encoding="utf-8")
+
+
+def _save(path: Path, text: str) -> None:
+    """Save like an editor would, with a modification time that surely differs."""
+    path.write_text(text, encoding="utf-8")
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+
+
+class NoKeys:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def poll(self, timeout):
+        import time
+
+        time.sleep(timeout)
+        return None
+
+    def wait(self):
+        return None
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "exercises"
+    d.mkdir()
+    for name in ("conv", "pooling"):
+        (d / f"{name}.py").write_text(pristine_stub(name), encoding="utf-8")
+    return d
+
+
+def test_regrades_on_save_shows_changes_and_moves_on(folder, worker):
+    """stub -> one bug -> fixed (complete) -> next exercise -> solved: five gradings, one worker."""
+    broken = _reference("conv").replace("out = (size + 2 * padding", "out = (size + 3 * padding")
+    assert broken != _reference("conv")
+    saves = [(folder / "conv.py", broken), (folder / "conv.py", _reference("conv")),
+             None, (folder / "pooling.py", _reference("pooling"))]
+    events, pids, recorded, lines = [], [], [], []
+
+    def on_event(event):
+        events.append(event)
+        pids.append(watcher.worker.proc.pid)
+        step = saves[len(events) - 1] if len(events) <= len(saves) else None
+        if step is not None:
+            _save(*step)
+        return False
+
+    watcher = Watcher(WatchConfig(folder=folder, interval=INTERVAL, max_cycles=BOUND), echo=lines.append,
+                      keys=NoKeys(), record=recorded.append, on_event=on_event, worker=worker)
+    assert watcher.run("conv") == 0
+    out = "\n".join(lines)
+    assert [e.exercise for e in events] == ["conv", "conv", "conv", "pooling", "pooling"], out
+    assert [e.complete for e in events] == [False, False, True, False, True], out
+    assert len(set(pids)) == 1, "the worker was restarted between re-grades"
+    assert worker.alive  # the caller's worker is left running
+    assert watcher.cycles < BOUND
+
+    first, buggy, fixed = events[0], events[1], events[2]
+    assert first.previous is None and all(c["status"] == "not_implemented" for c in first.result["checks"])
+    # the bug: every check passes except the output size values; the diff lists every check that changed
+    assert {c.name: c.after for c in buggy.changes}["output_size_values"] == "failed"
+    assert all(c.before == "not_implemented" for c in buggy.changes)
+    # the fix: only the one check that changed is shown
+    assert [(c.name, c.before, c.after) for c in fixed.changes] == [("output_size_values", "failed", "passed")]
+    assert "(was FAIL)" in out and "Moving on to pooling" in out and "every exercise" in out
+    assert [r["score"] == r["max_score"] for r in recorded] == [False, False, True, False, True]
+    assert all(r["path"] == str((folder / r["exercise"]).with_suffix(".py").resolve()) for r in recorded)
+    assert str(folder) in out and "cnn-grader-watch-" not in out  # snapshot paths never shown
+
+
+def test_an_unchanged_save_is_not_regraded_and_q_quits(folder, worker):
+    r, w = os.pipe()
+    events = []
+
+    def on_event(event):
+        events.append(event)
+        # same content, new modification time: no re-grade; then quit with `q`
+        _save(folder / "pooling.py", pristine_stub("pooling"))
+        threading.Timer(0.5, lambda: (os.write(w, b"q\n"), os.close(w))).start()
+
+    with os.fdopen(r, "rb", buffering=0) as stream:
+        watcher = Watcher(WatchConfig(folder=folder, interval=INTERVAL, max_cycles=BOUND), echo=lambda s: None,
+                          keys=LineKeys(stream), on_event=on_event, worker=worker)
+        assert watcher.run("pooling") == 0
+    assert len(events) == 1
+    assert watcher.cycles < BOUND
+
+
+def test_manual_mode_grades_on_each_key(folder, worker):
+    keys_pressed = []
+
+    class Keys(NoKeys):
+        def wait(self):
+            keys_pressed.append(1)
+            if len(keys_pressed) == 1:
+                _save(folder / "pooling.py", _reference("pooling"))
+                return "\n"
+            return "q"
+
+    events = []
+    watcher = Watcher(WatchConfig(folder=folder, manual=True, max_cycles=10), echo=lambda s: None,
+                      keys=Keys(), on_event=lambda e: events.append(e), worker=worker)
+    assert watcher.run("pooling") == 0
+    # pooling complete: the loop moves on to the exercise still open (conv, wrapping round)
+    assert [(e.exercise, e.complete) for e in events] == [("pooling", False), ("pooling", True), ("conv", False)]
+    assert len(keys_pressed) == 2
+
+
+def test_diff_checks_lists_only_changes():
+    def result(*statuses, score=0):
+        return {"exercise": "x", "score": score, "max_score": 4, "duration_s": 0.1, "notices": [],
+                "checks": [{"name": f"c{i}", "part": "p", "points": 2 if s == "passed" else 0, "max_points": 2,
+                            "status": s, "message": "" if s == "passed" else f"{s} here"} for i, s in enumerate(statuses)]}
+
+    a, b = result("failed", "passed", score=2), result("passed", "passed", score=4)
+    changes = diff_checks(a, b)
+    assert [(c.name, c.before, c.after) for c in changes] == [("c0", "failed", "passed")]
+    assert len(diff_checks(None, b)) == 2
+    assert diff_checks(b, b) == []
+    text = render_changes(a, b, changes)
+    assert "4/4" in text and "+2" in text and "c0" in text and "c1" not in text
+    assert "no change" in render_changes(b, b, [])
+
+
+def test_first_open_follows_the_course_order(folder):
+    assert first_open(folder, set()) == "conv"
+    assert first_open(folder, {"conv"}) == "pooling"
+    assert first_open(folder, {"pooling"}, after="pooling") == "conv"
+    assert first_open(folder, {"conv", "pooling"}) is None
+
+
+# --- through the CLI ----------------------------------------------------------------------------
+@pytest.fixture
+def course(tmp_path, monkeypatch, folder):
+    home = tmp_path / ".grade"
+    home.mkdir()
+    monkeypatch.setenv("GRADE_HOME", str(home))
+    monkeypatch.setenv("GRADE_PROGRESS_DB", str(home / "progress.db"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_cli_watch_completes_and_records(course):
+    shutil.copy(ROOT / "solutions" / "pooling.py", course / "exercises" / "pooling.py")
+    shutil.copy(ROOT / "solutions" / "conv.py", course / "exercises" / "conv.py")
+    result = CliRunner().invoke(cli, ["watch", "--interval", "0.05", "--max-cycles", "50"])
+    assert result.exit_code == 0, result.output
+    assert "conv is complete" in result.output and "every exercise" in result.output
+    progress = CliRunner().invoke(cli, ["progress"])
+    assert "2 passed" in progress.output, progress.output
+
+
+def test_cli_watch_manual_until_q(course):
+    result = CliRunner().invoke(cli, ["watch", "pooling", "--manual", "--max-cycles", "5"], input="\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "press Enter" in result.output
+    assert result.output.count("no change since the last run") == 1
+    assert "Bye" in result.output
+
+
+def test_cli_watch_usage_errors(course):
+    result = CliRunner().invoke(cli, ["watch", "conv", "--path", str(course / "nowhere")])
+    assert result.exit_code == 2 and "not a folder" in result.output
+    (course / "exercises" / "conv.py").unlink()
+    result = CliRunner().invoke(cli, ["watch", "conv"])
+    assert result.exit_code == 2 and "grade reset conv" in result.output and "Traceback" not in result.output
