@@ -26,9 +26,9 @@ def _code_spans(text: str) -> Any:
 
 def render_html(name: str, **context: Any) -> str:
     """Render an HTML template with the instructor report's environment (autoescaped)."""
-    from grader.report.html import _environment
+    from grader.report.html import environment
 
-    env = _environment()
+    env = environment()
     env.filters["code_spans"] = _code_spans
     return env.get_template(name).render(**context)
 

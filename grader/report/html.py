@@ -26,7 +26,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 _HIST = {"left": 34.0, "right": 430.0, "base": 170.0, "height": 150.0, "bins": 10}
 
 
-def _environment() -> Environment:
+def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
     env.filters["pct"] = lambda x: "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
@@ -88,7 +88,7 @@ def _load_bank() -> Any:
 def render_report(results: ClassResults, *, title: str = "cnn-grader class report", bank: Any = None,
                   now: _dt.datetime | None = None) -> str:
     """The whole report as one HTML string; `bank` defaults to the course's quiz bank."""
-    env = _environment()
+    env = environment()
     script = env.get_template("_script.js.j2").render()
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     shares = [analysis.score_share(s) for s in results.students]
