@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from grader.catalog import Exercise, load_catalog
+from grader.quiz.bank import Problem  # one record for a located problem in a data file
 
 HINTS_DIR = Path(__file__).with_name("hints")
 MIN_HINTS, MAX_HINTS = 2, 4  # at least a nudge and the key idea; more than four is a solution in instalments
@@ -57,20 +58,6 @@ class ExerciseHints:
 
     def part(self, name: str) -> tuple[Hint, ...]:
         return self.parts[name]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in a hint file, located by file and line."""
-
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
 class HintError(ValueError):

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from grader.quiz.bank import Bank
 from grader.quiz.session import SessionReport
+from grader.results import write_text_atomic
 from grader.store import Store, to_iso
 
 FORMAT = "cnn-grader/quiz-results"
@@ -107,15 +107,3 @@ def check_writable(path: Path) -> None:
 def write_results(path: Path, document: dict[str, Any]) -> None:
     """Write `document` as JSON, atomically."""
     write_text_atomic(path, json.dumps(document, indent=2) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

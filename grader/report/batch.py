@@ -28,7 +28,6 @@ import os
 import queue
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from grader.report import agent as agent_mod
 from grader.report.classdata import student_document, validate_exercise
 from grader.report.submissions import Limits, Submission, SubmissionError, unpack
 from grader.results import write_json
+from grader.runner.parent import describe_exit
 
 BATCH_FILE = "_batch.json"
 AGENT_STARTUP_S = 300.0  # torch, the checks and the references' cases, on a loaded machine
@@ -186,15 +186,7 @@ class _AgentProcess:
             code = self.proc.wait(timeout=2)  # its output ended: it is exiting, or already gone
         except subprocess.TimeoutExpired:
             code = None
-        if code is None:
-            return "the grading process stopped answering"
-        if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = "unknown"
-            return f"the grading process was killed by signal {-code} ({name})"
-        return f"the grading process exited with code {code}"
+        return describe_exit(code, "the grading process")
 
     def kill(self) -> None:
         try:

@@ -19,15 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 from grader.report.analysis import quiz_share_by_topic
 from grader.report.classdata import ClassResults
+from grader.results import write_text_atomic
 
 # --- Gradescope's documented fields (autograder specification, "Output format") ----------------
 GRADESCOPE_TOP_FIELDS = frozenset({"score", "execution_time", "output", "output_format", "test_output_format",
@@ -43,17 +41,7 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 _FAILURE_STATUSES = {"failed", "not_implemented", "forbidden"}
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write `text` atomically (a temporary file beside `path`, renamed over it)."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+write_text = write_text_atomic  # the one atomic writer (grader.results)
 
 
 # --- CSV ----------------------------------------------------------------------------------------

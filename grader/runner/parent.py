@@ -125,16 +125,17 @@ class Outcome:
     detail: str = ""
 
 
-def describe_exit(returncode: int | None) -> str:
+def describe_exit(returncode: int | None, who: str = "the worker") -> str:
+    """How a process ended, for a person: "... was killed by signal 11 (SIGSEGV)"."""
     if returncode is None:
-        return "the worker stopped answering"
+        return f"{who} stopped answering"
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = "unknown"
-        return f"the worker was killed by signal {-returncode} ({name})"
-    return f"the worker exited with code {returncode}"
+        return f"{who} was killed by signal {-returncode} ({name})"
+    return f"{who} exited with code {returncode}"
 
 
 @dataclass
