@@ -62,3 +62,11 @@ def statuses(result: dict) -> dict[str, str]:
 
 def mistakes(result: dict) -> set[str]:
     return {c["mistake"]["name"] for c in result["checks"] if c.get("mistake")}
+
+
+def assert_statuses(result: dict, expected: dict[str, str]) -> None:
+    """Each named check has the expected status; a mismatch shows that check's message."""
+    st = statuses(result)
+    for check, status in expected.items():
+        message = next(c["message"] for c in result["checks"] if c["name"] == check)
+        assert st[check] == status, (check, message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import mistakes, statuses, variant
+from conftest import assert_statuses, mistakes, statuses, variant
 
 N = "conv"
 EINSUM = '    out = torch.einsum("nchwij,ocij->nohw", patches, weight)  # (N, C_out, H_out, W_out)'
@@ -45,9 +45,7 @@ CASES = [
 @pytest.mark.parametrize("desc,edits,expected,mistake", CASES, ids=[c[0] for c in CASES])
 def test_wrong_conv_loses_points(grade, desc, edits, expected, mistake):
     result = grade(N, source=variant(N, *edits))
-    st = statuses(result)
-    for check, status in expected.items():
-        assert st[check] == status, (check, next(c["message"] for c in result["checks"] if c["name"] == check))
+    assert_statuses(result, expected)
     assert result["score"] < result["max_score"]
     if mistake:
         assert mistake in mistakes(result)

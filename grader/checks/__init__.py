@@ -39,3 +39,16 @@ def reference_state(ref: Any, cls: str, *init_args: Any, dtype: torch.dtype = to
     """The state_dict of a freshly initialised reference module (seeded by the check's seed)."""
     net = getattr(ref, cls)(*init_args).to(dtype)
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """"float32" for torch.float32, for labels."""
+    return str(dtype).replace("torch.", "")
+
+
+def random_boxes(g: torch.Generator, n: int, *, dtype: torch.dtype = torch.float32, extent: float = 100.0,
+                 min_size: float = 5.0, max_size: float = 60.0) -> torch.Tensor:
+    """`n` boxes (Tensor[n, 4]) with top-left corners in `[0, extent]` and sides in `[min_size, max_size]`."""
+    corner = torch.rand(n, 2, generator=g, dtype=torch.float64) * extent
+    size = min_size + torch.rand(n, 2, generator=g, dtype=torch.float64) * (max_size - min_size)
+    return torch.cat([corner, corner + size], dim=1).to(dtype)  # (n, 4)

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from grader.checks import call
+from grader.checks import call, dtype_name, random_boxes
 from grader.spec import Check, Mistake
 
 _SECTION = "Object Detection"
 
 # The published example: the first three boxes against themselves and a small box in the corner.
 _PUBLISHED = [[0.0, 0.0, 100.0, 100.0], [0.0, 0.0, 50.0, 50.0], [200.0, 200.0, 300.0, 300.0], [0.0, 0.0, 25.0, 25.0]]
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
-
-
-def random_boxes(g: torch.Generator, n: int, *, dtype: torch.dtype = torch.float32, extent: float = 100.0,
-                 min_size: float = 5.0, max_size: float = 60.0) -> torch.Tensor:
-    """`n` boxes with top-left corners in `[0, extent]` and sides in `[min_size, max_size]`
-    (the rpn checks use it too)."""
-    corner = torch.rand(n, 2, generator=g, dtype=torch.float64) * extent
-    size = min_size + torch.rand(n, 2, generator=g, dtype=torch.float64) * (max_size - min_size)
-    return torch.cat([corner, corner + size], dim=1).to(dtype)  # (n, 4)
 
 
 def _stretched(box: torch.Tensor, iou: float) -> torch.Tensor:

@@ -8,8 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from grader.checks import call, module_case, randn, reference_state
-from grader.checks.nms import dtype_name, random_boxes
+from grader.checks import call, dtype_name, module_case, randn, random_boxes, reference_state
 from grader.compare import is_tensor
 from grader.runner.probes import TENSOR_KEY
 from grader.spec import Case, Check, Mistake
