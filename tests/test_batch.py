@@ -145,7 +145,11 @@ def graded_class(course, tmp_path_factory):
     _zip(subs / "good.zip", {"ada/pooling.py": reference_source("pooling").encode(),
                              "ada/quiz.json": json.dumps(QUIZ).encode(), "__MACOSX/ada/._pooling.py": b"\0"})
     (subs / "killer").mkdir()
-    (subs / "killer" / "pooling.py").write_text(_pooling_with("import os\nos.kill(os.getppid(), 9)\n"))
+    # The worker's parent is the zygote that forked it; the grading process is the zygote's parent.
+    (subs / "killer" / "pooling.py").write_text(_pooling_with(
+        "import os\n"
+        "grader_pid = int(open(f'/proc/{os.getppid()}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "os.kill(grader_pid, 9)\nos.kill(os.getppid(), 9)\n"))
     (subs / "chaos").mkdir()
     chaos = _pooling_with("print('spam ' * 1_000_000)\n", MAX_POOL_BODY,
                           "    while x.dtype == torch.float64:\n        pass\n" + MAX_POOL_BODY)

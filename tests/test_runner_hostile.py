@@ -180,3 +180,29 @@ def test_lying_output_does_not_change_the_verdict(grade):
                         variant(POOL, ("return windows.mean(dim=(-2, -1))", "return windows.mean(dim=(-2, -1)) * 2")))
     result = grade(POOL, source=src)
     assert statuses(result)["avg_pool2d_forward"] == "failed"
+
+
+def test_killing_its_parent_process_costs_only_that_check(grade):
+    src = variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean",
+                         "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(os.getpid(), signal.SIGKILL)\n    return windows.mean"))
+    result = grade(POOL, source=src)
+    st = statuses(result)
+    assert st["avg_pool2d_forward"] == "crashed"
+    assert "signal 9" in next(c["message"] for c in result["checks"] if c["name"] == "avg_pool2d_forward")
+    assert st["max_pool2d_forward"] == "passed" and st["kernel_larger_than_input"] == "passed"
+
+
+def test_a_crash_is_followed_by_a_restarted_worker(worker, tmp_path):
+    """The worker that died is replaced (forked afresh) and grades the remaining checks."""
+    from grader.grading import grade_exercise
+
+    src = variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean",
+                         "    import os\n    if x.dtype == torch.float32:\n        os._exit(3)\n"
+                         "    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)\n    return windows.mean"))
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "pooling.py").write_text(src)
+    first = grade_exercise(POOL, folder / "pooling.py", worker=worker).to_dict()
+    st = statuses(first)
+    assert st["avg_pool2d_forward"] == "crashed" and "exited with code 3" in first["checks"][2]["message"]
+    assert st["avg_pool2d_float64_gradients"] == "passed"  # graded by the restarted worker

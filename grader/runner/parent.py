@@ -9,6 +9,7 @@ left behind, including those that started their own session (this process become
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import select
@@ -116,6 +117,180 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
+_ZYGOTE_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from grader.runner.worker import zygote; zygote(sys.argv[2:])"
+
+
+def _worker_env(work_dir: str, device: str) -> dict[str, str]:
+    """The minimal environment of a worker (and of the zygote that forks workers)."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work_dir, "TMPDIR": work_dir,
+           "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "CNN_GRADER_WORKER": "1"}
+    env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def _boot_dir(scratch: str) -> Path:
+    """A folder whose only entry is a link to this package: the worker's whole sys.path addition."""
+    boot = Path(scratch) / "boot"
+    boot.mkdir()
+    (boot / "grader").symlink_to(PACKAGE_DIR, target_is_directory=True)
+    return boot
+
+
+class _Zygote:
+    """A process that imported torch once and forks fresh workers on request.
+
+    It never runs student code and never imports the references, so a forked worker starts in
+    milliseconds in the same state as a freshly started one. Workers are its children; it reaps
+    them and reports their exit status. If it dies (a student may kill it), the next request
+    starts a new one.
+    """
+
+    def __init__(self, device: str) -> None:
+        import socket
+
+        self.device = device
+        self.scratch = tempfile.mkdtemp(prefix="cnn-grader-zygote-")
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = mine
+        with _live_lock:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", _ZYGOTE_BOOT, str(_boot_dir(self.scratch)), str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, cwd=self.scratch, env=_worker_env(self.scratch, device),
+                start_new_session=True, close_fds=True,
+            )
+            _live_pids.add(self.proc.pid)
+        theirs.close()
+        self.lock = threading.Lock()
+        self._ready = False  # it imports torch meanwhile; the first request waits for it
+
+    def _ask(self, message: dict[str, Any], fds: list[int] = ()) -> dict[str, Any]:
+        import json
+        import socket
+
+        with self.lock:
+            if not self._ready:
+                self.sock.settimeout(STARTUP_TIMEOUT_S)
+                if self.sock.recv(16) != b"ready":
+                    raise OSError("the zygote did not start")
+                self.sock.settimeout(30)
+                self._ready = True
+            socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds))
+            reply = self.sock.recv(4096)
+        if not reply:
+            raise OSError("the zygote is gone")
+        return json.loads(reply)
+
+    def fork(self, fds: list[int], work_dir: str, memory_bytes: int) -> int:
+        return int(self._ask({"op": "fork", "cwd": work_dir, "memory": memory_bytes}, fds)["pid"])
+
+    def wait(self, pid: int) -> int | None:
+        """Reap a worker that is dead or killed; its exit code (negative: the signal)."""
+        return self._ask({"op": "wait", "pid": pid})["code"]
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        finally:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            with _live_lock:
+                _live_pids.discard(self.proc.pid)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+_zygotes: dict[str, _Zygote] = {}
+_zygotes_lock = threading.Lock()
+
+
+def _zygote(device: str) -> _Zygote | None:
+    """This process's zygote for `device` (started on first use); None where forking is not
+    available, so workers are then started as fresh processes."""
+    if not sys.platform.startswith("linux") or not hasattr(__import__("socket"), "send_fds"):
+        return None
+    with _zygotes_lock:
+        zyg = _zygotes.get(device)
+        if zyg is not None and not zyg.alive:
+            zyg.close()
+            zyg = None
+        if zyg is None:
+            try:
+                zyg = _zygotes[device] = _Zygote(device)
+            except OSError:
+                return None
+        return zyg
+
+
+def shutdown_zygotes() -> None:
+    """Stop this process's zygotes (also done at exit)."""
+    with _zygotes_lock:
+        for zyg in _zygotes.values():
+            zyg.close()
+        _zygotes.clear()
+
+
+atexit.register(shutdown_zygotes)
+
+
+class _ForkedWorker:
+    """The subset of `subprocess.Popen` the Worker uses, for a worker forked by the zygote."""
+
+    def __init__(self, zygote: _Zygote, pid: int, stdout_fd: int) -> None:
+        self.zygote, self.pid = zygote, pid
+        self.stdout = os.fdopen(stdout_fd, "rb")
+        self.returncode: int | None = None
+
+    def _dead(self) -> bool:
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as fh:
+                return fh.read().decode(errors="replace").rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except (OSError, IndexError):
+            return True
+
+    def _reap(self) -> int | None:
+        if self.returncode is None:
+            try:
+                self.returncode = self.zygote.wait(self.pid)
+            except (OSError, ValueError):
+                try:  # the zygote died: its orphans are ours now (subreaper)
+                    _, status = os.waitpid(self.pid, 0)
+                    self.returncode = os.waitstatus_to_exitcode(status)
+                except ChildProcessError:
+                    self.returncode = -signal.SIGKILL
+            if self.returncode is None:
+                self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        return self._reap() if self._dead() else None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._dead():
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("worker", timeout)
+            time.sleep(0.005)
+        return self._reap()
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @dataclass
 class Outcome:
     """What came of one request: a decoded reply, or how the worker failed to give one."""
@@ -152,31 +327,50 @@ class Worker:
     _output: bytearray = field(default_factory=bytearray)
     _output_total: int = 0
     _drain: threading.Thread | None = None
+    _deferred: bool = False  # started, but not forked from the zygote yet
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the worker. With a zygote, only make sure one is on its way (it imports torch
+        while this process does the same); the worker is forked when first needed."""
         _become_subreaper()
+        if _zygote(self.device) is not None:
+            self._deferred = True
+            return
+        self._launch()
+
+    def _launch(self) -> None:
+        self._deferred = False
         self._scratch = tempfile.mkdtemp(prefix="cnn-grader-")
-        boot_dir = Path(self._scratch) / "boot"
-        boot_dir.mkdir()
-        (boot_dir / "grader").symlink_to(PACKAGE_DIR, target_is_directory=True)
         work_dir = Path(self._scratch) / "work"
         work_dir.mkdir()
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work_dir), "TMPDIR": str(work_dir),
-               "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "CNN_GRADER_WORKER": "1"}
-        env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
-        if self.device == "cpu":
-            env["CUDA_VISIBLE_DEVICES"] = ""
-        with _live_lock:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, str(boot_dir), str(req_r), str(resp_w), str(self.memory_bytes)],
-                pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, cwd=work_dir, env=env, start_new_session=True, close_fds=True,
-            )
-            _live_pids.add(self.proc.pid)
+        zygote = _zygote(self.device)
+        forked = None
+        if zygote is not None:
+            out_r, out_w = os.pipe()
+            try:
+                with _live_lock:
+                    pid = zygote.fork([req_r, resp_w, out_w], str(work_dir), self.memory_bytes)
+                    forked = _ForkedWorker(zygote, pid, out_r)
+                    _live_pids.add(pid)
+            except (OSError, ValueError):
+                os.close(out_r)
+            finally:
+                os.close(out_w)
+        if forked is not None:
+            self.proc = forked
+        else:
+            with _live_lock:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _BOOT, str(_boot_dir(self._scratch)), str(req_r), str(resp_w),
+                     str(self.memory_bytes)],
+                    pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, cwd=work_dir, env=_worker_env(str(work_dir), self.device),
+                    start_new_session=True, close_fds=True,
+                )
+                _live_pids.add(self.proc.pid)
         os.close(req_r)
         os.close(resp_w)
         self._req_w, self._resp_r = req_w, resp_r
@@ -208,6 +402,7 @@ class Worker:
 
     def stop(self) -> None:
         """Kill the worker, its process group and anything it left behind."""
+        self._deferred = False
         proc = self.proc
         if proc is not None:
             try:
@@ -288,10 +483,12 @@ class Worker:
         """Start the worker if it is not running and wait until it has imported torch.
 
         Start-up time never counts against a check's timeout."""
-        if not self.alive:
+        if not self._deferred and not self.alive:
             if self.proc is not None:
                 self.stop()
             self.start()
+        if self._deferred:
+            self._launch()
         if not self._ready:
             ready = self._read_reply(time.monotonic() + STARTUP_TIMEOUT_S)
             if ready.kind != "reply":

@@ -157,3 +157,64 @@ def _warm_up(torch: ModuleType) -> None:
         y = torch.einsum("nchw,nchw->n", x.unfold(2, 2, 1).sum(-1), x[..., :3, :]).sum()
     torch.autograd.grad(y, [x])
     torch.save({"t": x.detach()}, io.BytesIO())
+
+
+def zygote(argv: list[str]) -> None:
+    """Import torch once, then fork a fresh worker for each request of the grader.
+
+    Requests arrive on a Unix socket as JSON with three file descriptors (the worker's request
+    pipe, reply pipe and output pipe): {"op": "fork", "cwd", "memory"} answers {"pid"};
+    {"op": "wait", "pid"} reaps a dead worker and answers {"code"}. The zygote runs no student
+    code; each child sets its own limits, session and folder before it serves.
+    """
+    import json
+    import socket
+
+    sys.meta_path.insert(0, _RefuseReferences())
+    import torch
+
+    torch.set_num_threads(1)
+    _warm_up(torch)
+    sock = socket.socket(fileno=int(argv[0]))
+    sock.sendall(b"ready")
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 4096, 3)
+        except OSError:
+            return
+        if not data:
+            return
+        message = json.loads(data)
+        if message["op"] == "fork":
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                sock.close()
+                _serve_forked(fds, message)
+            for fd in fds:
+                os.close(fd)
+            sock.sendall(json.dumps({"pid": pid}).encode())
+        elif message["op"] == "wait":
+            try:
+                _, status = os.waitpid(int(message["pid"]), 0)
+                code = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                code = None
+            sock.sendall(json.dumps({"code": code}).encode())
+
+
+def _serve_forked(fds: list[int], message: dict[str, Any]) -> None:
+    """In a freshly forked child: become a worker (own session, folder, limits, output)."""
+    try:
+        req_fd, resp_fd, out_fd = fds
+        os.setsid()
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        os.chdir(message["cwd"])
+        os.environ["HOME"] = os.environ["TMPDIR"] = message["cwd"]
+        _limit(int(message["memory"]))
+        Worker(req_fd, resp_fd).serve()
+    finally:
+        os._exit(0)
