@@ -105,6 +105,7 @@ class RuntimeGuard:
         self.active_ops: frozenset[str] = frozenset()
         self.hits: list[str] = []
         self._wrapped: set[tuple[int, str]] = set()
+        self._scanned: dict[tuple[str, int], int] = {}  # (pattern, namespace) -> names when scanned
 
     def _wrap(self, namespace: Any, attr: str, public_name: str) -> None:
         key = (id(namespace), attr)
@@ -155,6 +156,13 @@ class RuntimeGuard:
                 namespace = importlib.import_module(module_name)
             except ImportError:
                 continue
+            # Runs before every request: rescan a namespace only when it gained or lost names
+            # (a module the student created or filled since), since wrapping is idempotent.
+            seen = (pattern, id(namespace))
+            size = len(vars(namespace))
+            if self._scanned.get(seen) == size:
+                continue
+            self._scanned[seen] = size
             for attr in list(vars(namespace)):
                 if attr.startswith("__") or not fnmatchcase(attr, attr_pattern):
                     continue
