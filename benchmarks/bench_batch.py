@@ -2,7 +2,7 @@
 
     python benchmarks/bench_batch.py [--students 40] [--exercise NAME ...]
 
-Runs in a snapshot of the course (a copy in a temporary folder). Generates the submissions with `grader.report.demo.write_submissions` (half references, a quarter
+Runs in a snapshot of the course (a copy in a temporary folder). Generates the submissions with `grader.instructor.demo.write_submissions` (half references, a quarter
 stubs, a quarter references made slightly wrong), then times, as whole commands in fresh
 processes: `grade batch --jobs 1`, `grade batch --jobs 2` (each into a fresh results folder) and
 one `grade all` on the references. Prints the wall times, the speed-up of two jobs over one, and
@@ -45,7 +45,7 @@ def _copy_course(dest: Path) -> Path:
 
 
 def main() -> None:
-    from grader.report.demo import write_submissions
+    from grader.instructor.demo import write_submissions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)

@@ -46,7 +46,7 @@ def cold(name: str, folder: Path, repeats: int, env: dict[str, str]) -> list[flo
 
 def warm(name: str, folder: Path, repeats: int, interval: float) -> tuple[float, list[float], list[float]]:
     """(first grading, save-to-report times, grading-only times) inside one watch session."""
-    from grader.watch import WatchConfig, Watcher
+    from grader.study.watch import WatchConfig, Watcher
 
     path = folder / f"{name}.py"
     source = path.read_text(encoding="utf-8")
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--interval", type=float, default=None, help="poll interval (default: watch's own)")
     args = parser.parse_args()
-    from grader.watch import DEFAULT_INTERVAL_S
+    from grader.study.watch import DEFAULT_INTERVAL_S
 
     interval = args.interval or DEFAULT_INTERVAL_S
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:

@@ -1,7 +1,7 @@
 """The `grade` command line: a click group whose subcommands are loaded only when used.
 
 Each command lives in the library module that does its work (`grader.commands.*`,
-`grader.quiz.commands`, ...) and is imported only when that command runs, so `grade --help` and
+`grader.commands.quiz`, ...) and is imported only when that command runs, so `grade --help` and
 `grade list` never import torch. Add a command by adding one line to `_COMMANDS`.
 """
 
@@ -16,20 +16,20 @@ from grader import __version__
 
 # name -> ("module", "attribute", "one-line help shown by `grade --help`")
 _COMMANDS: dict[str, tuple[str, str, str]] = {
-    "list": ("grader.commands", "list_cmd", "List the exercises with their parts, points and your last result."),
-    "exercise": ("grader.commands", "exercise_cmd", "Grade one exercise and explain every check."),
-    "all": ("grader.commands", "all_cmd", "Grade every exercise and print one summary table."),
-    "quiz": ("grader.quiz.commands", "quiz", "Answer true/false statements from the notes, with spaced revision."),
-    "batch": ("grader.report.commands", "batch_cmd", "Grade a whole class of submissions in parallel (instructors)."),
-    "report": ("grader.report.commands", "report_cmd", "Write the HTML class report and CSV from batch results."),
-    "gradescope-autograder": ("grader.report.commands", "gradescope_cmd", "Build a Gradescope autograder zip."),
-    "release": ("grader.report.commands", "release_cmd", "Write the student edition of the course (no solutions)."),
-    "init": ("grader.study", "init_cmd", "Create a fresh working copy of the exercises."),
-    "reset": ("grader.study", "reset_cmd", "Restore one exercise's stub (your file is kept as a backup)."),
-    "hint": ("grader.study", "hint_cmd", "Show the next hint for an exercise part."),
-    "watch": ("grader.study", "watch_cmd", "Re-grade an exercise each time you save it."),
-    "progress": ("grader.study", "progress_cmd", "Show what you passed, what is due and what to do next."),
-    "solution": ("grader.study", "solution_cmd", "Show the reference solution once you have passed."),
+    "list": ("grader.commands.exercise", "list_cmd", "List the exercises with their parts, points and your last result."),
+    "exercise": ("grader.commands.exercise", "exercise_cmd", "Grade one exercise and explain every check."),
+    "all": ("grader.commands.exercise", "all_cmd", "Grade every exercise and print one summary table."),
+    "quiz": ("grader.commands.quiz", "quiz", "Answer true/false statements from the notes, with spaced revision."),
+    "batch": ("grader.commands.instructor", "batch_cmd", "Grade a whole class of submissions in parallel (instructors)."),
+    "report": ("grader.commands.instructor", "report_cmd", "Write the HTML class report and CSV from batch results."),
+    "gradescope-autograder": ("grader.commands.instructor", "gradescope_cmd", "Build a Gradescope autograder zip."),
+    "release": ("grader.commands.instructor", "release_cmd", "Write the student edition of the course (no solutions)."),
+    "init": ("grader.commands.study", "init_cmd", "Create a fresh working copy of the exercises."),
+    "reset": ("grader.commands.study", "reset_cmd", "Restore one exercise's stub (your file is kept as a backup)."),
+    "hint": ("grader.commands.study", "hint_cmd", "Show the next hint for an exercise part."),
+    "watch": ("grader.commands.study", "watch_cmd", "Re-grade an exercise each time you save it."),
+    "progress": ("grader.commands.study", "progress_cmd", "Show what you passed, what is due and what to do next."),
+    "solution": ("grader.commands.study", "solution_cmd", "Show the reference solution once you have passed."),
 }
 
 

@@ -17,11 +17,11 @@ if str(ROOT) not in sys.path:
 def worker():
     import torch
 
-    from grader.runner.parent import Worker
+    from grader.runner.handle import WorkerProcess
 
     torch.set_num_threads(1)  # as `grade` does: the worker needs the other core
 
-    w = Worker()
+    w = WorkerProcess()
     yield w
     w.stop()
 
@@ -42,7 +42,7 @@ def variant(name: str, *edits: tuple[str, str]) -> str:
 @pytest.fixture
 def grade(worker, tmp_path) -> Callable[..., dict]:
     """grade(name, source=None, folder=None, timeout=10.0, seed=0) -> schema-1 result dict."""
-    from grader.grading import grade_exercise
+    from grader.engine.session import grade_exercise
 
     def _grade(name: str, source: str | None = None, folder: Path | None = None, timeout: float = 10.0,
                seed: int = 0, w=None) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, reference_source, statuses
-from grader.report.submissions import (Limits, Submission, SubmissionError, discover, extract_zip, student_id,
+from grader.instructor.submissions import (Limits, Submission, SubmissionError, discover, extract_zip, student_id,
                                        unpack)
 
 QUIZ = {"format": "cnn-grader/quiz-results", "version": 1, "generated_at": "2025-01-30T10:00:00+00:00",

@@ -203,9 +203,9 @@ def test_a_model_that_cannot_learn_fails_the_training_check(grade, monkeypatch):
 def test_untrained_background_and_mean_image_fail_the_assessment():
     """The threshold itself: outputs of an untrained model, all-black outputs and the mean image fail."""
     from grader.checks import autoencoder as A
-    from grader.grading import load_reference, LiveOracle
+    from grader.engine.session import load_reference, LiveOracle
     from grader.runner.probes import sanitize
-    from grader.spec import derive_seed
+    from grader.engine.spec import derive_seed
 
     oracle = LiveOracle("autoencoder")
     check = next(c for c in A.CHECKS if c.name == "autoencoder_trains_below_baseline")
@@ -226,8 +226,8 @@ def test_untrained_background_and_mean_image_fail_the_assessment():
 def test_training_check_is_deterministic():
     """Same seed, same data and the same result, bitwise (the probe trains on one thread)."""
     from grader.checks import autoencoder as A
-    from grader.grading import LiveOracle, load_reference
-    from grader.spec import derive_seed
+    from grader.engine.session import LiveOracle, load_reference
+    from grader.engine.spec import derive_seed
 
     oracle = LiveOracle("autoencoder")
     check = next(c for c in A.CHECKS if c.name == "autoencoder_trains_below_baseline")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.compare import compare
+from grader.engine.compare import compare
 from grader.runner.probes import sanitize
 
 

@@ -69,8 +69,8 @@ def test_catalogue_points_match_checks(name):
 def test_each_part_has_at_least_four_cases(name):
     import torch
 
-    from grader.grading import LiveOracle
-    from grader.spec import derive_seed
+    from grader.engine.session import LiveOracle
+    from grader.engine.spec import derive_seed
 
     oracle = LiveOracle(name)
     per_part: dict[str, int] = {}

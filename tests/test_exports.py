@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from grader.report import exports
-from grader.report.classdata import QUIZ_FORMAT, ClassResults
+from grader.instructor import exports
+from grader.instructor.classdata import QUIZ_FORMAT, ClassResults
 
 
 def _ex(name, checks):

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from grader.catalog import load_catalog
-from grader.hints import (MAX_HINTS, MIN_HINTS, HintError, HintLog, first_open_part, load_hints, next_hint,
+from grader.study.hints import (MAX_HINTS, MIN_HINTS, HintError, HintLog, first_open_part, load_hints, next_hint,
                           notes_sections, validate_all)
 
 

@@ -216,7 +216,7 @@ def test_corrupt_database_gives_advice_and_is_not_overwritten(quiz_env):
 
 
 def test_help_documents_every_option_and_the_export_command():
-    from grader.quiz.commands import quiz
+    from grader.commands.quiz import quiz
 
     result = run_quiz_cli(["--help"])
     assert result.exit_code == 0

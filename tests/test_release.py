@@ -14,11 +14,11 @@ import torch
 
 from conftest import ROOT, reference_source
 from grader.catalog import load_catalog
-from grader.grading import LiveOracle, SetupError, grade_exercise, load_checks
-from grader.recorded import FORMAT, RecordedOracle
-from grader.report.agent import CachingOracle
-from grader.report.demo import SKEW
-from grader.report.release import find_leaks, make_release, student_pyproject
+from grader.engine.session import LiveOracle, SetupError, grade_exercise, load_checks
+from grader.engine.recording import FORMAT, RecordedOracle
+from grader.instructor.agent import CachingOracle
+from grader.instructor.demo import SKEW
+from grader.instructor.release import find_leaks, make_release, student_pyproject
 
 slow = pytest.mark.slow  # the tests that use the student edition: it records every exercise
 
@@ -156,8 +156,8 @@ def _pooling_case(g, **extra):
 def test_named_assess_functions_and_partials_round_trip():
     import functools
 
-    from grader import compare
-    from grader.recorded import _assess_from_spec, _assess_spec
+    from grader.engine import compare
+    from grader.engine.recording import _assess_from_spec, _assess_spec
 
     assert _assess_from_spec(_assess_spec(compare.describe)) is compare.describe
     part = _assess_from_spec(_assess_spec(functools.partial(compare.compare, where="x")))
@@ -166,9 +166,9 @@ def test_named_assess_functions_and_partials_round_trip():
 
 
 def test_an_unnamed_assess_is_remade_from_the_seed(monkeypatch):
-    import grader.grading
-    from grader.recorded import record_exercise
-    from grader.spec import Case, Check, derive_seed
+    import grader.engine.session
+    from grader.engine.recording import record_exercise
+    from grader.engine.spec import Case, Check, derive_seed
 
     def judge(got, expected):  # defined here, so it cannot be named in the recording
         return None
@@ -178,7 +178,7 @@ def test_an_unnamed_assess_is_remade_from_the_seed(monkeypatch):
         return [Case(c.probe, c.args, c.kwargs, label=c.label, assess=judge)]
 
     check = Check("custom", "max_pool2d", 1, cases)
-    monkeypatch.setattr(grader.grading, "load_checks", lambda name: [check])
+    monkeypatch.setattr(grader.engine.session, "load_checks", lambda name: [check])
     data = record_exercise("pooling")
     assert data["checks"]["custom"]["remake"] is True
     replayed = RecordedOracle(data).cases(check, derive_seed(0, "pooling", "custom"))
@@ -186,14 +186,14 @@ def test_an_unnamed_assess_is_remade_from_the_seed(monkeypatch):
 
 
 def test_an_assess_that_can_neither_be_named_nor_remade_is_refused(monkeypatch):
-    import grader.grading
-    from grader.recorded import RecordingError, record_exercise
-    from grader.spec import Case, Check
+    import grader.engine.session
+    from grader.engine.recording import RecordingError, record_exercise
+    from grader.engine.spec import Case, Check
 
     def cases(g, ref):
         c = _pooling_case(g)
         return [Case(c.probe, (ref.max_pool2d.__name__, *c.args[1:]), c.kwargs, assess=lambda got, exp: None)]
 
-    monkeypatch.setattr(grader.grading, "load_checks", lambda name: [Check("custom", "max_pool2d", 1, cases)])
+    monkeypatch.setattr(grader.engine.session, "load_checks", lambda name: [Check("custom", "max_pool2d", 1, cases)])
     with pytest.raises(RecordingError, match=r"ref\.max_pool2d.*module-level function"):
         record_exercise("pooling")

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from grader.report import analysis
-from grader.report.classdata import QUIZ_FORMAT, ClassResults
+from grader.instructor import analysis
+from grader.instructor.classdata import QUIZ_FORMAT, ClassResults
 
 # 4 students x 3 items, a Guttman pattern: totals 3, 2, 1, 0.
 SMALL = [[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0]]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import reference_source
-from grader.report.autograder import CONFIG_NAME, build_autograder_zip, run
-from grader.report.exports import validate_gradescope
+from grader.instructor.gradescope import CONFIG_NAME, build_autograder_zip, run
+from grader.instructor.exports import validate_gradescope
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_zip_layout_follows_gradescope(autograder_zip):
         config = json.loads(zf.read(CONFIG_NAME))
         setup = zf.read("setup.sh").decode()
     assert {"setup.sh", "run_autograder", "pyproject.toml", "grader/cli.py", "solutions/pooling.py",
-            "grader/report/templates/report.html.j2"} <= names
+            "grader/instructor/templates/report.html.j2"} <= names
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(infos[script].external_attr >> 16) & 0o111, f"{script} is not executable"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("grader/recorded/")]

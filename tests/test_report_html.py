@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.report.classdata import ClassResults
-from grader.report.demo import demo_class
-from grader.report.html import TEMPLATES, render_report
+from grader.instructor.classdata import ClassResults
+from grader.instructor.demo import demo_class
+from grader.instructor.report import TEMPLATES, render_report
 
 EVIL = "<script>alert('pwned')</script>"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

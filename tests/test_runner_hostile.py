@@ -138,8 +138,8 @@ def test_flood_of_output_is_bounded(grade):
 
 
 def test_background_process_is_gone_after_the_run(worker, tmp_path):
-    from grader.grading import grade_exercise
-    from grader.runner.parent import Worker
+    from grader.engine.session import grade_exercise
+    from grader.runner.handle import WorkerProcess
 
     pidfile = tmp_path / "pid"
     src = variant(POOL, ("    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)",
@@ -150,7 +150,7 @@ def test_background_process_is_gone_after_the_run(worker, tmp_path):
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / "pooling.py").write_text(src)
-    own = Worker()
+    own = WorkerProcess()
     try:
         grade_exercise(POOL, folder / "pooling.py", worker=own)
     finally:
@@ -194,7 +194,7 @@ def test_killing_its_parent_process_costs_only_that_check(grade):
 
 def test_a_crash_is_followed_by_a_restarted_worker(worker, tmp_path):
     """The worker that died is replaced (forked afresh) and grades the remaining checks."""
-    from grader.grading import grade_exercise
+    from grader.engine.session import grade_exercise
 
     src = variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean",
                          "    import os\n    if x.dtype == torch.float32:\n        os._exit(3)\n"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from grader.checks import module_case, reference_state
-from grader.grading import judge
+from grader.engine.session import judge
 from grader.runner import probes
-from grader.runner.parent import Outcome
+from grader.runner.handle import Outcome
 
 
 class _Ref:

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from grader.catalog import exercise_names, get_exercise, load_catalog
 from grader.cli import cli
 from grader.paths import data_dir, find_course_root
-from grader.workspace import pristine_stub
+from grader.study.workspace import pristine_stub
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,7 +146,7 @@ def test_reset_unknown_exercise_is_a_usage_error(env):
 
 # --- grade hint ---------------------------------------------------------------------------------
 def test_hints_come_one_at_a_time_and_run_out(env):
-    from grader.hints import load_hints
+    from grader.study.hints import load_hints
 
     hints = load_hints("pooling").part("max_pool2d")
     first = run("hint", "pooling", "max_pool2d")

@@ -1,4 +1,4 @@
-"""`grader.progress`: statuses from stored results, quiz mastery and due counts from Leitner states,
+"""`grader.study.progress`: statuses from stored results, quiz mastery and due counts from Leitner states,
 and the order of the suggested next steps (pure functions, no store)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from grader.catalog import Exercise, Part
-from grader.progress import NOT_STARTED, PARTIAL, PASSED, build_progress, exercise_progress, progress_lines
+from grader.study.progress import NOT_STARTED, PARTIAL, PASSED, build_progress, exercise_progress, progress_lines
 from grader.quiz.bank import Bank, Statement, Topic
 from grader.quiz.scheduler import CardState
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import cli
-from grader.watch import LineKeys, WatchConfig, Watcher, diff_checks, first_open, render_changes
-from grader.workspace import pristine_stub
+from grader.study.watch import LineKeys, WatchConfig, Watcher, diff_checks, first_open, render_changes
+from grader.study.workspace import pristine_stub
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 0.05

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from grader.spec import Case
+from grader.engine.spec import Case
 
 
 def randn(g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

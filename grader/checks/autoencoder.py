@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 
 from grader.checks import call
-from grader.compare import TENSOR_KEY, is_tensor
-from grader.spec import Case, Check, Mistake
+from grader.engine.compare import TENSOR_KEY, is_tensor
+from grader.engine.spec import Case, Check, Mistake
 
 _SECTION = "Autoencoders"
 SIZE = 28

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import call, randn
-from grader.spec import Check, Mistake
+from grader.engine.spec import Check, Mistake
 
 # (N, C_in, H, W, C_out, kH, kW, stride, padding, label)
 _CONV_CONFIGS = [

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader.checks import call, randn
-from grader.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake
 
 _SECTION = "GANs"
 

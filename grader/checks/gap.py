@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from grader.checks import call, module_case, randn, reference_state
-from grader.compare import TOLERANCES, compare, is_tensor
+from grader.engine.compare import TOLERANCES, compare, is_tensor
 from grader.runner.probes import TENSOR_KEY
-from grader.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake
 
 _S = "GlobalAvgPooling"
 _PROBES = "grader.checks.gap"

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import call, module_case, randn, reference_state
-from grader.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake
 
 _S = "Convolution"
 _PROBES = "grader.checks.inception"

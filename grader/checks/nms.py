@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import call, dtype_name, random_boxes
-from grader.spec import Check, Mistake
+from grader.engine.spec import Check, Mistake
 
 _SECTION = "Object Detection"
 

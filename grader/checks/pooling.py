@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import call, randn
-from grader.spec import Check, Mistake
+from grader.engine.spec import Check, Mistake
 
 # (N, C, H, W, kernel_size, stride, label)
 _CONFIGS = [

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import call, dtype_name, module_case, randn, random_boxes, reference_state
-from grader.compare import is_tensor
+from grader.engine.compare import is_tensor
 from grader.runner.probes import TENSOR_KEY
-from grader.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake
 
 _SECTION = "Object Detection"
 _CLIP = math.log(1000.0 / 16)

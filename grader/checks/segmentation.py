@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import call, randn
-from grader.compare import compare, is_tensor
+from grader.engine.compare import compare, is_tensor
 from grader.runner.probes import TENSOR_KEY
-from grader.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake
 
 _S = "Segmentation"
 _PROBES = "grader.checks.segmentation"

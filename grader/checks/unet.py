@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import call, module_case, randn, reference_state
-from grader.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake
 
 _S = "Segmentation"
 _PROBES = "grader.checks.unet"

@@ -43,7 +43,7 @@ from typing import Any
 
 from grader.quiz.bank import Bank
 from grader.quiz.session import SessionReport
-from grader.results import write_text_atomic
+from grader.engine.results import write_text_atomic
 from grader.store import Store, to_iso
 
 FORMAT = "cnn-grader/quiz-results"

@@ -1,7 +1,9 @@
-"""The isolated check runner.
+"""The isolated runner: isolation only, no grading.
 
-`parent.py` (the grader's side) starts a worker process, sends it requests, enforces the limits
-and compares results; `worker.py` (the child) loads the student's module and runs probes, nothing
-else; `protocol.py` is the one message format between them; `probes.py` the trusted functions
-that call student code; `guard.py` the forbidden-call detection (static scan and run-time guard).
+`handle.py` (the grader's side, `WorkerProcess`) starts a worker, sends it requests and enforces
+the limits; `zygote.py` forks fresh workers from a process that imported torch once;
+`hygiene.py` keeps track of processes and sweeps strays; `worker.py` (the child, `WorkerLoop`)
+loads the student's module and runs probes, nothing else; `protocol.py` is the one frame format
+between them; `probes.py` the trusted functions that call student code; `guard.py` the
+forbidden-call detection (static scan and run-time guard).
 """

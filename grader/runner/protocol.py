@@ -41,8 +41,13 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
+def frame(payload: bytes) -> bytes:
+    """One frame: the header (magic and length) followed by `payload`."""
+    return _HEADER.pack(_MAGIC, len(payload)) + payload
+
+
 def write_frame(fd: int, payload: bytes) -> None:
-    _write_all(fd, _HEADER.pack(_MAGIC, len(payload)) + payload)
+    _write_all(fd, frame(payload))
 
 
 def read_frame(fd: int, limit: int = MAX_REPLY_BYTES) -> bytes:

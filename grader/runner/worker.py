@@ -1,6 +1,6 @@
 """The worker: the only process that runs student code. It loads modules and runs probes.
 
-Started by `parent.Worker` as `python -I -c BOOT` in a scratch folder with a minimal environment,
+Started by `handle.WorkerProcess` as `python -I -c BOOT` in a scratch folder with a minimal environment,
 closed stdin and captured output. It reads pickled requests from one pipe and writes replies as
 `torch.save` frames to another (see `protocol`). It never imports the references: `solutions`
 and the package's copy of them are refused. Nothing it says decides a verdict on its own: the
@@ -49,7 +49,9 @@ def _student_traceback(exc: BaseException, path: str) -> str:
     return text + "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
-class Worker:
+class WorkerLoop:
+    """The worker's request loop: load the student's module, run probes, send plain-data replies."""
+
     def __init__(self, req_fd: int, resp_fd: int) -> None:
         from grader.runner import guard, probes, protocol
 
@@ -139,7 +141,7 @@ def main(argv: list[str]) -> None:
 
     torch.set_num_threads(1)
     _warm_up(torch)
-    Worker(req_fd, resp_fd).serve()
+    WorkerLoop(req_fd, resp_fd).serve()
 
 
 def _warm_up(torch: ModuleType) -> None:
@@ -215,6 +217,6 @@ def _serve_forked(fds: list[int], message: dict[str, Any]) -> None:
         os.chdir(message["cwd"])
         os.environ["HOME"] = os.environ["TMPDIR"] = message["cwd"]
         _limit(int(message["memory"]))
-        Worker(req_fd, resp_fd).serve()
+        WorkerLoop(req_fd, resp_fd).serve()
     finally:
         os._exit(0)

@@ -1,0 +1,182 @@
+"""The instructors' commands: `grade batch`, `grade report`, `grade gradescope-autograder`, `grade release`.
+
+Thin click commands: they parse options, call the library (`batch`, `html`, `exports`,
+`autograder`, `release`) and turn its errors into messages that say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    """A progress line with the time left, on stderr: redrawn on a terminal, one line per student otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.width, self.started = width, time.monotonic()
+
+    def line(self, done: int, total: int, last: str) -> str:
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done * (total - done) if done else 0.0
+        filled = int(self.width * done / total) if total else self.width
+        return (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total} students  "
+                f"elapsed {_duration(elapsed)}  left ~{_duration(eta)}  {last}")
+
+    def __call__(self, event, done: int, total: int) -> None:  # noqa: ANN001 - batch.Event
+        doc = event.document
+        last = f"{event.student}: {doc['score']:g}/{doc['max_score']:g}" if doc else event.student
+        if event.outcome != "graded":
+            last += f" ({event.outcome})"
+        text = self.line(done, total, last)
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text + ("\n" if done == total else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+@click.command("batch")
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the per-student results (default: SUBMISSIONS-results beside SUBMISSIONS).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Students graded at once (default: the number of cores).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Base seed of the hidden inputs; use a secret one for collected work.")
+@click.option("--exercise", "exercises", multiple=True, metavar="NAME",
+              help="Grade only this exercise (repeatable; default: all).")
+@click.option("--force", is_flag=True, help="Grade again the students who already have a result.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Wall-clock seconds allowed per check.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, exercises: tuple[str, ...],
+              force: bool, timeout: float, device: str) -> None:
+    """Grade every submission in SUBMISSIONS (one folder or .zip per student) in parallel.
+
+    Writes OUT/<student>.json per student (schema 1 plus the student id and the quiz results that
+    `grade quiz --json` wrote, when the submission holds them). A student already graded is skipped
+    unless --force, so an interrupted batch resumes. A submission that hangs, crashes, exhausts
+    memory or kills its grader costs that student points and nothing else.
+    """
+    from grader.instructor.batch import BatchError, BatchOptions, run_batch
+    from grader.instructor.submissions import discover
+
+    from grader.catalog import exercise_names
+
+    unknown = [n for n in exercises if n not in exercise_names()]
+    if unknown:
+        raise click.UsageError(f"Unknown exercise(s) {', '.join(unknown)}. `grade list` shows them all.")
+    try:
+        subs = discover(submissions)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not subs:
+        raise click.UsageError(f"{submissions} holds no submissions: put one folder or .zip per student in it.")
+    out = out or submissions.parent / f"{submissions.name}-results"
+    if seed == 0:
+        click.echo("note: grading with the public seed 0, whose inputs the student edition carries; "
+                   "pass a secret --seed for collected work.", err=True)
+    options = BatchOptions(out=out, jobs=jobs or max(1, os.cpu_count() or 1), seed=seed, timeout=timeout,
+                           exercises=exercises, force=force, device=device)
+    try:
+        summary = run_batch(subs, options, Progress())
+    except BatchError as exc:
+        raise click.ClickException(str(exc)) from None
+    parts = [f"graded {len(summary.graded)}"]
+    if summary.crashed:
+        parts.append(f"with crashes or timeouts {len(summary.crashed)}")
+    if summary.refused:
+        parts.append(f"refused {len(summary.refused)} ({', '.join(summary.refused)})")
+    if summary.skipped:
+        parts.append(f"skipped {len(summary.skipped)} already graded (--force grades them again)")
+    click.echo(f"{', '.join(parts)} in {_duration(summary.elapsed_s)}; results in {out}")
+    click.echo(f"next: grade report {out} --html report.html")
+
+
+@click.command("report")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the class report as one self-contained HTML file.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write one row per student, one column per exercise and quiz topic.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write JUnit XML: one test suite per student, one test case per check.")
+@click.option("--title", default="cnn-grader class report", show_default=True)
+def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None, junit_path: Path | None,
+               title: str) -> None:
+    """Write the class report (HTML), CSV and JUnit XML from the results of `grade batch`."""
+    if not (html_path or csv_path or junit_path):
+        raise click.UsageError("Nothing to write: pass --html FILE, --csv FILE and/or --junit FILE.")
+    from grader.instructor import exports
+    from grader.instructor.classdata import load_results
+
+    try:
+        results = load_results(results_dir)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not results.students:
+        raise click.UsageError(f"{results_dir} holds no student results; run `grade batch` first.")
+    for note in results.skipped:
+        click.echo(f"note: left out {note}", err=True)
+    if html_path:
+        from grader.instructor.report import render_report
+
+        exports.write_text(html_path, render_report(results, title=title))
+        click.echo(f"wrote {html_path} ({len(results.students)} students)")
+    if csv_path:
+        exports.write_text(csv_path, exports.class_csv(results))
+        click.echo(f"wrote {csv_path}")
+    if junit_path:
+        exports.write_text(junit_path, exports.junit_xml(results))
+        click.echo(f"wrote {junit_path}")
+
+
+@click.command("gradescope-autograder")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The zip to upload to Gradescope (Programming Assignment > Configure Autograder).")
+@click.option("--seed", type=int, required=True, help="The secret seed of the hidden inputs.")
+@click.option("--exercise", "exercises", multiple=True, metavar="NAME", help="Grade only this exercise (repeatable).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Wall-clock seconds allowed per check.")
+@click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+              default="visible", show_default=True, help="When students see each check's result.")
+def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: float, visibility: str) -> None:
+    """Build the zip with which Gradescope grades each submission in its own container."""
+    from grader.instructor.gradescope import AutograderError, build_autograder_zip
+
+    try:
+        info = build_autograder_zip(out, seed=seed, exercises=list(exercises), timeout=timeout, visibility=visibility)
+    except AutograderError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {out} ({info['files']} files, {info['bytes'] / 1e6:.1f} MB) grading {', '.join(info['exercises'])}")
+    click.echo("keep it private: it holds the references and the secret seed.")
+
+
+@click.command("release")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A new folder for the student edition.")
+def release_cmd(out: Path) -> None:
+    """Write the student edition: the course without solutions/, with recorded expected outputs."""
+    from grader.instructor.release import ReleaseError, make_release
+
+    try:
+        release = make_release(out)
+    except ReleaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote the student edition to {release.root}: {len(release.exercises)} exercises, "
+               f"{release.recorded_bytes / 1e6:.1f} MB of recorded outputs for the public seed.")
+    click.echo("instructors grade collected work live, with the references and a secret --seed.")

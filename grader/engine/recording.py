@@ -1,0 +1,339 @@
+"""Recorded expected outputs: grading without the references, for the student edition.
+
+`record_exercise` runs `LiveOracle` for the public seed and keeps, for every check, its cases
+(the inputs), the reference's result on each and every known mistake's result on each. They are
+saved with `torch.save` as `grader/recorded/<exercise>.pt`: tensors, numbers, strings and
+containers only (the file loads with `weights_only=True`), so it holds no code, and no source of
+the references. `RecordedOracle` replays such a file and answers exactly what `LiveOracle` would
+for that seed; for any other seed it refuses with `SetupError`, since only the references can make
+new inputs. `make_oracle` in `grader.engine.session` picks it when the reference file is absent.
+
+Cases that judge with an `assess` function keep a reference to it, never its code: "module:qualname"
+of a module-level function of `grader.checks.*` (possibly inside a `functools.partial`), or, for a
+closure, the module-level function that made it, its name and the plain values it closed over; the
+function is found again in the grader when the file is read (it is part of the grader, not of the
+reference). When neither works, the check's cases are made again when grading, from the seed and
+without the reference (which `record_exercise` proves possible, and identical).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import inspect
+import io
+import types
+from dataclasses import fields
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+from grader import __version__
+from grader.paths import PACKAGE_DIR
+from grader.engine.spec import DEFAULT_SEED, Case, Check, derive_seed
+
+FORMAT = "cnn-grader/recorded"
+VERSION = 1
+RECORDED_DIR = PACKAGE_DIR / "recorded"
+_CASE_FIELDS = tuple(f.name for f in fields(Case) if f.name != "assess")
+
+
+class RecordingError(ValueError):
+    """An exercise's checks cannot be recorded as plain data (the message says which and why)."""
+
+
+def recorded_path(exercise: str, directory: Path | None = None) -> Path:
+    return Path(directory or RECORDED_DIR) / f"{exercise}.pt"
+
+
+_DIGESTED = ("checks/{exercise}.py", "checks/__init__.py", "runner/probes.py", "engine/spec.py")
+
+
+def checks_digest(exercise: str) -> str:
+    """A digest of the grader files that make the cases and run the probes (`_DIGESTED`): a
+    recording made with other versions of them is stale."""
+    h = hashlib.sha256()
+    for rel in _DIGESTED:
+        h.update((PACKAGE_DIR / rel.format(exercise=exercise)).read_bytes())
+    return h.hexdigest()[:16]
+
+
+# --- assess functions by name -------------------------------------------------------------------
+def _in_grader(module: Any) -> bool:
+    """Only the grader's own functions can be named: the student edition has no reference module."""
+    return isinstance(module, str) and (module == "grader" or module.startswith("grader."))
+
+
+def _resolve(name: str) -> Any:
+    module_name, _, qualname = name.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _function_name(fn: Any) -> str | None:
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not _in_grader(module) or "<" in qualname:  # lambdas and functions defined inside functions
+        return None
+    name = f"{module}:{qualname}"
+    try:
+        return name if _resolve(name) is fn else None
+    except (ImportError, AttributeError):
+        return None
+
+
+def _nested_code(outer: Any, name: str) -> types.CodeType | None:
+    """The code of the function `name` defined directly in `outer`, if exactly one has that name."""
+    code = getattr(outer, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return None
+    found = [c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == name]
+    return found[0] if len(found) == 1 else None
+
+
+def _closure_spec(fn: Any) -> dict[str, Any] | None:
+    """A closure made by a module-level function: that function, the closure's name and its cells."""
+    outer_qual, sep, name = getattr(fn, "__qualname__", "").rpartition(".<locals>.")
+    if not sep or "<" in outer_qual or "." in name or not _in_grader(getattr(fn, "__module__", None)):
+        return None
+    try:
+        outer = _resolve(f"{fn.__module__}:{outer_qual}")
+    except (ImportError, AttributeError):
+        return None
+    if _nested_code(outer, name) is not fn.__code__:
+        return None
+    spec = {"closure_of": f"{fn.__module__}:{outer_qual}", "name": name, "args": [], "kwargs": {},
+            "cells": [c.cell_contents for c in fn.__closure__ or ()], "defaults": list(fn.__defaults__ or ())}
+    return spec if _is_plain(spec) else None
+
+
+def _is_plain(value: Any) -> bool:
+    """Whether `value` survives `torch.save` and `torch.load(weights_only=True)`."""
+    buffer = io.BytesIO()
+    try:
+        torch.save(value, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+    except Exception:  # noqa: BLE001 - anything that fails is not plain data
+        return False
+    return True
+
+
+def _assess_spec(fn: Any) -> dict[str, Any] | None:
+    """How to find `fn` again (see the module docstring), or None when it cannot be named."""
+    if isinstance(fn, functools.partial):
+        inner = _assess_spec(fn.func)
+        if inner is None or inner["args"] or inner["kwargs"]:
+            return None
+        spec = {**inner, "args": list(fn.args), "kwargs": dict(fn.keywords)}
+        return spec if _is_plain(spec) else None
+    name = _function_name(fn)
+    return {"function": name, "args": [], "kwargs": {}} if name else _closure_spec(fn)
+
+
+def _assess_from_spec(spec: dict[str, Any]) -> Any:
+    if "closure_of" in spec:
+        outer = _resolve(spec["closure_of"])
+        code = _nested_code(outer, spec["name"])
+        if code is None or len(code.co_freevars) != len(spec["cells"]):
+            raise ValueError(f"{spec['closure_of']} no longer defines {spec['name']!r} as recorded")
+        fn = types.FunctionType(code, outer.__globals__, spec["name"], tuple(spec["defaults"]) or None,
+                                tuple(types.CellType(v) for v in spec["cells"]))
+    else:
+        fn = _resolve(spec["function"])
+    return functools.partial(fn, *spec["args"], **spec["kwargs"]) if spec["args"] or spec["kwargs"] else fn
+
+
+class _NoReference:
+    """Stands for the reference while cases are remade; any use of it means they cannot be."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedsReference(name)
+
+
+class _NeedsReference(Exception):
+    pass
+
+
+def _remake_cases(check: Check, seed: int) -> list[Case]:
+    """`LiveOracle.cases` without a reference (same code, same generators); `_NeedsReference` if it needs one."""
+    from grader.engine.session import LiveOracle
+
+    oracle = LiveOracle.__new__(LiveOracle)
+    oracle.ref = _NoReference()
+    return oracle.cases(check, seed)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                and a.shape == b.shape and bool(torch.equal(a, b) or (a.isnan() == b.isnan()).all()
+                                                and torch.equal(a.nan_to_num(), b.nan_to_num())))
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+def _check_remade(name: str, check: Check, seed: int, cases: list[Case]) -> None:
+    where = f"{name}: check {check.name!r}"
+    try:
+        remade = _remake_cases(check, seed)
+    except _NeedsReference as exc:
+        raise RecordingError(
+            f"{where}: its cases judge with an `assess` closure and are built with the reference (they use "
+            f"ref.{exc}), so the student edition can neither name the function nor remake the cases. Make `assess` a "
+            "module-level function of the checks module (or a functools.partial of one).") from None
+    if len(remade) != len(cases) or not all(
+            _same(getattr(a, f), getattr(b, f)) for a, b in zip(remade, cases) for f in _CASE_FIELDS):
+        raise RecordingError(f"{where}: its cases came out differently when made again from the same seed; "
+                             "case generators must use only the generator they are given and torch's seeded RNG.")
+
+
+# --- recording ----------------------------------------------------------------------------------
+def _signatures(ref: Any, cases: list[Case]) -> dict[str, list[str]]:
+    """Parameter names of the reference functions the "call" cases use (for readable messages)."""
+    out: dict[str, list[str]] = {}
+    for case in cases:
+        if case.probe == "call" and case.args and isinstance(case.args[0], str) and case.args[0] not in out:
+            try:
+                out[case.args[0]] = list(inspect.signature(getattr(ref, case.args[0])).parameters)
+            except (AttributeError, TypeError, ValueError):
+                pass
+    return out
+
+
+def record_exercise(name: str, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Everything `RecordedOracle` needs to grade `name` for `seed` (needs the reference)."""
+    from grader.engine.session import LiveOracle, load_checks
+
+    live = LiveOracle(name)
+    checks: dict[str, Any] = {}
+    all_cases: list[Case] = []
+    for check in load_checks(name):
+        check_seed = derive_seed(seed, name, check.name)
+        cases = live.cases(check, check_seed)
+        all_cases += cases
+        specs = [_assess_spec(c.assess) if c.assess is not None else None for c in cases]
+        remake = any(c.assess is not None and spec is None for c, spec in zip(cases, specs))
+        if remake:
+            _check_remade(name, check, check_seed, cases)
+        entries = []
+        for index, case in enumerate(cases):
+            entry = {f: getattr(case, f) for f in _CASE_FIELDS}
+            entry["assess"] = specs[index]
+            entry["expected"] = live.expected(check, index, case)
+            entry["mistakes"] = live.mistakes(check, index, case) if check.mistakes else {}
+            entries.append(entry)
+        checks[check.name] = {"seed": check_seed, "remake": remake, "cases": entries}
+    data = {"format": FORMAT, "version": VERSION, "exercise": name, "seed": seed, "grader_version": __version__,
+            "checks_digest": checks_digest(name), "signatures": _signatures(live.ref, all_cases), "checks": checks}
+    _round_trip(data, name)
+    return data
+
+
+def _round_trip(data: dict[str, Any], name: str) -> None:
+    """Fail now, not in a student's hands, if the data would not load as plain data."""
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    buffer.seek(0)
+    try:
+        torch.load(buffer, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means something in it is not plain data
+        raise RecordingError(f"{name}: the recorded cases hold something that is not plain data ({exc}). "
+                             "Case arguments must be tensors, numbers, strings, None or containers of them.") from None
+
+
+def write_recording(name: str, directory: Path, seed: int = DEFAULT_SEED) -> Path:
+    """Record `name` and save it as `directory/<name>.pt`; returns the path."""
+    path = recorded_path(name, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(record_exercise(name, seed), path)
+    return path
+
+
+# --- replaying ----------------------------------------------------------------------------------
+def _signature_stub(fn_name: str, params: list[str]) -> Any:
+    def stub(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{fn_name}: the reference is not part of the student edition")
+
+    stub.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
+    return stub
+
+
+class RecordedOracle:
+    """Expected values replayed from a recording (see the module docstring)."""
+
+    def __init__(self, data: dict[str, Any], source: str = "") -> None:
+        from grader.engine.session import SetupError
+
+        name = data.get("exercise", "?")
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise SetupError(f"{source or name}: not a recording of this grader (format {data.get('format')!r}, "
+                             f"version {data.get('version')!r}). Make the student edition again with `grade release`.")
+        if data["checks_digest"] != checks_digest(name):
+            raise SetupError(f"{source or name}: the checks of {name!r} changed after its outputs were recorded, so "
+                             "grading would not match the references. Make the student edition again with `grade release`.")
+        self.exercise, self.seed, self.source = name, data["seed"], source
+        self.ref = SimpleNamespace(**{fn: _signature_stub(fn, params) for fn, params in data["signatures"].items()})
+        self._checks = data["checks"]
+        self._cases: dict[str, list[Case]] = {}
+
+    @classmethod
+    def load(cls, path: Path) -> "RecordedOracle":
+        from grader.engine.session import SetupError
+
+        try:
+            data = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # noqa: BLE001
+            raise SetupError(f"{path} cannot be read ({type(exc).__name__}: {exc}). "
+                             "Make the student edition again with `grade release`.") from None
+        return cls(data, str(path))
+
+    @classmethod
+    def for_exercise(cls, name: str, directory: Path | None = None) -> "RecordedOracle":
+        """The recording of `name` shipped with this copy of the grader; `SetupError` when none."""
+        from grader.engine.session import SetupError
+
+        path = recorded_path(name, directory)
+        if not path.is_file():
+            raise SetupError(f"Neither the reference for {name!r} nor its recorded outputs ({path}) are in this copy of "
+                             f"the course, so {name!r} cannot be graded here.")
+        return cls.load(path)
+
+    def _entry(self, check: Check) -> dict[str, Any]:
+        from grader.engine.session import SetupError
+
+        if check.name not in self._checks:
+            raise SetupError(f"{self.exercise}: check {check.name!r} was not recorded. "
+                             "Make the student edition again with `grade release`.")
+        return self._checks[check.name]
+
+    def cases(self, check: Check, seed: int) -> list[Case]:
+        from grader.engine.session import SetupError
+
+        entry = self._entry(check)
+        if seed != entry["seed"]:
+            raise SetupError(
+                f"This is the student edition: it can only grade with the public seed {self.seed} (--seed {self.seed}), "
+                "whose expected outputs it carries. Grading with another seed needs the references (instructors).")
+        if check.name not in self._cases:
+            remade = _remake_cases(check, seed) if entry["remake"] else None
+            self._cases[check.name] = [
+                Case(**{f: e[f] for f in _CASE_FIELDS},
+                     assess=remade[i].assess if remade is not None else
+                     _assess_from_spec(e["assess"]) if e["assess"] is not None else None)
+                for i, e in enumerate(entry["cases"])]
+        return self._cases[check.name]
+
+    def expected(self, check: Check, index: int, case: Case) -> Any:
+        return self._entry(check)["cases"][index]["expected"]
+
+    def mistakes(self, check: Check, index: int, case: Case) -> dict[str, Any]:
+        return dict(self._entry(check)["cases"][index]["mistakes"])

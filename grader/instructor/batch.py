@@ -1,0 +1,466 @@
+"""`grade batch`: grade a class's submissions in parallel, one result JSON per student, resumable.
+
+The batch process never runs student code, nor grades in itself: it supervises `jobs` grading
+agents (`grader.instructor.agent`, one process each) and hands each one student at a time. A student's
+code runs in a worker that the agent starts for that student alone, under the worker's limits
+(time per check, memory, output). What a submission can still do to the agent, it does to its own
+grade only:
+
+- it kills or stops the agent (`os.kill(os.getppid(), 9)`): the batch sees the agent die, or the
+  student's time limit pass; the checks graded so far are kept, the rest count as crashed, and a
+  new agent takes the next student. Processes left behind are swept (the batch is a subreaper);
+- it changes the grader's or the references' files: the batch compares a digest of them after
+  every student (`grading.integrity_snapshot`); on a change it stops, keeps no result of the
+  students being graded at that moment (the suspects) and says what to do;
+- a zip that escapes its folder, or is too large, is refused before anything runs.
+
+Results are written atomically as `OUT/<student>.json` (see `classdata`); a student who already
+has one is skipped unless `force`, so an interrupted batch resumes where it stopped. `OUT/_batch.json`
+keeps the settings; resuming with another seed or other exercises is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import queue
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from grader import __version__
+from grader.paths import PACKAGE_DIR
+from grader.instructor import agent as agent_mod
+from grader.instructor.classdata import student_document, validate_exercise
+from grader.instructor.submissions import Limits, Submission, SubmissionError, unpack
+from grader.engine.results import write_json
+from grader.runner.hygiene import become_subreaper, describe_exit
+
+BATCH_FILE = "_batch.json"
+AGENT_STARTUP_S = 300.0  # torch, the checks and the references' cases, on a loaded machine
+
+
+class BatchError(Exception):
+    """The batch cannot go on (the message says why and what to do)."""
+
+
+class TamperingError(BatchError):
+    """The grader's or the references' files changed during the batch."""
+
+    def __init__(self, message: str, suspects: list[str]) -> None:
+        super().__init__(message)
+        self.suspects = suspects
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    out: Path
+    jobs: int = max(1, os.cpu_count() or 1)
+    seed: int = 0
+    timeout: float = 10.0  # per check, as in `grade exercise`
+    exercises: tuple[str, ...] = ()  # empty: every exercise of the catalogue
+    force: bool = False
+    device: str = "cpu"
+    memory_bytes: int = 4 * 1024**3
+    limits: Limits = Limits()
+    student_timeout: float | None = None  # wall-clock for one student in all; None: from the checks
+
+
+@dataclass
+class Event:
+    """One student finished (or was skipped): what the progress display shows."""
+
+    student: str
+    document: dict[str, Any] | None
+    outcome: str  # "graded", "refused", "crashed", "skipped"
+
+
+@dataclass
+class BatchSummary:
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    crashed: list[str] = field(default_factory=list)  # graded, with at least one crashed or timed-out check
+    elapsed_s: float = 0.0
+
+
+# --- placeholders for what could not be graded --------------------------------------------------
+def placeholder_result(name: str, status: str, message: str, seed: int) -> dict[str, Any]:
+    """A schema-1 exercise result whose every check has `status` and `message`, zero points."""
+    from grader.engine.session import load_checks
+    from grader.engine.results import CheckResult, ExerciseResult
+
+    result = ExerciseResult(exercise=name, path="", seed=seed, grader_version=__version__,
+                            started_at=_now())
+    for check in load_checks(name):
+        result.checks.append(CheckResult(check.name, check.part, 0, check.points, status, message))
+    return result.to_dict()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+
+def student_limit(exercises: list[str], timeout: float) -> float:
+    """Generous wall-clock seconds for one student: every check timing out, with worker restarts."""
+    from grader.engine.session import load_checks
+
+    total = 120.0
+    for name in exercises:
+        total += max(timeout, 30.0) + len(load_checks(name)) * (timeout + 10.0)
+    return total
+
+
+# --- one agent process --------------------------------------------------------------------------
+class _AgentProcess:
+    """The batch's handle on one agent: start, send a line, read a line with a deadline, kill."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", agent_mod.BOOT, str(PACKAGE_DIR.parent)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            cwd=tempfile.gettempdir(), close_fds=True)
+        self._buffer = b""
+        self.log: deque[bytes] = deque(maxlen=64)
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.send(settings)
+
+    def _drain(self) -> None:
+        for line in iter(self.proc.stderr.readline, b""):
+            self.log.append(line[:500])
+
+    def send(self, message: dict[str, Any]) -> bool:
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def read(self, deadline: float, stop: threading.Event) -> dict[str, Any] | str:
+        """The next message, or "timeout", "dead", "stopped" or "garbage"."""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            if stop.is_set():
+                return "stopped"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            ready, _, _ = select.select([fd], [], [], min(left, 0.1))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return "dead"
+                self._buffer += chunk
+                if len(self._buffer) > 1 << 20:
+                    return "garbage"
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return "garbage"
+        return message if isinstance(message, dict) else "garbage"
+
+    def exit_description(self) -> str:
+        try:
+            code = self.proc.wait(timeout=2)  # its output ended: it is exiting, or already gone
+        except subprocess.TimeoutExpired:
+            code = None
+        return describe_exit(code, "the grading process")
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def close(self, wait_s: float = 20.0) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+
+# --- the batch ----------------------------------------------------------------------------------
+class _Batch:
+    def __init__(self, submissions: list[Submission], options: BatchOptions, exercises: list[str]) -> None:
+        self.options, self.exercises = options, exercises
+        self.todo: queue.Queue[Submission] = queue.Queue()
+        for s in submissions:
+            self.todo.put(s)
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.in_flight: set[str] = set()
+        self.failure: BatchError | None = None
+        self.prepared = threading.Event()  # set once baseline and limit are known; no task is sent before
+        self.baseline, self.limit = "", 0.0
+        self.integrity: Callable[[], str] = lambda: ""
+        self.settings = {"exercises": exercises, "seed": options.seed, "timeout": options.timeout,
+                         "device": options.device, "memory_bytes": options.memory_bytes}
+
+    # -- agents ------------------------------------------------------------------------------
+    def _start_agent(self) -> _AgentProcess:
+        agent = _AgentProcess(self.settings)
+        message = agent.read(time.monotonic() + AGENT_STARTUP_S, self.stop)
+        if isinstance(message, dict) and message.get("kind") == "ready":
+            return agent
+        agent.kill()
+        if isinstance(message, dict) and message.get("kind") == "fatal":
+            raise BatchError(str(message.get("message")))
+        if message == "stopped":
+            raise BatchError("stopped")
+        log = b"".join(agent.log).decode(errors="replace")[-3000:]
+        raise BatchError(f"a grading process could not start ({message}):\n{log}")
+
+    def _fail(self, error: BatchError) -> None:
+        with self.lock:
+            if self.failure is None:
+                self.failure = error
+        self.stop.set()
+
+    def prepare(self) -> None:
+        """Take the integrity baseline (this imports torch here while the agents start)."""
+        from grader.engine.session import integrity_snapshot
+
+        self.integrity = integrity_snapshot
+        self.baseline = integrity_snapshot()
+        self.limit = self.options.student_timeout or student_limit(self.exercises, self.options.timeout)
+        self.prepared.set()
+
+    def run_slot(self) -> None:
+        agent: _AgentProcess | None = None
+        try:
+            try:
+                agent = self._start_agent()  # overlaps with `prepare` in the main thread
+            except BatchError as exc:
+                self._fail(exc)
+                return
+            while not self.prepared.wait(0.1):
+                if self.stop.is_set():
+                    return
+            while not self.stop.is_set():
+                try:
+                    sub = self.todo.get_nowait()
+                except queue.Empty:
+                    break
+                with self.lock:
+                    self.in_flight.add(sub.student)
+                try:
+                    agent, document = self._grade(sub, agent)
+                except BatchError as exc:
+                    self._fail(exc)
+                    break
+                except Exception as exc:  # noqa: BLE001 - a bug here must stop the batch loudly, not lose a student
+                    self._fail(BatchError(f"grading {sub.student} failed inside the batch itself: {exc!r}"))
+                    break
+                with self.lock:
+                    changed = self.integrity() != self.baseline
+                    if changed and self.failure is None:
+                        suspects = sorted(self.in_flight)
+                        self.failure = TamperingError(_tamper_message(suspects), suspects)
+                        self.stop.set()
+                    self.in_flight.discard(sub.student)
+                    keep = document is not None and not isinstance(self.failure, TamperingError)
+                if keep:
+                    write_json(self.options.out / f"{sub.student}.json", document)
+                    self.events.put(Event(sub.student, document, _outcome(document)))
+        finally:
+            if agent is not None:
+                agent.close()
+            from grader.runner.hygiene import sweep_orphans
+
+            sweep_orphans()
+
+    def _grade(self, sub: Submission, agent: _AgentProcess | None) -> tuple[_AgentProcess | None, dict | None]:
+        """Grade one student; returns the agent to reuse (None when it had to go) and the document."""
+        seed = self.options.seed
+        scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
+        try:
+            try:
+                found = unpack(sub, scratch / "submission", self.exercises, self.options.limits)
+            except SubmissionError as exc:
+                message = f"the submission was refused: {exc}"
+                exercises = [placeholder_result(n, "error", message, seed) for n in self.exercises]
+                return agent, self._document(sub, exercises, None, [message])
+            partial, reason = {}, ""
+            if found.files:
+                result_path = scratch / "result.json"
+                if agent is None or agent.proc.poll() is not None:
+                    agent = self._start_agent()
+                sent = agent.send({"student": sub.student, "files": {k: str(v) for k, v in found.files.items()},
+                                   "result": str(result_path), "prestart": not self.todo.empty()})
+                message = agent.read(time.monotonic() + self.limit, self.stop) if sent else "dead"
+                if isinstance(message, dict) and message.get("kind") == "fatal":
+                    raise BatchError(str(message.get("message")))
+                if message == "stopped":
+                    agent.kill()
+                    return None, None
+                if not (isinstance(message, dict) and message.get("kind") == "done"):
+                    reason = (f"grading this submission took more than {self.limit:g} s in all and was stopped"
+                              if message == "timeout" else agent.exit_description() + " while grading this submission"
+                              " (did the code kill or stop its parent process?)")
+                    agent.kill()
+                    agent = None
+                    from grader.runner.hygiene import sweep_orphans
+
+                    sweep_orphans()
+                partial = _read_partial(result_path)
+            exercises = []
+            for name in self.exercises:
+                if name in partial:
+                    exercises.append(_relative_paths(partial[name], found.root, sub))
+                elif name not in found.files:
+                    exercises.append(placeholder_result(name, "not_implemented",
+                                                        f"{name}.py was not found in the submission", seed))
+                else:
+                    exercises.append(placeholder_result(name, "crashed", reason or "not graded", seed))
+            return agent, self._document(sub, exercises, found.quiz, found.problems)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _document(self, sub: Submission, exercises: list[dict], quiz: dict | None, problems: list[str]) -> dict:
+        return student_document(sub.student, sub.source.name, exercises, seed=self.options.seed,
+                                grader_version=__version__, graded_at=_now(), quiz=quiz, problems=problems)
+
+
+def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
+    """The exercises an agent finished for a student (all of them, or those before it died)."""
+    try:
+        exercises = json.loads(path.read_text(encoding="utf-8"))["exercises"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(exercises, list) or any(validate_exercise(e) for e in exercises):
+        return {}
+    return {e["exercise"]: e for e in exercises}
+
+
+def _relative_paths(result: dict[str, Any], root: Path, sub: Submission) -> dict[str, Any]:
+    try:
+        rel = Path(result["path"]).resolve().relative_to(root.resolve()).as_posix()
+        result["path"] = f"{sub.source.name}/{rel}"
+    except (ValueError, OSError):
+        result["path"] = sub.source.name
+    return result
+
+
+def _outcome(document: dict[str, Any]) -> str:
+    checks = [c for e in document["exercises"] for c in e["checks"]]
+    if any(c["status"] == "error" and c["message"].startswith("the submission was refused") for c in checks):
+        return "refused"
+    if any(c["status"] in ("crashed", "timeout") for c in checks):
+        return "crashed"
+    return "graded"
+
+
+def _tamper_message(suspects: list[str]) -> str:
+    return ("The grader's own files or the references changed during the batch, while grading "
+            f"{', '.join(suspects)}: their code probably tampered with them. The batch was stopped and "
+            "no result was kept for these students. Inspect their submissions, restore the course files "
+            "(e.g. `git checkout grader solutions`) and run the batch again: students already graded are skipped.")
+
+
+def _check_settings(out: Path, settings: dict[str, Any], force: bool) -> None:
+    path = out / BATCH_FILE
+    if force or not path.is_file():
+        return
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for key in ("seed", "exercises"):
+        if key in previous and previous[key] != settings[key]:
+            raise BatchError(f"{out} holds results graded with {key} {previous[key]!r}, not {settings[key]!r}. "
+                             "Use another --out folder, or --force to grade everyone again.")
+
+
+def run_batch(submissions: list[Submission], options: BatchOptions,
+              on_event: Callable[[Event, int, int], None] | None = None) -> BatchSummary:
+    """Grade `submissions` into `options.out`; `on_event(event, done, total)` after each student.
+
+    Raises `BatchError` (or `TamperingError`) when the batch had to stop; results written so far stay."""
+    from grader.catalog import exercise_names
+
+    started = time.monotonic()
+    known = exercise_names()
+    unknown = [n for n in options.exercises if n not in known]
+    if unknown:
+        raise BatchError(f"unknown exercise(s) {', '.join(unknown)}; `grade list` shows them all")
+    exercises = [n for n in known if not options.exercises or n in options.exercises]
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = BatchSummary()
+    todo = []
+    for sub in submissions:
+        if not options.force and (out / f"{sub.student}.json").is_file():
+            summary.skipped.append(sub.student)
+        else:
+            todo.append(sub)
+    if not todo:
+        summary.elapsed_s = time.monotonic() - started
+        return summary
+    batch = _Batch(todo, options, exercises)
+    _check_settings(out, batch.settings, options.force)
+    write_json(out / BATCH_FILE, {**batch.settings, "grader_version": __version__, "started_at": _now(),
+                                  "submissions": len(submissions)})
+    become_subreaper()
+    threads = [threading.Thread(target=batch.run_slot, name=f"batch-{i}", daemon=True)
+               for i in range(max(1, min(options.jobs, len(todo))))]
+    for t in threads:
+        t.start()
+    try:
+        batch.prepare()
+    except BaseException:
+        batch.stop.set()
+        raise
+    done = 0
+    try:
+        while any(t.is_alive() for t in threads) or not batch.events.empty():
+            try:
+                event = batch.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            done += 1
+            if event.outcome == "refused":
+                summary.refused.append(event.student)
+            else:
+                summary.graded.append(event.student)
+                if event.outcome == "crashed":
+                    summary.crashed.append(event.student)
+            if on_event is not None:
+                on_event(event, done, len(todo))
+    except KeyboardInterrupt:
+        batch.stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        raise
+    for t in threads:
+        t.join()
+    summary.elapsed_s = time.monotonic() - started
+    if batch.failure is not None:
+        if isinstance(batch.failure, TamperingError):
+            write_json(out / "_tampering.json", {"detected_at": _now(), "suspects": batch.failure.suspects})
+        raise batch.failure
+    return summary

@@ -1,0 +1,162 @@
+"""Grading on Gradescope: the autograder zip, and what runs in each of its containers.
+
+When a class outgrows one machine, Gradescope grades each submission in its own container.
+`build_autograder_zip` writes the zip to upload (Gradescope's autograder specification: `setup.sh`
+and `run_autograder` at the root; the zip is unpacked in `/autograder/source`):
+
+    setup.sh                      installs Python, CPU torch and the dependencies into /autograder/venv
+    run_autograder                runs `python -m grader.instructor.gradescope --root /autograder`
+    cnn_grader_autograder.json    the secret seed, the exercises, the timeout, the tests' visibility
+    grader/ solutions/ exercises/ quizzes/ pyproject.toml    this course, references included
+
+`run` grades `/autograder/submission` exactly as `grade batch` grades one student (an agent
+process, a worker for the student's code) and writes `/autograder/results/results.json` with
+`exports.gradescope_results`. Whatever goes wrong, a results.json is written that says so.
+The zip holds the references and the seed: keep it private.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from grader import __version__
+from grader.paths import PACKAGE_DIR, checkout_root
+
+CONFIG_NAME = "cnn_grader_autograder.json"
+_SKIP_PARTS = {"__pycache__", "_data", "recorded", ".pytest_cache"}
+_EXECUTABLE = 0o100755 << 16
+_REGULAR = 0o100644 << 16
+
+
+class AutograderError(ValueError):
+    """The autograder zip cannot be built (the message says why)."""
+
+
+def _scripts_environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(PACKAGE_DIR / "instructor" / "templates")), autoescape=False,
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters["shquote"] = shlex.quote
+    return env
+
+
+def _requirements(pyproject: Path) -> tuple[str, list[str]]:
+    deps = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    torch = [d for d in deps if d.replace(" ", "").lower().startswith("torch")]
+    return (torch[0] if torch else "torch"), [d for d in deps if d not in torch]
+
+
+def _add_tree(zf: zipfile.ZipFile, folder: Path, arcroot: str) -> int:
+    count = 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_dir() or path.is_symlink() or _SKIP_PARTS & set(rel.parts) or path.suffix in (".pyc", ".tmp"):
+            continue
+        zf.write(path, f"{arcroot}/{rel.as_posix()}")
+        count += 1
+    return count
+
+
+def _add_text(zf: zipfile.ZipFile, name: str, text: str, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.external_attr = _EXECUTABLE if executable else _REGULAR
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, text)
+
+
+def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = None, timeout: float = 10.0,
+                         visibility: str = "visible") -> dict[str, Any]:
+    """Write the Gradescope autograder zip to `out`; returns {"files", "bytes", "exercises"}."""
+    from grader.catalog import exercise_names
+    from grader.instructor.exports import GRADESCOPE_VISIBILITY
+
+    root = checkout_root()
+    if root is None:
+        raise AutograderError("`grade gradescope-autograder` runs from a checkout of the course (with solutions/).")
+    known = exercise_names()
+    unknown = [n for n in exercises or [] if n not in known]
+    if unknown:
+        raise AutograderError(f"unknown exercise(s) {', '.join(unknown)}; `grade list` shows them all")
+    if visibility not in GRADESCOPE_VISIBILITY:
+        raise AutograderError(f"visibility {visibility!r} is not one of {', '.join(GRADESCOPE_VISIBILITY)}")
+    chosen = [n for n in known if not exercises or n in exercises]
+    missing = [n for n in chosen if not (root / "solutions" / f"{n}.py").is_file()]
+    if missing:
+        raise AutograderError(f"no reference for {', '.join(missing)} in {root / 'solutions'}")
+    torch_req, requirements = _requirements(root / "pyproject.toml")
+    env = _scripts_environment()
+    config = {"seed": seed, "exercises": chosen, "timeout": timeout, "visibility": visibility,
+              "grader_version": __version__}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    files = 0
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        _add_text(zf, "setup.sh", env.get_template("setup.sh.j2").render(
+            version=__version__, torch_requirement=torch_req, requirements=requirements), executable=True)
+        _add_text(zf, "run_autograder", env.get_template("run_autograder.j2").render(version=__version__),
+                  executable=True)
+        _add_text(zf, CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+        files += 3
+        files += _add_tree(zf, PACKAGE_DIR, "grader")
+        for kind in ("solutions", "exercises", "quizzes"):
+            if (root / kind).is_dir():
+                files += _add_tree(zf, root / kind, kind)
+        for name in ("pyproject.toml", "README.md"):
+            if (root / name).is_file():
+                zf.write(root / name, name)
+                files += 1
+    return {"files": files, "bytes": out.stat().st_size, "exercises": chosen}
+
+
+# --- in the container ---------------------------------------------------------------------------
+def grade_submission(submission: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Grade one submission folder as `grade batch` grades a student; returns the per-student document."""
+    from grader.instructor.batch import BatchOptions, run_batch
+    from grader.instructor.submissions import Submission
+
+    with tempfile.TemporaryDirectory(prefix="cnn-grader-gradescope-") as tmp:
+        options = BatchOptions(out=Path(tmp), jobs=1, seed=int(config["seed"]), timeout=float(config["timeout"]),
+                               exercises=tuple(config["exercises"]), force=True)
+        run_batch([Submission("submission", submission)], options)
+        return json.loads((Path(tmp) / "submission.json").read_text(encoding="utf-8"))
+
+
+def run(root: Path) -> dict[str, Any]:
+    """Grade `root/submission` and write `root/results/results.json`; returns what was written."""
+    from grader.instructor.exports import gradescope_results
+    from grader.engine.results import write_json
+
+    results_path = root / "results" / "results.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        config = json.loads((root / "source" / CONFIG_NAME).read_text(encoding="utf-8"))
+        document = grade_submission(root / "submission", config)
+        results = gradescope_results(document, visibility=config.get("visibility", "visible"))
+    except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever happened
+        results = {"score": 0.0, "output": f"The autograder could not grade this submission ({type(exc).__name__}: "
+                                           f"{exc}). Please tell your instructor.", "tests": []}
+    write_json(results_path, results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m grader.instructor.gradescope",
+                                     description="Grade a Gradescope submission (run by run_autograder).")
+    parser.add_argument("--root", type=Path, default=Path("/autograder"),
+                        help="the autograder folder holding source/, submission/ and results/")
+    args = parser.parse_args(argv)
+    results = run(args.root)
+    print(f"score {results.get('score')}; {len(results.get('tests', []))} tests; "
+          f"written to {args.root / 'results' / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

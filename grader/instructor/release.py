@@ -1,0 +1,164 @@
+"""`grade release`: the student edition of the course, without `solutions/`.
+
+The copy holds `grader/`, `exercises/`, `quizzes/`, `pyproject.toml` and the top-level documents.
+In place of the references it carries, in `grader/recorded/<exercise>.pt`, the expected outputs
+that the references give for the public seed (see `grader.engine.recording`), so grading there gives the
+same results as grading live; instructors grade collected work live with a secret `--seed`.
+
+The copy also holds `grader/_data/{exercises,quizzes}` (the pristine stubs and the quiz bank),
+because without `solutions/` it is not recognised as a checkout (`grader.paths.data_dir`), and its
+`pyproject.toml` is rewritten to package those folders and no `grader._data.solutions`.
+Before returning, the recordings are searched for lines of the references' own code (none may be there).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.paths import PACKAGE_DIR, checkout_root, data_dir
+from grader.engine.recording import RecordingError
+from grader.engine.spec import DEFAULT_SEED
+
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp", ".pytest_cache")
+_MIN_LEAK_LINE = 20  # shorter reference lines are too generic (`return out`) to mean anything
+
+
+class ReleaseError(ValueError):
+    """The student edition cannot be made (the message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    root: Path
+    exercises: tuple[str, ...]
+    recorded_bytes: int
+
+
+def _record_one(name: str, directory: str, seed: int, threads: int) -> int:
+    """Record one exercise (in a process of the pool); returns the file's size."""
+    import torch
+
+    from grader.engine.recording import write_recording
+
+    torch.set_num_threads(threads)
+    return write_recording(name, Path(directory), seed).stat().st_size
+
+
+def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = DEFAULT_SEED,
+                 jobs: int | None = None) -> Release:
+    """Write the student edition into `out` (a new or empty folder) and return what it holds.
+
+    The exercises are recorded in parallel, `jobs` processes (default: the number of cores)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from grader.catalog import exercise_names
+
+    root = checkout_root()
+    if root is None:
+        raise ReleaseError("`grade release` runs from a checkout of the course (with solutions/ beside grader/).")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ReleaseError(f"{out} exists and is not an empty folder; choose a new folder for the student edition.")
+    if out.resolve().is_relative_to(root.resolve()):
+        raise ReleaseError(f"{out} is inside the course checkout {root}; write the student edition elsewhere.")
+    names = list(exercises or exercise_names())
+    missing = [n for n in names if not (data_dir("solutions") / f"{n}.py").is_file()]
+    if missing:
+        raise ReleaseError(f"no reference for {', '.join(missing)} in {data_dir('solutions')}: cannot record their outputs.")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(PACKAGE_DIR, out / "grader", ignore=shutil.ignore_patterns(
+        "__pycache__", "*.pyc", "*.tmp", "_data", "recorded"))
+    for kind in ("exercises", "quizzes"):
+        if data_dir(kind).is_dir():
+            shutil.copytree(data_dir(kind), out / kind, ignore=_IGNORE)
+            shutil.copytree(data_dir(kind), out / "grader" / "_data" / kind, ignore=_IGNORE)
+    for doc in sorted(root.glob("*.md")) + sorted(root.glob("LICENSE*")):
+        shutil.copy2(doc, out / doc.name)
+    (out / "pyproject.toml").write_text(student_pyproject((root / "pyproject.toml").read_text(encoding="utf-8")),
+                                        encoding="utf-8")
+    recorded = out / "grader" / "recorded"
+    recorded.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(jobs or cores, len(names)))
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_record_one, n, str(recorded), seed, max(1, cores // jobs)) for n in names]
+            total = sum(f.result() for f in futures)
+    except RecordingError as exc:
+        shutil.rmtree(out, ignore_errors=True)
+        raise ReleaseError(str(exc)) from None
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    leaks = find_leaks(sorted((out / "grader" / "recorded").glob("*.pt")), data_dir("solutions"), data_dir("exercises"))
+    if leaks or (out / "solutions").exists() or (out / "grader" / "_data" / "solutions").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        raise ReleaseError("the student edition would contain code of the references, so it was deleted:\n  "
+                           + "\n  ".join(leaks[:10] or ["a solutions/ folder"]))
+    return Release(out, tuple(names), total)
+
+
+def student_pyproject(text: str) -> str:
+    """The checkout's pyproject.toml without the references: `grader._data.*` packaged from
+    `grader/_data/` (no `package-dir` mapping to the top-level folders), no `grader._data.solutions`."""
+    lines, in_package_dir = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_package_dir = stripped == "[tool.setuptools.package-dir]"
+            if in_package_dir:
+                continue
+        if in_package_dir and stripped.startswith('"grader._data.'):
+            continue
+        if re.fullmatch(r'"grader\._data\.solutions",?', stripped):
+            continue
+        lines.append(line)
+    result = "\n".join(lines) + "\n"
+    packages = tomllib.loads(result).get("tool", {}).get("setuptools", {}).get("packages", [])
+    if any("solutions" in p for p in packages):
+        raise ReleaseError("pyproject.toml: could not remove grader._data.solutions from [tool.setuptools] packages")
+    return result
+
+
+def _code_lines(reference: Path, stub: Path | None) -> set[str]:
+    """The reference's lines that are its own: not in the stub (docstrings and signatures are shared)."""
+    shared = set()
+    if stub is not None and stub.is_file():
+        shared = {ln.strip() for ln in stub.read_text(encoding="utf-8", errors="replace").splitlines()}
+    return {ln.strip() for ln in reference.read_text(encoding="utf-8", errors="replace").splitlines()
+            if len(ln.strip()) >= _MIN_LEAK_LINE and ln.strip() not in shared}
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a recording, keys included (code could only travel as text)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def find_leaks(files: list[Path], solutions: Path, stubs: Path) -> list[str]:
+    """'file: line' for every line of a reference's own code (see `_code_lines`) in the text of the
+    recordings `files` (each loaded as plain data, `weights_only=True`)."""
+    import torch
+
+    needles = {}
+    for ref in sorted(solutions.glob("*.py")):
+        for line in _code_lines(ref, stubs / ref.name):
+            needles[line] = ref.name
+    found = []
+    for file in files:
+        text = "\n".join(_strings(torch.load(file, weights_only=True, map_location="cpu")))
+        found += [f"{file.name}: {needle[:80]} (from solutions/{ref_name})"
+                  for needle, ref_name in needles.items() if needle in text]
+    return found

@@ -1,0 +1,118 @@
+"""The HTML class report: one self-contained page rendered from `templates/*.j2` with jinja2.
+
+Everything is inline (CSS, SVG, one small script for sorting); a Content-Security-Policy allows no
+network and only the report's own script (by its hash). Autoescaping is on: student ids, messages
+and captured output are untrusted and always escaped. The numbers come from `analysis`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from grader import __version__
+from grader.instructor import analysis
+from grader.instructor.classdata import ClassResults
+
+TEMPLATES = Path(__file__).with_name("templates")
+_HIST = {"left": 34.0, "right": 430.0, "base": 170.0, "height": 150.0, "bins": 10}
+
+
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.filters["pct"] = lambda x: "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+    env.filters["num"] = _num
+    return env
+
+
+def _num(x: Any, digits: int | None = None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}" if digits is not None else f"{x:g}"
+
+
+def _histogram(shares: list[float]) -> dict[str, Any]:
+    counts = analysis.histogram(shares, _HIST["bins"])
+    top = max(counts) or 1
+    width = (_HIST["right"] - _HIST["left"]) / len(counts)
+    bars = []
+    for i, n in enumerate(counts):
+        h = _HIST["height"] * n / top
+        lo = 100 * i // len(counts)
+        bars.append({"x": round(_HIST["left"] + i * width + 2, 1), "y": round(_HIST["base"] - h, 1),
+                     "width": round(width - 4, 1), "height": round(h, 1), "count": n, "tick": lo,
+                     "label": f"{lo}-{lo + 100 // len(counts)}%"})
+    return {"bars": bars}
+
+
+def _student_rows(results: ClassResults) -> list[dict[str, Any]]:
+    rows = []
+    for i, doc in enumerate(results.students):
+        by_ex = {e["exercise"]: e for e in doc["exercises"]}
+        cells = []
+        for name in results.exercise_names:
+            e = by_ex.get(name)
+            cells.append({"text": f"{e['score']:g}/{e['max_score']:g}" if e else "–",
+                          "sort": f"{e['score'] / e['max_score']:.4f}" if e and e["max_score"] else "-1"})
+        quiz = analysis.quiz_share_by_topic(doc)
+        right, answered = sum(r for r, _ in quiz.values()), sum(n for _, n in quiz.values())
+        rows.append({
+            "id": doc["student"], "anchor": f"student-{i + 1}", "doc": doc, "score": doc["score"],
+            "max_score": doc["max_score"], "share": analysis.score_share(doc), "cells": cells,
+            "quiz_text": f"{right}/{answered}" if answered else "–",
+            "quiz_sort": f"{right / answered:.4f}" if answered else "-1",
+            "quiz_topics": [(t, r, n) for t, (r, n) in sorted(quiz.items())],
+            "crashes": sum(c["status"] in ("crashed", "timeout") for e in doc["exercises"] for c in e["checks"]),
+        })
+    return rows
+
+
+def _load_bank() -> Any:
+    try:
+        from grader.quiz.bank import load_bank
+
+        return load_bank()
+    except Exception:  # noqa: BLE001 - the report still works without statement texts
+        return None
+
+
+def render_report(results: ClassResults, *, title: str = "cnn-grader class report", bank: Any = None,
+                  now: _dt.datetime | None = None) -> str:
+    """The whole report as one HTML string; `bank` defaults to the course's quiz bank."""
+    env = environment()
+    script = env.get_template("_script.js.j2").render()
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    shares = [analysis.score_share(s) for s in results.students]
+    quiz = analysis.analyse_quiz(results, bank if bank is not None else _load_bank())
+    context = {
+        "title": title,
+        "version": __version__,
+        "generated_at": (now or _dt.datetime.now(_dt.timezone.utc)).isoformat(timespec="seconds"),
+        "seeds": sorted({s.get("seed") for s in results.students if s.get("seed") is not None}),
+        "summary": {
+            "mean": statistics.fmean(shares) if shares else math.nan,
+            "median": statistics.median(shares) if shares else math.nan,
+            "low": min(shares, default=math.nan), "high": max(shares, default=math.nan),
+            "full": sum(1 for s in results.students if s["max_score"] and s["score"] == s["max_score"]),
+        },
+        "hist": _histogram(shares),
+        "exercise_rates": analysis.exercise_rates(results),
+        "part_rates": analysis.part_rates(results),
+        "failures": analysis.frequent_failures(results),
+        "mistakes": analysis.frequent_mistakes(results),
+        "quiz": quiz,
+        "exercise_names": results.exercise_names,
+        "students": _student_rows(results),
+        "script": Markup(script),
+        "script_hash": f"sha256-{digest}",
+    }
+    return env.get_template("report.html.j2").render(**context)

@@ -1,7 +1,0 @@
-"""Instructor tools: batch grading, the HTML class report, exports, Gradescope and the student edition.
-
-One step per module: `submissions` (finding and unpacking), `batch` and `agent` (grading a class),
-`classdata` (the per-student results), `analysis` (the numbers), `html` (the report, templates in
-`templates/`), `exports` (CSV, JUnit XML, Gradescope), `autograder` (the Gradescope zip) and
-`release` (the student edition); `commands` holds the thin click commands.
-"""

@@ -1,0 +1,1 @@
+"""How results are shown to a person: the terminal report (`terminal`)."""
