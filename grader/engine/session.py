@@ -134,7 +134,7 @@ def _state_dict_message(got_shapes: dict[str, list[int]], expected: dict[str, An
     missing = [k for k in exp_shapes if k not in got_shapes]
     unexpected = [k for k in got_shapes if k not in exp_shapes]
     misshaped = [k for k in exp_shapes if k in got_shapes and list(got_shapes[k]) != list(exp_shapes[k])]
-    lines = ["your module's parameters do not match the contract's layer names and shapes (EXERCISES.md):"]
+    lines = ["your module's parameters do not match the contract's layer names and shapes (docs/EXERCISES.md):"]
     if missing:
         lines.append("  missing keys: " + ", ".join(f"{k} {tuple(exp_shapes[k])}" for k in missing))
     if unexpected:

@@ -55,7 +55,7 @@ SECTIONS = (
 EXERCISES = (
     "conv", "pooling", "gap", "inception", "unet", "segmentation", "nms", "rpn", "metric",
     "autoencoder", "gan",
-)  # the exercise names of EXERCISES.md
+)  # the exercise names of docs/EXERCISES.md
 REQUIRED = ("id", "text", "answer", "explanation", "section")
 OPTIONAL = ("tags", "exercise", "from_notes", "notes_answer", "source")
 FILE_KEYS = ("title", "order", "statements")
