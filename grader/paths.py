@@ -2,8 +2,9 @@
 
 The course root is the nearest folder, from the working directory upward, that holds an
 `exercises/` folder and either a `pyproject.toml` of cnn-grader or a `.grade/` folder (made by
-`grade init`). The data folders (`exercises`, `solutions`, `quizzes`) come from the checkout when
-the package runs from one, else from the copy installed inside the package (`grader/_data/`).
+`grade init`). The data folders (`exercises`, `solutions`, `quizzes`, and `docs` with the exercise
+contract and the study notes) come from the checkout when the package runs from one, else from the
+copy installed inside the package (`grader/_data/`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROGRESS_DIRNAME = ".grade"
-DATA_KINDS = ("exercises", "solutions", "quizzes")
+DATA_KINDS = ("exercises", "solutions", "quizzes", "docs")
 
 
 class CourseError(Exception):

@@ -1,11 +1,13 @@
 """`grade release`: the student edition of the course, without `solutions/`.
 
-The copy holds `grader/`, `exercises/`, `quizzes/`, `pyproject.toml` and the top-level documents.
+The copy holds `grader/`, `exercises/`, `quizzes/`, `docs/` (the contract and the study notes),
+`pyproject.toml` and the top-level documents.
 In place of the references it carries, in `grader/recorded/<exercise>.pt`, the expected outputs
 that the references give for the public seed (see `grader.engine.recording`), so grading there gives the
 same results as grading live; instructors grade collected work live with a secret `--seed`.
 
-The copy also holds `grader/_data/{exercises,quizzes}` (the pristine stubs and the quiz bank),
+The copy also holds `grader/_data/{exercises,quizzes,docs}` (the pristine stubs, the quiz bank and
+the documents),
 because without `solutions/` it is not recognised as a checkout (`grader.paths.data_dir`), and its
 `pyproject.toml` is rewritten to package those folders and no `grader._data.solutions`.
 Before returning, the recordings are searched for lines of the references' own code (none may be there).
@@ -75,7 +77,7 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(PACKAGE_DIR, out / "grader", ignore=shutil.ignore_patterns(
         "__pycache__", "*.pyc", "*.tmp", "_data", "recorded"))
-    for kind in ("exercises", "quizzes"):
+    for kind in ("exercises", "quizzes", "docs"):
         if data_dir(kind).is_dir():
             shutil.copytree(data_dir(kind), out / kind, ignore=_IGNORE)
             shutil.copytree(data_dir(kind), out / "grader" / "_data" / kind, ignore=_IGNORE)
