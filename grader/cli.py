@@ -30,6 +30,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "watch": ("grader.commands.study", "watch_cmd", "Re-grade an exercise each time you save it."),
     "progress": ("grader.commands.study", "progress_cmd", "Show what you passed, what is due and what to do next."),
     "solution": ("grader.commands.study", "solution_cmd", "Show the reference solution once you have passed."),
+    "notes": ("grader.study.notes", "notes_cmd", "Read the study notes of a section, or list the sections."),
 }
 
 

@@ -10,6 +10,7 @@ copy installed inside the package (`grader/_data/`).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -72,6 +73,14 @@ def data_dir(kind: str) -> Path:
     if root is not None:
         return root / kind
     return PACKAGE_DIR / "_data" / kind
+
+
+def section_slug(section: str) -> str:
+    """A section of the course in file-name form: "GlobalAvgPooling" -> "global-avg-pooling".
+
+    Its study notes are `docs/notes/<slug>.md`, and `grade notes <slug>` shows them.
+    """
+    return "-".join(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", section).lower().split())
 
 
 def progress_dir(start: Path | None = None) -> Path:

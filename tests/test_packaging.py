@@ -1,5 +1,5 @@
-"""A non-editable install carries the exercises, references and quizzes inside the package, and
-`grade` works from it, outside any checkout."""
+"""A non-editable install carries the exercises, references, quizzes and docs (contract and study
+notes) inside the package, and `grade` works from it, outside any checkout."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def installed(tmp_path_factory):
 def test_wheel_carries_the_course_data(installed):
     _, names = installed
     for required in ("grader/catalog.yaml", "grader/_data/exercises/conv.py", "grader/_data/solutions/conv.py",
-                     "grader/checks/conv.py", "grader/runner/worker.py"):
+                     "grader/checks/conv.py", "grader/runner/worker.py", "grader/_data/docs/EXERCISES.md",
+                     "grader/_data/docs/notes/convolution.md"):
         assert required in names
     assert any(n.startswith("grader/_data/quizzes/") and n.endswith(".yaml") for n in names)
 
@@ -52,3 +53,6 @@ def test_installed_grade_runs_outside_a_checkout(installed, tmp_path):
     listing = subprocess.run([sys.executable, "-m", "grader.cli", "list"], cwd=course, env=env,
                              capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0 and "pooling" in listing.stdout
+    shown = subprocess.run([sys.executable, "-m", "grader.cli", "notes", "gans"], cwd=course, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.startswith("Generative adversarial networks\n"), shown.stderr
