@@ -1,8 +1,10 @@
-"""The study notes (`docs/notes/`) and `grade notes`: one page per section, and the command lists,
-finds and shows the pages without torch."""
+"""The study notes (`docs/notes/`) and `grade notes`: one page per section, every subsection a named
+mistake points to exists, and the command lists, finds and shows the pages without torch."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import re
 import subprocess
@@ -12,17 +14,18 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT
-from grader.study import notes
+from conftest import ROOT, variant
 from grader.catalog import load_catalog
 from grader.cli import cli
+from grader.engine.spec import Mistake
 from grader.paths import section_slug
+from grader.study import notes
 
 JARGON = re.compile(r"\b(InstSegm|SemSegm|OD|e2e|AE)\b")  # the course notes' private abbreviations
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _run(*args: str, env_extra=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env=env)
 
@@ -41,6 +44,34 @@ def test_a_page_has_a_title_subsections_references_and_no_jargon(section):
     assert len(set(page.subsections)) == len(page.subsections), "two subsections with one name"
     assert not JARGON.search(page.text), JARGON.search(page.text)
     assert max(len(line) for line in page.text.splitlines()) <= 100
+
+
+def _unknown_subsections(exercise: str, section: str, checks) -> list[str]:
+    """`exercise/mistake: 'subsection'` for each mistake whose subsection is not a heading of its page."""
+    bad = []
+    for check in checks:
+        for m in check.mistakes:
+            page = notes.load_page(m.section or section)
+            if m.subsection and m.subsection not in page.subsections:
+                bad.append(f"{exercise}/{m.name}: {m.subsection!r} is not a subsection of {page.path.name}")
+    return bad
+
+
+@pytest.mark.parametrize("exercise", load_catalog(), ids=lambda e: e.name)
+def test_every_subsection_a_mistake_names_exists(exercise):
+    checks = importlib.import_module(f"grader.checks.{exercise.name}").CHECKS
+    assert _unknown_subsections(exercise.name, exercise.section, checks) == []
+    assert any(m.subsection for c in checks for m in c.mistakes), "no mistake of this exercise points to a subsection"
+
+
+def test_a_misspelt_subsection_is_caught():
+    from grader.engine.spec import Check
+
+    wrong = Check("c", "p", 1, lambda g: [], (Mistake("m", "x", lambda ref: {}, subsection="Output sizes"),))
+    right = Check("c", "p", 1, lambda g: [], (Mistake("m", "x", lambda ref: {}, subsection="Output size"),))
+    assert _unknown_subsections("conv", "Convolution", [wrong]) == [
+        "conv/m: 'Output sizes' is not a subsection of convolution.md"]
+    assert _unknown_subsections("conv", "Convolution", [right]) == []
 
 
 # --- Markdown as terminal text --------------------------------------------------------------------
@@ -129,3 +160,21 @@ def test_a_missing_page_is_a_setup_error(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli, ["notes", "gans"])
     assert result.exit_code == 2
     assert "The notes of GANs cannot be read" in result.output and "Traceback" not in result.output
+
+
+# --- where the report points ----------------------------------------------------------------------
+def test_a_named_mistake_points_to_its_subsection_and_the_command(tmp_path):
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    (folder / "pooling.py").write_text(variant("pooling", ("    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)",
+                                                           "    return windows.sum(dim=(-2, -1)) / (kh * kh)")))
+    out = _run("exercise", "pooling", "--path", str(folder), "--json", str(tmp_path / "r.json"),
+               env_extra={"GRADE_HOME": str(tmp_path / "home")})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert 'likely mistake: avg-wrong-divisor' in out.stdout
+    assert 'revisit the notes: Convolution, "Pooling" (`grade notes convolution`)' in out.stdout
+    mistake = next(c["mistake"] for c in json.loads((tmp_path / "r.json").read_text())["checks"] if c["mistake"])
+    assert mistake == {"name": "avg-wrong-divisor", "explanation": mistake["explanation"], "section": "Convolution",
+                       "subsection": "Pooling"}
+    shown = _run("notes", "convolution")
+    assert "\nPooling\n-------\n" in shown.stdout

@@ -9,6 +9,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -149,6 +150,19 @@ def test_diff_checks_lists_only_changes():
     text = render_changes(a, b, changes)
     assert "4/4" in text and "+2" in text and "c0" in text and "c1" not in text
     assert "no change" in render_changes(b, b, [])
+
+
+def test_a_named_mistake_points_to_the_notes_subsection():
+    def result(status, mistake=None):
+        return {"exercise": "nms", "score": 0, "max_score": 2, "duration_s": 0.1, "notices": [],
+                "checks": [{"name": "box_iou_forward", "part": "box_iou", "points": 0, "max_points": 2,
+                            "status": status, "message": "" if status == "passed" else "differs", "mistake": mistake}]}
+
+    mistake = {"name": "union-counts-intersection-twice", "explanation": "Twice.", "section": "Object Detection",
+               "subsection": "Intersection over union"}
+    before, after = result("passed"), result("failed", mistake)
+    text = click.unstyle(render_changes(before, after, diff_checks(before, after)))
+    assert 'revisit the notes: Object Detection, "Intersection over union" (`grade notes object-detection`)' in text
 
 
 def test_first_open_follows_the_course_order(folder):

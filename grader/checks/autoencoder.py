@@ -596,17 +596,17 @@ def _skip_around_bottleneck(ref):
 
 AE_MISTAKES = (
     Mistake("decoder-without-sigmoid", "The decoder ends without a sigmoid, so outputs are not confined to [0, 1]: end it with nn.Sigmoid() (pixel values and the MSE targets are in [0, 1]).",
-            lambda ref: {"ConvAutoencoder": _ae_class(ref, final="none")}, _SECTION),
+            lambda ref: {"ConvAutoencoder": _ae_class(ref, final="none")}, _SECTION, subsection="Convolutional autoencoders"),
     Mistake("decoder-ends-with-relu", "A final ReLU bounds the output below but not above: use a sigmoid to get values in [0, 1].",
-            lambda ref: {"ConvAutoencoder": _ae_class(ref, final="relu")}, _SECTION),
+            lambda ref: {"ConvAutoencoder": _ae_class(ref, final="relu")}, _SECTION, subsection="Convolutional autoencoders"),
     Mistake("latent-dim-ignored", "The latent size is hard-coded: encode must return latent_dim numbers per image, as asked.",
-            lambda ref: {"ConvAutoencoder": _ae_class(ref, latent_fixed=16)}, _SECTION),
+            lambda ref: {"ConvAutoencoder": _ae_class(ref, latent_fixed=16)}, _SECTION, subsection="What an autoencoder learns"),
     Mistake("decoder-output-not-28", "Two stride-2 transposed 3x3 convolutions with padding 1 give 7 -> 13 -> 25, not 28: use kernel 4 (or output_padding=1).",
             lambda ref: {"ConvAutoencoder": _ae_class(ref, out_kernel=3)}, _SECTION),
     Mistake("decoder-ignores-in-channels", "The decoder always outputs one channel: it must rebuild in_channels channels.",
             lambda ref: {"ConvAutoencoder": _ae_class(ref, mono_decoder=True)}, _SECTION),
     Mistake("skip-around-bottleneck", "The input reaches the output without passing through the latent code: the reconstruction must come from decode(encode(x)) alone, or the bottleneck learns nothing.",
-            _skip_around_bottleneck, _SECTION),
+            _skip_around_bottleneck, _SECTION, subsection="Convolutional autoencoders"),
 )
 
 
@@ -616,11 +616,11 @@ def _loss_variant(fn):
 
 LOSS_MISTAKES = (
     Mistake("loss-sum-not-mean", "The squared errors are summed: the MSE is their mean over every pixel of every image.",
-            _loss_variant(lambda x, x_hat: ((x_hat - x) ** 2).sum()), _SECTION),
+            _loss_variant(lambda x, x_hat: ((x_hat - x) ** 2).sum()), _SECTION, subsection="Reconstruction loss"),
     Mistake("loss-per-image-sum", "The squared errors are summed per image and averaged over the batch: the contract's MSE averages over the pixels too.",
-            _loss_variant(lambda x, x_hat: ((x_hat - x) ** 2).flatten(1).sum(1).mean()), _SECTION),
+            _loss_variant(lambda x, x_hat: ((x_hat - x) ** 2).flatten(1).sum(1).mean()), _SECTION, subsection="Reconstruction loss"),
     Mistake("loss-absolute-error", "This is the mean absolute error (L1): the reconstruction loss here is the mean *squared* error.",
-            _loss_variant(lambda x, x_hat: (x_hat - x).abs().mean()), _SECTION),
+            _loss_variant(lambda x, x_hat: (x_hat - x).abs().mean()), _SECTION, subsection="Reconstruction loss"),
     Mistake("loss-root-mean-square", "The square root of the MSE (RMSE) was taken: return the MSE itself.",
             _loss_variant(lambda x, x_hat: ((x_hat - x) ** 2).mean().sqrt()), _SECTION),
 )
@@ -651,10 +651,10 @@ def _noise_in_place(x, std, generator=None):
 
 
 NOISE_MISTAKES = (
-    Mistake("noise-not-clamped", "The noisy images leave [0, 1]: clamp x + std * noise back to valid pixel values.", _noise_variant(_noise_no_clamp), _SECTION),
-    Mistake("noise-std-squared", "The noise is scaled by std**2 (the variance): a standard deviation of std means std * randn.", _noise_variant(_noise_variance), _SECTION),
+    Mistake("noise-not-clamped", "The noisy images leave [0, 1]: clamp x + std * noise back to valid pixel values.", _noise_variant(_noise_no_clamp), _SECTION, subsection="Denoising autoencoders"),
+    Mistake("noise-std-squared", "The noise is scaled by std**2 (the variance): a standard deviation of std means std * randn.", _noise_variant(_noise_variance), _SECTION, subsection="Denoising autoencoders"),
     Mistake("noise-generator-ignored", "The noise comes from torch's global generator: pass `generator` to the sampling call so that runs are reproducible.", _noise_variant(_noise_global_rng), _SECTION),
-    Mistake("noise-uniform", "torch.rand draws uniform noise in [0, 1), which is neither centred nor Gaussian: use torch.randn.", _noise_variant(_noise_uniform), _SECTION),
+    Mistake("noise-uniform", "torch.rand draws uniform noise in [0, 1), which is neither centred nor Gaussian: use torch.randn.", _noise_variant(_noise_uniform), _SECTION, subsection="Denoising autoencoders"),
     Mistake("noise-in-place", "The input batch is modified in place (add_/clamp_): the clean images are the targets, so they must stay clean.", _noise_variant(_noise_in_place), _SECTION),
 )
 
@@ -706,8 +706,8 @@ def _loop(opt_name="adam", zero_grad=True, after=False, lr_ignored=False, target
 
 
 LOOP_MISTAKES = (
-    Mistake("noisy-image-as-target", "The denoising loop compares the output with the noisy input: the target is the *clean* batch (noisy in, clean out), otherwise the model learns to reproduce the noise.", _loop(target="noisy"), _SECTION),
-    Mistake("noise-never-added", "With noise_std > 0 the model must see noisy inputs: add_noise(batch, noise_std, generator).", _loop(noise=False), _SECTION),
+    Mistake("noisy-image-as-target", "The denoising loop compares the output with the noisy input: the target is the *clean* batch (noisy in, clean out), otherwise the model learns to reproduce the noise.", _loop(target="noisy"), _SECTION, subsection="Denoising autoencoders"),
+    Mistake("noise-never-added", "With noise_std > 0 the model must see noisy inputs: add_noise(batch, noise_std, generator).", _loop(noise=False), _SECTION, subsection="Denoising autoencoders"),
     Mistake("sgd-instead-of-adam", "The contract's optimizer is Adam (torch.optim.Adam(model.parameters(), lr=lr)).", _loop(opt_name="sgd"), _SECTION),
     Mistake("zero-grad-missing", "Gradients are never reset, so every step also applies all earlier batches' gradients: call optimizer.zero_grad() before each backward().", _loop(zero_grad=False), _SECTION),
     Mistake("loss-reported-after-step", "The reported loss is recomputed after the update: report each batch's loss as computed before its step.", _loop(after=True), _SECTION),

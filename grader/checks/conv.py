@@ -87,7 +87,7 @@ def _pad_one_side(ref):
 
 _SECTION = "Convolution"
 CONV_MISTAKES = (
-    Mistake("flipped-kernel", "You flipped the kernel (textbook convolution); deep-learning 'convolution' is cross-correlation: the kernel is applied as it is.", _flipped, _SECTION),
+    Mistake("flipped-kernel", "You flipped the kernel (textbook convolution); deep-learning 'convolution' is cross-correlation: the kernel is applied as it is.", _flipped, _SECTION, subsection="Cross-correlation, not flipped convolution"),
     Mistake("bias-ignored", "The bias is never added: add bias[c_out] to every position of output channel c_out.", _no_bias, _SECTION),
     Mistake("first-stride-only", "Only the first value of a pair stride/padding is used, for both dimensions: stride and padding are (h, w) pairs.", _first_stride_only, _SECTION),
     Mistake("stride-hw-swapped", "Height and width are swapped in the stride/padding pair: (h, w) means rows first.", _hw_swapped, _SECTION),
@@ -134,10 +134,10 @@ def _t_as_conv(ref):
 
 
 TCONV_MISTAKES = (
-    Mistake("transpose-flipped-kernel", "The kernel is painted upside down: each input pixel adds weight[c_in, c_out] as it is, at stride spacing.", _tflip, _SECTION),
-    Mistake("transpose-padding-ignored", "The padding is ignored: in a transposed convolution `padding` removes rows and columns from each border of the full output.", _t_no_crop, _SECTION),
+    Mistake("transpose-flipped-kernel", "The kernel is painted upside down: each input pixel adds weight[c_in, c_out] as it is, at stride spacing.", _tflip, _SECTION, subsection="Transposed convolution"),
+    Mistake("transpose-padding-ignored", "The padding is ignored: in a transposed convolution `padding` removes rows and columns from each border of the full output.", _t_no_crop, _SECTION, subsection="Transposed convolution"),
     Mistake("transpose-bias-ignored", "The bias is never added to the output channels.", _t_no_bias, _SECTION),
-    Mistake("transpose-as-conv-unflipped", "Zero-insertion followed by a convolution needs the kernel flipped (and in/out channels swapped); without the flip you get a different operation.", _t_as_conv, _SECTION),
+    Mistake("transpose-as-conv-unflipped", "Zero-insertion followed by a convolution needs the kernel flipped (and in/out channels swapped); without the flip you get a different operation.", _t_as_conv, _SECTION, subsection="Transposed convolution"),
 )
 
 
@@ -165,9 +165,9 @@ def _size_one_pad(ref):
 
 
 SIZE_MISTAKES = (
-    Mistake("ceil-instead-of-floor", "The division is rounded up: a window that does not fit entirely is dropped, so round down (floor).", _size_ceil, _SECTION),
-    Mistake("dilation-ignored", "Dilation spreads the kernel: its effective size is dilation * (kernel_size - 1) + 1.", _size_no_dilation, _SECTION),
-    Mistake("padding-counted-once", "Padding is added on both sides, so it counts twice: size + 2 * padding.", _size_one_pad, _SECTION),
+    Mistake("ceil-instead-of-floor", "The division is rounded up: a window that does not fit entirely is dropped, so round down (floor).", _size_ceil, _SECTION, subsection="Output size"),
+    Mistake("dilation-ignored", "Dilation spreads the kernel: its effective size is dilation * (kernel_size - 1) + 1.", _size_no_dilation, _SECTION, subsection="Output size"),
+    Mistake("padding-counted-once", "Padding is added on both sides, so it counts twice: size + 2 * padding.", _size_one_pad, _SECTION, subsection="Output size"),
 )
 
 
@@ -198,9 +198,9 @@ def _conv_no_in_channels(ref):
 
 
 PARAM_MISTAKES = (
-    Mistake("dense-biases-missing", "The dense layer has one bias per output unit: out_channels * H * W of them.", _dense_no_bias, _SECTION),
-    Mistake("conv-biases-missing", "The conv layer has one bias per output channel.", _conv_no_bias, _SECTION),
-    Mistake("conv-kernel-single-channel", "Each conv kernel spans all input channels: out_channels * C * kH * kW weights.", _conv_no_in_channels, _SECTION),
+    Mistake("dense-biases-missing", "The dense layer has one bias per output unit: out_channels * H * W of them.", _dense_no_bias, _SECTION, subsection="Parameter counts"),
+    Mistake("conv-biases-missing", "The conv layer has one bias per output channel.", _conv_no_bias, _SECTION, subsection="Parameter counts"),
+    Mistake("conv-kernel-single-channel", "Each conv kernel spans all input channels: out_channels * C * kH * kW weights.", _conv_no_in_channels, _SECTION, subsection="Parameter counts"),
 )
 
 

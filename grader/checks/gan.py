@@ -143,12 +143,12 @@ def _d_variant(kind):
 
 
 D_MISTAKES = (
-    Mistake("discriminator-labels-swapped", "The labels are swapped: D must call real samples real (target 1) and fakes fake (target 0).", _d_variant("swapped"), _SECTION),
-    Mistake("fake-term-missing", "Only the real batch is scored: D's loss also has the term BCE(fake_logits, 0), or it never learns to reject fakes.", _d_variant("no-fake"), _SECTION),
+    Mistake("discriminator-labels-swapped", "The labels are swapped: D must call real samples real (target 1) and fakes fake (target 0).", _d_variant("swapped"), _SECTION, subsection="The minimax game"),
+    Mistake("fake-term-missing", "Only the real batch is scored: D's loss also has the term BCE(fake_logits, 0), or it never learns to reject fakes.", _d_variant("no-fake"), _SECTION, subsection="The minimax game"),
     Mistake("discriminator-terms-averaged", "The two terms are averaged: the contract's loss is their sum, BCE(real, 1) + BCE(fake, 0).", _d_variant("averaged"), _SECTION),
-    Mistake("single-mean-over-both-batches", "One mean over the real and fake batches together weights them by their sizes: each term is a mean over its own batch.", _d_variant("one-mean"), _SECTION),
-    Mistake("naive-log-sigmoid", "log(sigmoid(x)) computed as written overflows to -inf for large |x| (sigmoid rounds to 0 or 1): use -softplus(-x) and -softplus(x), or F.binary_cross_entropy_with_logits.", _d_variant("naive"), _SECTION),
-    Mistake("bce-on-probabilities", "F.binary_cross_entropy(sigmoid(x), y) clamps its log at -100, so large logits give wrong losses and zero gradients: use F.binary_cross_entropy_with_logits on the logits.", _d_variant("bce"), _SECTION),
+    Mistake("single-mean-over-both-batches", "One mean over the real and fake batches together weights them by their sizes: each term is a mean over its own batch.", _d_variant("one-mean"), _SECTION, subsection="The minimax game"),
+    Mistake("naive-log-sigmoid", "log(sigmoid(x)) computed as written overflows to -inf for large |x| (sigmoid rounds to 0 or 1): use -softplus(-x) and -softplus(x), or F.binary_cross_entropy_with_logits.", _d_variant("naive"), _SECTION, subsection="Computing the losses stably"),
+    Mistake("bce-on-probabilities", "F.binary_cross_entropy(sigmoid(x), y) clamps its log at -100, so large logits give wrong losses and zero gradients: use F.binary_cross_entropy_with_logits on the logits.", _d_variant("bce"), _SECTION, subsection="Computing the losses stably"),
 )
 
 
@@ -169,10 +169,10 @@ def _minimax_variant(kind):
 
 
 MINIMAX_MISTAKES = (
-    Mistake("minimax-sign-flipped", "G *minimises* mean(log(1 - D(G(z)))) (D maximises it): no minus sign in front.", _minimax_variant("sign"), _SECTION),
-    Mistake("minimax-is-nonsaturating", "This is the non-saturating loss -mean(log D(G(z))); the minimax loss is mean(log(1 - D(G(z)))), whose gradient vanishes when D(G(z)) is near 0.", _minimax_variant("nonsat"), _SECTION),
-    Mistake("minimax-log-of-d", "The minimax generator loss is log(1 - D(G(z))), not log D(G(z)).", _minimax_variant("log-d"), _SECTION),
-    Mistake("naive-log-one-minus-sigmoid", "log(1 - sigmoid(x)) computed as written is -inf once sigmoid(x) rounds to 1: use -softplus(x).", _minimax_variant("naive"), _SECTION),
+    Mistake("minimax-sign-flipped", "G *minimises* mean(log(1 - D(G(z)))) (D maximises it): no minus sign in front.", _minimax_variant("sign"), _SECTION, subsection="The generator's vanishing gradient"),
+    Mistake("minimax-is-nonsaturating", "This is the non-saturating loss -mean(log D(G(z))); the minimax loss is mean(log(1 - D(G(z)))), whose gradient vanishes when D(G(z)) is near 0.", _minimax_variant("nonsat"), _SECTION, subsection="The generator's vanishing gradient"),
+    Mistake("minimax-log-of-d", "The minimax generator loss is log(1 - D(G(z))), not log D(G(z)).", _minimax_variant("log-d"), _SECTION, subsection="The generator's vanishing gradient"),
+    Mistake("naive-log-one-minus-sigmoid", "log(1 - sigmoid(x)) computed as written is -inf once sigmoid(x) rounds to 1: use -softplus(x).", _minimax_variant("naive"), _SECTION, subsection="Computing the losses stably"),
 )
 
 
@@ -194,10 +194,10 @@ def _nonsat_variant(kind):
 
 
 NONSAT_MISTAKES = (
-    Mistake("naive-log-sigmoid", "log(sigmoid(x)) computed as written is -inf once sigmoid(x) rounds to 0 (x = -1e4): use -softplus(-x) (F.logsigmoid).", _nonsat_variant("naive"), _SECTION),
-    Mistake("nonsaturating-sign-flipped", "The loss is -mean(log D(G(z))), which G minimises: with the sign flipped G learns to be caught.", _nonsat_variant("sign"), _SECTION),
-    Mistake("nonsaturating-is-negated-minimax", "-mean(log(1 - D(G(z)))) is the minimax objective negated, which saturates just the same: the non-saturating loss is -mean(log D(G(z))).", _nonsat_variant("neg-minimax"), _SECTION),
-    Mistake("bce-on-probabilities", "F.binary_cross_entropy(sigmoid(x), 1) clamps its log at -100, so for very negative logits the loss is wrong and the gradient 0: use the logits (softplus or BCE with logits).", _nonsat_variant("bce"), _SECTION),
+    Mistake("naive-log-sigmoid", "log(sigmoid(x)) computed as written is -inf once sigmoid(x) rounds to 0 (x = -1e4): use -softplus(-x) (F.logsigmoid).", _nonsat_variant("naive"), _SECTION, subsection="Computing the losses stably"),
+    Mistake("nonsaturating-sign-flipped", "The loss is -mean(log D(G(z))), which G minimises: with the sign flipped G learns to be caught.", _nonsat_variant("sign"), _SECTION, subsection="The generator's vanishing gradient"),
+    Mistake("nonsaturating-is-negated-minimax", "-mean(log(1 - D(G(z)))) is the minimax objective negated, which saturates just the same: the non-saturating loss is -mean(log D(G(z))).", _nonsat_variant("neg-minimax"), _SECTION, subsection="The generator's vanishing gradient"),
+    Mistake("bce-on-probabilities", "F.binary_cross_entropy(sigmoid(x), 1) clamps its log at -100, so for very negative logits the loss is wrong and the gradient 0: use the logits (softplus or BCE with logits).", _nonsat_variant("bce"), _SECTION, subsection="Computing the losses stably"),
 )
 
 
@@ -294,11 +294,11 @@ def _step_variant(kind):
 
 
 STEP_MISTAKES = (
-    Mistake("generator-stepped-with-discriminator-gradients", "The fakes were not detached for D's update and G's gradients were zeroed only before it: G was then stepped with the gradients of D's loss added to its own. Detach G(z) for D's update (and zero G's gradients right before G's backward).", _step_variant("leak"), _SECTION),
-    Mistake("discriminator-gradients-not-zeroed", "D's gradients are not zeroed before its backward: they still hold what the previous step's generator update left in D (and D's previous gradients). Call d_opt.zero_grad() before d_loss.backward().", _step_variant("d-not-zeroed"), _SECTION),
-    Mistake("generator-gradients-not-zeroed", "G's gradients are not zeroed before its backward, so each update also applies all earlier steps' gradients: call g_opt.zero_grad() before g_loss.backward().", _step_variant("g-not-zeroed"), _SECTION),
-    Mistake("generator-updated-first", "The generator is updated before the discriminator: the step updates D first (on real and detached fakes), then G against the updated D.", _step_variant("g-first"), _SECTION),
-    Mistake("saturating-generator-loss", "The generator update uses the minimax loss log(1 - D(G(z))), which saturates early in training: the step uses the non-saturating -log D(G(z)).", _step_variant("saturating"), _SECTION),
+    Mistake("generator-stepped-with-discriminator-gradients", "The fakes were not detached for D's update and G's gradients were zeroed only before it: G was then stepped with the gradients of D's loss added to its own. Detach G(z) for D's update (and zero G's gradients right before G's backward).", _step_variant("leak"), _SECTION, subsection="The training step"),
+    Mistake("discriminator-gradients-not-zeroed", "D's gradients are not zeroed before its backward: they still hold what the previous step's generator update left in D (and D's previous gradients). Call d_opt.zero_grad() before d_loss.backward().", _step_variant("d-not-zeroed"), _SECTION, subsection="The training step"),
+    Mistake("generator-gradients-not-zeroed", "G's gradients are not zeroed before its backward, so each update also applies all earlier steps' gradients: call g_opt.zero_grad() before g_loss.backward().", _step_variant("g-not-zeroed"), _SECTION, subsection="The training step"),
+    Mistake("generator-updated-first", "The generator is updated before the discriminator: the step updates D first (on real and detached fakes), then G against the updated D.", _step_variant("g-first"), _SECTION, subsection="The training step"),
+    Mistake("saturating-generator-loss", "The generator update uses the minimax loss log(1 - D(G(z))), which saturates early in training: the step uses the non-saturating -log D(G(z)).", _step_variant("saturating"), _SECTION, subsection="The generator's vanishing gradient"),
 )
 
 

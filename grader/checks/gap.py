@@ -91,12 +91,12 @@ def _gap_max(ref):
 _CHANNELS_EXPLANATION = ("You averaged across the channels (the notes' 'depth 1, keeping height and width'): GAP "
                          "averages each feature map over its positions, keeping the C channels and dropping H and W.")
 GAP_MISTAKES = (
-    Mistake("gap-averages-channels", _CHANNELS_EXPLANATION, _gap_over_channels, _S),
-    Mistake("gap-averages-channels-squeezed", _CHANNELS_EXPLANATION, _gap_over_channels_squeezed, _S),
-    Mistake("gap-sum-not-mean", "The positions are summed, not averaged: divide by the H * W positions.", _gap_sum, _S),
-    Mistake("gap-keeps-spatial-dims", "The result is (N, C, 1, 1); the contract asks for (N, C): reduce H and W away.", _gap_keepdim, _S),
-    Mistake("gap-square-divisor", "The sum is divided by H * H: a feature map has H * W positions, which differ on non-square maps.", _gap_square_divisor, _S),
-    Mistake("gap-max-not-mean", "That is global *max* pooling: GAP takes the mean of each feature map.", _gap_max, _S),
+    Mistake("gap-averages-channels", _CHANNELS_EXPLANATION, _gap_over_channels, _S, subsection="What GAP computes"),
+    Mistake("gap-averages-channels-squeezed", _CHANNELS_EXPLANATION, _gap_over_channels_squeezed, _S, subsection="What GAP computes"),
+    Mistake("gap-sum-not-mean", "The positions are summed, not averaged: divide by the H * W positions.", _gap_sum, _S, subsection="What GAP computes"),
+    Mistake("gap-keeps-spatial-dims", "The result is (N, C, 1, 1); the contract asks for (N, C): reduce H and W away.", _gap_keepdim, _S, subsection="What GAP computes"),
+    Mistake("gap-square-divisor", "The sum is divided by H * H: a feature map has H * W positions, which differ on non-square maps.", _gap_square_divisor, _S, subsection="What GAP computes"),
+    Mistake("gap-max-not-mean", "That is global *max* pooling: GAP takes the mean of each feature map.", _gap_max, _S, subsection="GAP versus max pooling"),
 )
 
 
@@ -116,7 +116,7 @@ CLASSIFIER_MISTAKES = (
     Mistake("classifier-softmax-output", "The forward returns probabilities: it must return the raw logits fc(GAP(features)), no softmax.",
             _classifier(lambda self, f: torch.softmax(self.fc(f.mean(dim=(2, 3))), dim=1)), _S),
     Mistake("classifier-global-max-pool", "The features are max-pooled: the head averages each feature map (GAP) before fc.",
-            _classifier(lambda self, f: self.fc(f.amax(dim=(2, 3)))), _S),
+            _classifier(lambda self, f: self.fc(f.amax(dim=(2, 3)))), _S, subsection="GAP versus max pooling"),
     Mistake("classifier-sum-pool", "The features are summed over positions: GAP divides by H * W, which also makes the logits independent of the input size.",
             _classifier(lambda self, f: self.fc(f.sum(dim=(2, 3)))), _S),
     Mistake("classifier-relu-before-fc", "A ReLU was added between the GAP and fc: the contract's head is fc(GAP(features)) only.",
@@ -152,11 +152,11 @@ def _cam_all_classes_summed(ref):
 
 
 CAM_MISTAKES = (
-    Mistake("cam-normalised", "The map is rescaled to [0, 1]: that is only for display; the CAM itself is the raw weighted sum, so that its mean plus the bias is the class score.", _cam_normalised, _S),
-    Mistake("cam-relu", "A ReLU was applied (as in Grad-CAM): the CAM of Zhou et al. keeps negative evidence, so that its mean plus the bias is the class score.", _cam_relu, _S),
+    Mistake("cam-normalised", "The map is rescaled to [0, 1]: that is only for display; the CAM itself is the raw weighted sum, so that its mean plus the bias is the class score.", _cam_normalised, _S, subsection="Class activation maps"),
+    Mistake("cam-relu", "A ReLU was applied (as in Grad-CAM): the CAM of Zhou et al. keeps negative evidence, so that its mean plus the bias is the class score.", _cam_relu, _S, subsection="Class activation maps"),
     Mistake("cam-first-image-class", "Every image uses class_idx[0]: take fc_weight[class_idx[n]] for image n.", _cam_first_class, _S),
-    Mistake("cam-mean-over-channels", "The weighted features are averaged over the channels: the CAM is their sum over c.", _cam_mean_over_channels, _S),
-    Mistake("cam-all-classes-summed", "The weights of every class are summed: use only the row fc_weight[class_idx[n]] of the requested class.", _cam_all_classes_summed, _S),
+    Mistake("cam-mean-over-channels", "The weighted features are averaged over the channels: the CAM is their sum over c.", _cam_mean_over_channels, _S, subsection="Class activation maps"),
+    Mistake("cam-all-classes-summed", "The weights of every class are summed: use only the row fc_weight[class_idx[n]] of the requested class.", _cam_all_classes_summed, _S, subsection="Class activation maps"),
 )
 
 

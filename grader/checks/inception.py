@@ -83,10 +83,10 @@ def _avg_pool_branch(self, x):
 
 
 MODULE_MISTAKES = (
-    Mistake("branches-concatenated-in-wrong-order", "The branches are concatenated in another order: the contract's order is [branch1, branch2, branch3, branch4] (1x1, 3x3, 5x5, pool).", _module(_reversed_order), _S),
+    Mistake("branches-concatenated-in-wrong-order", "The branches are concatenated in another order: the contract's order is [branch1, branch2, branch3, branch4] (1x1, 3x3, 5x5, pool).", _module(_reversed_order), _S, subsection="The Inception module"),
     Mistake("relu-missing-after-reductions", "The 1x1 reductions have no ReLU: every convolution of the module, the reductions included, is followed by a ReLU.", _module(_no_relu_after_reductions), _S),
     Mistake("relu-missing-at-branch-ends", "The last convolution of each branch has no ReLU: every convolution of the module is followed by a ReLU.", _module(_no_final_relu), _S),
-    Mistake("pool-branch-average-pool", "The pool branch averages: GoogLeNet's fourth branch is a 3x3 *max* pooling (stride 1, padding 1) before its 1x1 projection.", _module(_avg_pool_branch), _S),
+    Mistake("pool-branch-average-pool", "The pool branch averages: GoogLeNet's fourth branch is a 3x3 *max* pooling (stride 1, padding 1) before its 1x1 projection.", _module(_avg_pool_branch), _S, subsection="The Inception module"),
 )
 
 
@@ -112,10 +112,10 @@ def _p_no_pool_proj(c, a, r3, b, r5, d, p):
 
 
 PARAM_MISTAKES = (
-    Mistake("biases-not-counted", "The biases are missing: each convolution also has one bias per output channel.", _params(_p_no_bias), _S),
-    Mistake("big-convs-on-the-input", "The 3x3 and 5x5 convolutions are counted on in_channels inputs: after the 1x1 reduction they see only ch3x3red (ch5x5red) channels; that is the point of the reduction.", _params(_p_big_conv_on_input), _S),
-    Mistake("kernel-area-not-squared", "A k x k kernel has k * k weights per input channel (9 and 25), not k.", _params(_p_kernel_not_squared), _S),
-    Mistake("pool-projection-not-counted", "The pool branch's 1x1 projection (in_channels -> pool_proj, with bias) is missing from the count.", _params(_p_no_pool_proj), _S),
+    Mistake("biases-not-counted", "The biases are missing: each convolution also has one bias per output channel.", _params(_p_no_bias), _S, subsection="Parameter counts"),
+    Mistake("big-convs-on-the-input", "The 3x3 and 5x5 convolutions are counted on in_channels inputs: after the 1x1 reduction they see only ch3x3red (ch5x5red) channels; that is the point of the reduction.", _params(_p_big_conv_on_input), _S, subsection="The Inception module"),
+    Mistake("kernel-area-not-squared", "A k x k kernel has k * k weights per input channel (9 and 25), not k.", _params(_p_kernel_not_squared), _S, subsection="Parameter counts"),
+    Mistake("pool-projection-not-counted", "The pool branch's 1x1 projection (in_channels -> pool_proj, with bias) is missing from the count.", _params(_p_no_pool_proj), _S, subsection="The Inception module"),
 )
 
 
@@ -125,11 +125,11 @@ def _naive(fn):
 
 NAIVE_MISTAKES = (
     Mistake("naive-biases-not-counted", "The biases are missing: each convolution also has one bias per output channel.",
-            _naive(lambda c, a, b, d: a * c + b * c * 9 + d * c * 25), _S),
+            _naive(lambda c, a, b, d: a * c + b * c * 9 + d * c * 25), _S, subsection="Parameter counts"),
     Mistake("naive-kernel-area-not-squared", "A k x k kernel has k * k weights per input channel (9 and 25), not k.",
-            _naive(lambda c, a, b, d: (a * c + a) + (b * c * 3 + b) + (d * c * 5 + d)), _S),
+            _naive(lambda c, a, b, d: (a * c + a) + (b * c * 3 + b) + (d * c * 5 + d)), _S, subsection="Parameter counts"),
     Mistake("naive-1x1-branch-dropped", "The 1x1 *branch* was dropped too: the naive module loses only the 1x1 reductions and the pool projection; its own 1x1 branch stays.",
-            _naive(lambda c, a, b, d: (b * c * 9 + b) + (d * c * 25 + d)), _S),
+            _naive(lambda c, a, b, d: (b * c * 9 + b) + (d * c * 25 + d)), _S, subsection="The Inception module"),
 )
 
 

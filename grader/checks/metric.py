@@ -105,11 +105,11 @@ def _pd_expansion_unclamped(ref):
 
 
 PD_MISTAKES = (
-    Mistake("square-root-missing", "These are squared distances: with squared=False take the square root.", _pd_no_sqrt, _SECTION),
+    Mistake("square-root-missing", "These are squared distances: with squared=False take the square root.", _pd_no_sqrt, _SECTION, subsection="Computing distances"),
     Mistake("squared-flag-ignored", "squared=True must return the squared distances, without the square root.", _pd_squared_ignored, _SECTION),
-    Mistake("manhattan-distance", "This is the L1 (Manhattan) distance: the Euclidean distance is the square root of the sum of squared differences.", _pd_manhattan, _SECTION),
-    Mistake("sqrt-gradient-at-zero", "The square root's gradient is infinite at 0, so coinciding rows give NaN gradients: use torch.linalg.vector_norm (its gradient at 0 is 0) or mask the zeros before the square root.", _pd_naive_sqrt, _SECTION),
-    Mistake("expansion-not-clamped", "|a|^2 + |b|^2 - 2ab can round to a small negative number when two rows coincide, and its square root is NaN: clamp at 0 (and guard the gradient at 0), or use differences.", _pd_expansion_unclamped, _SECTION),
+    Mistake("manhattan-distance", "This is the L1 (Manhattan) distance: the Euclidean distance is the square root of the sum of squared differences.", _pd_manhattan, _SECTION, subsection="Computing distances"),
+    Mistake("sqrt-gradient-at-zero", "The square root's gradient is infinite at 0, so coinciding rows give NaN gradients: use torch.linalg.vector_norm (its gradient at 0 is 0) or mask the zeros before the square root.", _pd_naive_sqrt, _SECTION, subsection="Computing distances"),
+    Mistake("expansion-not-clamped", "|a|^2 + |b|^2 - 2ab can round to a small negative number when two rows coincide, and its square root is NaN: clamp at 0 (and guard the gradient at 0), or use differences.", _pd_expansion_unclamped, _SECTION, subsection="Computing distances"),
 )
 
 
@@ -176,10 +176,10 @@ _pull = lambda d: d**2  # noqa: E731
 _push = lambda d, m: torch.relu(m - d) ** 2  # noqa: E731
 
 CONTRASTIVE_MISTAKES = (
-    Mistake("contrastive-labels-flipped", "The label convention is flipped: same = 1 marks a similar pair, whose distance is pulled to 0; same = 0 pairs are pushed beyond the margin.", _contrastive_variant(_pull, _push, flip=True), _SECTION),
-    Mistake("hinge-not-squared", "The hinge term must be squared: 0.5 * (1 - same) * relu(margin - d)**2.", _contrastive_variant(_pull, lambda d, m: torch.relu(m - d)), _SECTION),
-    Mistake("squared-distance-in-hinge", "The hinge compares the margin with the distance d, not with d**2: relu(margin - d)**2.", _contrastive_variant(_pull, lambda d, m: torch.relu(m - d**2) ** 2), _SECTION),
-    Mistake("contrastive-hinge-missing", "Without relu, dissimilar pairs farther than the margin are pulled back towards it: only pairs closer than the margin should be pushed.", _contrastive_variant(_pull, lambda d, m: (m - d) ** 2), _SECTION),
+    Mistake("contrastive-labels-flipped", "The label convention is flipped: same = 1 marks a similar pair, whose distance is pulled to 0; same = 0 pairs are pushed beyond the margin.", _contrastive_variant(_pull, _push, flip=True), _SECTION, subsection="Contrastive loss"),
+    Mistake("hinge-not-squared", "The hinge term must be squared: 0.5 * (1 - same) * relu(margin - d)**2.", _contrastive_variant(_pull, lambda d, m: torch.relu(m - d)), _SECTION, subsection="Contrastive loss"),
+    Mistake("squared-distance-in-hinge", "The hinge compares the margin with the distance d, not with d**2: relu(margin - d)**2.", _contrastive_variant(_pull, lambda d, m: torch.relu(m - d**2) ** 2), _SECTION, subsection="Contrastive loss"),
+    Mistake("contrastive-hinge-missing", "Without relu, dissimilar pairs farther than the margin are pulled back towards it: only pairs closer than the margin should be pushed.", _contrastive_variant(_pull, lambda d, m: (m - d) ** 2), _SECTION, subsection="Contrastive loss"),
     Mistake("contrastive-factor-half-missing", "Both terms carry a factor 0.5 (Hadsell et al. 2006).", _contrastive_variant(_pull, _push, half=1.0), _SECTION),
     Mistake("contrastive-sum-not-mean", "The loss is the mean over the pairs, not the sum.", _contrastive_variant(_pull, _push, reduce="sum"), _SECTION),
 )
@@ -271,10 +271,10 @@ def _triplet_variant(dist="norm", hinge=True, reduce="mean", margin_sign=1.0, sw
 
 TRIPLET_MISTAKES = (
     Mistake("triplet-squared-distances", "The distances are squared: the contract (and F.triplet_margin_loss) uses Euclidean distances ||a - p||, not ||a - p||**2.", _triplet_variant(dist="squared"), _SECTION),
-    Mistake("triplet-hinge-missing", "Without relu, triplets that already satisfy the margin keep pushing (and can make the loss negative): only violations count.", _triplet_variant(hinge=False), _SECTION),
+    Mistake("triplet-hinge-missing", "Without relu, triplets that already satisfy the margin keep pushing (and can make the loss negative): only violations count.", _triplet_variant(hinge=False), _SECTION, subsection="Triplet loss"),
     Mistake("triplet-sum-not-mean", "The loss is the mean over the triplets, not the sum.", _triplet_variant(reduce="sum"), _SECTION),
-    Mistake("triplet-margin-sign", "The margin is added: relu(d(a, p) - d(a, n) + margin) asks the negative to be at least `margin` farther than the positive.", _triplet_variant(margin_sign=-1.0), _SECTION),
-    Mistake("triplet-positive-negative-swapped", "Positive and negative are swapped: the anchor should be pulled towards the positive and pushed away from the negative.", _triplet_variant(swap=True), _SECTION),
+    Mistake("triplet-margin-sign", "The margin is added: relu(d(a, p) - d(a, n) + margin) asks the negative to be at least `margin` farther than the positive.", _triplet_variant(margin_sign=-1.0), _SECTION, subsection="Triplet loss"),
+    Mistake("triplet-positive-negative-swapped", "Positive and negative are swapped: the anchor should be pulled towards the positive and pushed away from the negative.", _triplet_variant(swap=True), _SECTION, subsection="Triplet loss"),
 )
 
 
@@ -333,11 +333,11 @@ def _bh_variant(pos="max", neg="min", squared=False, self_positive=False, all_an
 
 
 BH_MISTAKES = (
-    Mistake("easiest-negative", "The farthest negative was taken: batch-hard mining uses the *closest* negative (the hardest one), min over the negatives.", _bh_variant(neg="max"), _SECTION),
-    Mistake("easiest-positive", "The closest positive was taken: batch-hard mining uses the *farthest* positive (the hardest one), max over the positives.", _bh_variant(pos="min"), _SECTION),
+    Mistake("easiest-negative", "The farthest negative was taken: batch-hard mining uses the *closest* negative (the hardest one), min over the negatives.", _bh_variant(neg="max"), _SECTION, subsection="Triplet loss"),
+    Mistake("easiest-positive", "The closest positive was taken: batch-hard mining uses the *farthest* positive (the hardest one), max over the positives.", _bh_variant(pos="min"), _SECTION, subsection="Triplet loss"),
     Mistake("batch-hard-squared-distances", "Squared distances were used: the batch-hard loss here uses Euclidean distances.", _bh_variant(squared=True), _SECTION),
-    Mistake("anchor-is-its-own-positive", "The anchor counted as its own positive (distance 0): exclude the diagonal, so anchors of singleton classes do not qualify.", _bh_variant(self_positive=True), _SECTION),
-    Mistake("mean-over-all-anchors", "Anchors without a positive or a negative were averaged in as zeros: the mean is over the anchors that qualify only.", _bh_variant(all_anchors=True), _SECTION),
+    Mistake("anchor-is-its-own-positive", "The anchor counted as its own positive (distance 0): exclude the diagonal, so anchors of singleton classes do not qualify.", _bh_variant(self_positive=True), _SECTION, subsection="Triplet loss"),
+    Mistake("mean-over-all-anchors", "Anchors without a positive or a negative were averaged in as zeros: the mean is over the anchors that qualify only.", _bh_variant(all_anchors=True), _SECTION, subsection="Triplet loss"),
     Mistake("batch-hard-hinge-missing", "Without relu, anchors that already satisfy the margin lower the loss: apply relu(hardest_pos - hardest_neg + margin).", _bh_variant(hinge=False), _SECTION),
 )
 
@@ -421,9 +421,9 @@ def _second_no_grad(self, x1, x2):
 
 
 SIAMESE_MISTAKES = (
-    Mistake("two-embedding-networks", "There are two embedding networks (e.g. a deep copy): a Siamese net runs ONE set of weights on both inputs, so its parameter count equals the embedding's and both inputs' gradients land on the same tensors.", _siamese_two_networks, _SECTION),
-    Mistake("second-branch-without-gradient", "The second input is embedded without gradient (torch.no_grad or detach): both branches train the shared weights.", _siamese_forward_variant(_second_no_grad), _SECTION),
-    Mistake("first-input-embedded-twice", "The first input is embedded twice: return (embedding(x1), embedding(x2)).", _siamese_forward_variant(lambda self, x1, x2: (self.embedding(x1), self.embedding(x1))), _SECTION),
+    Mistake("two-embedding-networks", "There are two embedding networks (e.g. a deep copy): a Siamese net runs ONE set of weights on both inputs, so its parameter count equals the embedding's and both inputs' gradients land on the same tensors.", _siamese_two_networks, _SECTION, subsection="Siamese networks"),
+    Mistake("second-branch-without-gradient", "The second input is embedded without gradient (torch.no_grad or detach): both branches train the shared weights.", _siamese_forward_variant(_second_no_grad), _SECTION, subsection="Siamese networks"),
+    Mistake("first-input-embedded-twice", "The first input is embedded twice: return (embedding(x1), embedding(x2)).", _siamese_forward_variant(lambda self, x1, x2: (self.embedding(x1), self.embedding(x1))), _SECTION, subsection="Siamese networks"),
     Mistake("siamese-outputs-detached", "The embeddings are detached: no gradient reaches the shared weights, so nothing can be trained.", _siamese_forward_variant(lambda self, x1, x2: (self.embedding(x1).detach(), self.embedding(x2).detach())), _SECTION),
 )
 
@@ -484,11 +484,11 @@ def _verify_variant(strict=False, index=False, last=False, squared=False, unknow
 
 
 VERIFY_MISTAKES = (
-    Mistake("threshold-strict", "A distance equal to the threshold is accepted: use <=, not <.", _verify_variant(strict=True), _SECTION),
-    Mistake("index-instead-of-label", "This returns the index of the nearest gallery embedding: return its label, gallery_labels[index].", _verify_variant(index=True), _SECTION),
+    Mistake("threshold-strict", "A distance equal to the threshold is accepted: use <=, not <.", _verify_variant(strict=True), _SECTION, subsection="Verification and identification"),
+    Mistake("index-instead-of-label", "This returns the index of the nearest gallery embedding: return its label, gallery_labels[index].", _verify_variant(index=True), _SECTION, subsection="Verification and identification"),
     Mistake("ties-to-higher-index", "Among equally near gallery embeddings the lower index must win (argmin returns the first minimum).", _verify_variant(last=True), _SECTION),
     Mistake("squared-distance-vs-threshold", "The threshold is a Euclidean distance: compare it with ||q - g||, not with its square.", _verify_variant(squared=True), _SECTION),
-    Mistake("unknown-not-minus-one", "An unknown query is labelled -1.", _verify_variant(unknown=0), _SECTION),
+    Mistake("unknown-not-minus-one", "An unknown query is labelled -1.", _verify_variant(unknown=0), _SECTION, subsection="Verification and identification"),
 )
 
 

@@ -135,23 +135,23 @@ AREA_MISTAKES = (
 
 IOU_MISTAKES = (
     # The NaN mistake first: where a union is 0, the other mistakes give NaN too.
-    Mistake("iou-nan-when-union-is-zero", "Two zero-area boxes have union 0 and your IoU is 0 / 0 = NaN; the contract says 0 there (divide by 1 where the union is 0).", _iou_from(_clamped_inter), _SECTION),
-    Mistake("intersection-not-clamped", "The intersection's width and height are not clamped at 0: for boxes that do not overlap, the two negative sides multiply into a positive 'intersection'. Use (bottom_right - top_left).clamp(min=0).", _iou_from(_unclamped_inter), _SECTION),
+    Mistake("iou-nan-when-union-is-zero", "Two zero-area boxes have union 0 and your IoU is 0 / 0 = NaN; the contract says 0 there (divide by 1 where the union is 0).", _iou_from(_clamped_inter), _SECTION, subsection="Intersection over union"),
+    Mistake("intersection-not-clamped", "The intersection's width and height are not clamped at 0: for boxes that do not overlap, the two negative sides multiply into a positive 'intersection'. Use (bottom_right - top_left).clamp(min=0).", _iou_from(_unclamped_inter), _SECTION, subsection="Intersection over union"),
     Mistake("iou-width-plus-one", "Widths and heights were computed with + 1 (the old pixel-index convention); here the width is x2 - x1.", _iou_plus_one, _SECTION),
-    Mistake("union-counts-intersection-twice", "The union is area1 + area2: the intersection is counted twice, subtract it once.", _iou_from(_clamped_inter, lambda a1, a2, i: a1[:, None] + a2[None, :]), _SECTION),
-    Mistake("intersection-over-smaller-box", "You divided the intersection by the smaller box's area; IoU divides by the area of the union.", _iou_from(_clamped_inter, lambda a1, a2, i: torch.min(a1[:, None], a2[None, :])), _SECTION),
+    Mistake("union-counts-intersection-twice", "The union is area1 + area2: the intersection is counted twice, subtract it once.", _iou_from(_clamped_inter, lambda a1, a2, i: a1[:, None] + a2[None, :]), _SECTION, subsection="Intersection over union"),
+    Mistake("intersection-over-smaller-box", "You divided the intersection by the smaller box's area; IoU divides by the area of the union.", _iou_from(_clamped_inter, lambda a1, a2, i: torch.min(a1[:, None], a2[None, :])), _SECTION, subsection="Intersection over union"),
 )
 
 NMS_MISTAKES = (
-    Mistake("nms-greater-or-equal", "A box with IoU exactly equal to the threshold was dropped: the contract drops only IoU strictly greater than the threshold (> not >=).", _nms_from(drop_fn=lambda v, t: v >= t), _SECTION),
+    Mistake("nms-greater-or-equal", "A box with IoU exactly equal to the threshold was dropped: the contract drops only IoU strictly greater than the threshold (> not >=).", _nms_from(drop_fn=lambda v, t: v >= t), _SECTION, subsection="Non-maximum suppression"),
     Mistake("nms-index-order", "The kept indices come back sorted by index; they must be in decreasing score order (the best box first).", _nms_from(final_fn=lambda keep: keep.sort().values), _SECTION),
-    Mistake("nms-lowest-score-first", "The boxes were visited from the lowest score up (torch.sort is ascending by default): NMS starts from the best box.", _nms_from(order_fn=lambda s: torch.sort(s, stable=True).indices), _SECTION),
+    Mistake("nms-lowest-score-first", "The boxes were visited from the lowest score up (torch.sort is ascending by default): NMS starts from the best box.", _nms_from(order_fn=lambda s: torch.sort(s, stable=True).indices), _SECTION, subsection="Non-maximum suppression"),
     Mistake("nms-ties-higher-index-first", "Equal scores are visited higher index first (an ascending sort flipped?); with equal scores the lower index comes first: use torch.sort(scores, descending=True, stable=True).", _nms_from(order_fn=lambda s: torch.sort(s, stable=True).indices.flip(0)), _SECTION),
-    Mistake("nms-suppressed-boxes-suppress", "A box that was already suppressed still suppressed the boxes it overlaps; only kept boxes suppress others.", _nms_from(suppressed_suppress=True), _SECTION),
+    Mistake("nms-suppressed-boxes-suppress", "A box that was already suppressed still suppressed the boxes it overlaps; only kept boxes suppress others.", _nms_from(suppressed_suppress=True), _SECTION, subsection="Non-maximum suppression"),
 )
 
 BATCHED_MISTAKES = (
-    Mistake("batched-nms-ignores-categories", "Boxes of different categories suppressed each other: batched_nms runs NMS within each category separately.", _batched_ignores_categories, _SECTION),
+    Mistake("batched-nms-ignores-categories", "Boxes of different categories suppressed each other: batched_nms runs NMS within each category separately.", _batched_ignores_categories, _SECTION, subsection="Non-maximum suppression"),
     Mistake("batched-nms-grouped-by-category", "The kept boxes come back category by category; the result must be sorted by decreasing score over all categories.", _batched_grouped(False), _SECTION),
     Mistake("batched-nms-ties-by-category", "Equal scores are ordered by category, not by index: sort all kept indices by score with a stable sort, starting from increasing index.", _batched_grouped(True), _SECTION),
 )

@@ -101,14 +101,14 @@ _S = "Convolution"
 
 def _mistakes(fn_name: str) -> tuple[Mistake, ...]:
     common = (
-        Mistake(f"{fn_name}-stride-default-one", "With stride=None the stride must equal the kernel size (non-overlapping windows), not 1.", _stride_one(fn_name), _S),
+        Mistake(f"{fn_name}-stride-default-one", "With stride=None the stride must equal the kernel size (non-overlapping windows), not 1.", _stride_one(fn_name), _S, subsection="Pooling"),
         Mistake(f"{fn_name}-kernel-hw-swapped", "Height and width are swapped: kernel_size and stride pairs are (h, w), rows first.", _kernel_swapped(fn_name), _S),
-        Mistake(f"{fn_name}-ceil-mode", "Partial windows at the border are kept (ceil mode); the contract uses floor mode: a window that does not fit is dropped.", _ceil_mode(fn_name), _S),
-        Mistake(f"{fn_name}-across-channels", "The pooling also mixes channels: pooling works on each feature map independently and keeps the depth.", _across_channels(fn_name), "GlobalAvgPooling"),
+        Mistake(f"{fn_name}-ceil-mode", "Partial windows at the border are kept (ceil mode); the contract uses floor mode: a window that does not fit is dropped.", _ceil_mode(fn_name), _S, subsection="Pooling"),
+        Mistake(f"{fn_name}-across-channels", "The pooling also mixes channels: pooling works on each feature map independently and keeps the depth.", _across_channels(fn_name), "GlobalAvgPooling", subsection="GAP versus max pooling"),
     )
     if fn_name == "max_pool2d":
-        return common + (Mistake("max-of-absolute-values", "The window's value with the largest magnitude is taken; max pooling keeps the largest value, negatives included.", _abs_max, _S),)
-    return common + (Mistake("avg-wrong-divisor", "The window sum is divided by kH*kH instead of the window's kH*kW elements.", _avg_wrong_divisor, _S),)
+        return common + (Mistake("max-of-absolute-values", "The window's value with the largest magnitude is taken; max pooling keeps the largest value, negatives included.", _abs_max, _S, subsection="Pooling"),)
+    return common + (Mistake("avg-wrong-divisor", "The window sum is divided by kH*kH instead of the window's kH*kW elements.", _avg_wrong_divisor, _S, subsection="Pooling"),)
 
 
 def _forward(fn):

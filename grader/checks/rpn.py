@@ -94,18 +94,18 @@ def _grid_variant(kind: str):
 
 
 ANCHOR_MISTAKES = (
-    Mistake("inverted-aspect-ratio", "Height and width are swapped: the aspect ratio is h / w, so h = size * sqrt(ratio) and w = size / sqrt(ratio).", _anchor_variant(inverted=True), _SECTION),
+    Mistake("inverted-aspect-ratio", "Height and width are swapped: the aspect ratio is h / w, so h = size * sqrt(ratio) and w = size / sqrt(ratio).", _anchor_variant(inverted=True), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("size-major-anchor-order", "The anchors are ordered size by size; the contract (torchvision) orders them ratio by ratio: all sizes of the first ratio, then the next ratio.", _anchor_variant(size_major=True), _SECTION),
     Mistake("anchors-not-rounded", "The coordinates are not rounded: torchvision rounds the anchors with torch.round.", _anchor_variant(rounding=lambda t: t), _SECTION),
     Mistake("anchors-round-half-up", "Halves were rounded up (floor(x + 0.5)); torch.round rounds halves to the even neighbour: 2.5 -> 2, -1.5 -> -2.", _anchor_variant(rounding=lambda t: torch.floor(t + 0.5)), _SECTION),
-    Mistake("anchors-full-size-offsets", "The corners are at (-w, -h, w, h): the anchor is then twice too large; the centre is half a width from each side.", _anchor_variant(corners="full"), _SECTION),
-    Mistake("anchors-not-centred", "The anchors are (0, 0, w, h); they must be centred at 0: (-w/2, -h/2, w/2, h/2).", _anchor_variant(corners="corner"), _SECTION),
+    Mistake("anchors-full-size-offsets", "The corners are at (-w, -h, w, h): the anchor is then twice too large; the centre is half a width from each side.", _anchor_variant(corners="full"), _SECTION, subsection="Anchors and the region proposal network"),
+    Mistake("anchors-not-centred", "The anchors are (0, 0, w, h); they must be centred at 0: (-w/2, -h/2, w/2, h/2).", _anchor_variant(corners="corner"), _SECTION, subsection="Anchors and the region proposal network"),
 )
 
 GRID_MISTAKES = (
     Mistake("column-major-anchor-order", "The locations are visited column by column; the contract goes row by row (location (i, j) is row i * W + j), as the flattened RPN outputs do.", _grid_variant("column-major"), _SECTION),
     Mistake("grid-anchor-major-order", "All locations of anchor 0 come first, then anchor 1...; the A anchors of one location must be consecutive.", _grid_variant("anchor-major"), _SECTION),
-    Mistake("grid-stride-hw-swapped", "The stride pair is (stride_h, stride_w): rows (y) move by stride_h, columns (x) by stride_w.", _grid_variant("stride-swapped"), _SECTION),
+    Mistake("grid-stride-hw-swapped", "The stride pair is (stride_h, stride_w): rows (y) move by stride_h, columns (x) by stride_w.", _grid_variant("stride-swapped"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("grid-shift-xy-swapped", "x is shifted by the row index and y by the column index; column j moves x, row i moves y.", _grid_variant("xy-swapped"), _SECTION),
     Mistake("grid-half-stride-offset", "The anchors are centred at ((j + 0.5) * stride, (i + 0.5) * stride); torchvision's grid starts at 0: location (i, j) is at (j * stride_w, i * stride_h).", _grid_variant("half-stride"), _SECTION),
 )
@@ -174,17 +174,17 @@ def _decode_variant(kind: str):
 
 ENCODE_MISTAKES = (
     Mistake("encode-width-plus-one", "Widths were computed as x2 - x1 + 1 (old Detectron); the contract (torchvision's BoxCoder) uses x2 - x1.", _encode_variant("plus-one"), _SECTION),
-    Mistake("encode-size-without-log", "dw and dh are the plain ratios g_w / a_w; they are their logarithms, so that 0 means 'same size' and decode can use exp.", _encode_variant("no-log"), _SECTION),
-    Mistake("encode-offsets-not-normalised", "dx and dy are raw pixel offsets; divide them by the anchor's width and height, so that they do not depend on the anchor's size.", _encode_variant("not-normalised"), _SECTION),
-    Mistake("encode-corner-offsets", "dx and dy were measured between the top-left corners; they are measured between the centres.", _encode_variant("corners"), _SECTION),
+    Mistake("encode-size-without-log", "dw and dh are the plain ratios g_w / a_w; they are their logarithms, so that 0 means 'same size' and decode can use exp.", _encode_variant("no-log"), _SECTION, subsection="Anchors and the region proposal network"),
+    Mistake("encode-offsets-not-normalised", "dx and dy are raw pixel offsets; divide them by the anchor's width and height, so that they do not depend on the anchor's size.", _encode_variant("not-normalised"), _SECTION, subsection="Anchors and the region proposal network"),
+    Mistake("encode-corner-offsets", "dx and dy were measured between the top-left corners; they are measured between the centres.", _encode_variant("corners"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("encode-weights-divided", "The offsets were divided by the weights; encode multiplies by them (and decode divides).", _encode_variant("weights-divided"), _SECTION),
     Mistake("encode-arguments-swapped", "The roles of the boxes and the anchors are swapped: the offsets are measured relative to the anchor (the second argument).", _encode_variant("swapped"), _SECTION),
 )
 
 DECODE_MISTAKES = (
-    Mistake("decode-without-clamp", "dw and dh are not clamped: a huge predicted dw makes exp(dw) overflow; clamp them from above at log(1000 / 16) after dividing by the weights.", _decode_variant("no-clamp"), _SECTION),
+    Mistake("decode-without-clamp", "dw and dh are not clamped: a huge predicted dw makes exp(dw) overflow; clamp them from above at log(1000 / 16) after dividing by the weights.", _decode_variant("no-clamp"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("decode-clamp-before-weights", "dw and dh were clamped before being divided by the weights; torchvision divides first, then clamps at log(1000 / 16).", _decode_variant("clamp-before-weights"), _SECTION),
-    Mistake("decode-clamp-both-sides", "dw and dh were clamped from below too; only the upper side is clamped (a very negative dw just makes a tiny box).", _decode_variant("clamp-both-sides"), _SECTION),
+    Mistake("decode-clamp-both-sides", "dw and dh were clamped from below too; only the upper side is clamped (a very negative dw just makes a tiny box).", _decode_variant("clamp-both-sides"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("decode-width-plus-one", "The old Detectron + 1 / - 1 pixel convention was used; widths here are x2 - x1.", _decode_variant("plus-one"), _SECTION),
     Mistake("decode-weights-multiplied", "The offsets were multiplied by the weights; decode divides by them, undoing encode's multiplication.", _decode_variant("weights-multiplied"), _SECTION),
     Mistake("decode-full-size-offsets", "The corners are the centre +- the full width; they are the centre +- half the width.", _decode_variant("full-size"), _SECTION),
@@ -235,8 +235,8 @@ def _flatten_variant(kind: str):
 
 
 HEAD_MISTAKES = (
-    Mistake("rpn-head-relu-missing", "There is no ReLU after the shared 3x3 conv: relu(conv(features)) feeds both heads.", _head_variant("no-relu"), _SECTION),
-    Mistake("rpn-head-skips-shared-conv", "The 1x1 heads were applied to the features directly; they read the output of the shared 3x3 conv (after its ReLU).", _head_variant("skips-conv"), _SECTION),
+    Mistake("rpn-head-relu-missing", "There is no ReLU after the shared 3x3 conv: relu(conv(features)) feeds both heads.", _head_variant("no-relu"), _SECTION, subsection="Anchors and the region proposal network"),
+    Mistake("rpn-head-skips-shared-conv", "The 1x1 heads were applied to the features directly; they read the output of the shared 3x3 conv (after its ReLU).", _head_variant("skips-conv"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("rpn-head-sigmoid-objectness", "The objectness went through a sigmoid: the head returns logits (the loss and rpn_proposals apply the sigmoid).", _head_variant("sigmoid"), _SECTION),
     Mistake("rpn-head-relu-on-outputs", "A ReLU was applied to the heads' outputs: logits and offsets can be negative.", _head_variant("relu-outputs"), _SECTION),
 )
@@ -300,13 +300,13 @@ def _proposals_variant(kind: str):
 
 PROPOSAL_MISTAKES = (
     Mistake("proposals-clip-hw-swapped", "image_size is (H, W): x is clipped to [0, W] and y to [0, H], not the other way round.", _proposals_variant("clip-hw-swapped"), _SECTION),
-    Mistake("proposals-not-clipped", "The boxes are not clipped to the image: clamp x to [0, W] and y to [0, H] after decoding.", _proposals_variant("no-clip"), _SECTION),
+    Mistake("proposals-not-clipped", "The boxes are not clipped to the image: clamp x to [0, W] and y to [0, H] after decoding.", _proposals_variant("no-clip"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("proposals-clip-minus-one", "The boxes were clipped to W - 1 and H - 1 (the old pixel-index convention); coordinates are continuous: clip to [0, W] and [0, H].", _proposals_variant("clip-minus-one"), _SECTION),
-    Mistake("proposals-small-boxes-kept", "Boxes narrower or lower than min_size (after clipping) must be dropped before NMS.", _proposals_variant("small-kept"), _SECTION),
+    Mistake("proposals-small-boxes-kept", "Boxes narrower or lower than min_size (after clipping) must be dropped before NMS.", _proposals_variant("small-kept"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("proposals-logits-returned", "The scores are returned as logits; the contract returns probabilities, sigmoid(score).", _proposals_variant("logits-returned"), _SECTION),
     Mistake("proposals-pre-top-n-ignored", "All anchors went into NMS: only the pre_nms_top_n best-scoring ones are decoded and considered.", _proposals_variant("pre-top-n-ignored"), _SECTION),
-    Mistake("proposals-post-top-n-before-nms", "The list was cut to post_nms_top_n before NMS; NMS first, then keep the first post_nms_top_n survivors.", _proposals_variant("post-top-n-before-nms"), _SECTION),
-    Mistake("proposals-nms-on-anchors", "NMS compared the anchors; it must compare the decoded (and clipped) boxes.", _proposals_variant("nms-on-anchors"), _SECTION),
+    Mistake("proposals-post-top-n-before-nms", "The list was cut to post_nms_top_n before NMS; NMS first, then keep the first post_nms_top_n survivors.", _proposals_variant("post-top-n-before-nms"), _SECTION, subsection="Anchors and the region proposal network"),
+    Mistake("proposals-nms-on-anchors", "NMS compared the anchors; it must compare the decoded (and clipped) boxes.", _proposals_variant("nms-on-anchors"), _SECTION, subsection="Anchors and the region proposal network"),
 )
 
 

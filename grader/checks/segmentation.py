@@ -101,13 +101,13 @@ def _fcn(reshape, keep_bias=True):
 
 FCN_MISTAKES = (
     Mistake("fcn-reshape-transposed", "The weight rows were reshaped as (K, C, w, h) and transposed: flatten(1) orders the features channel, then row, then column, so a row of the linear weight reshapes directly to (C, h, w).",
-            _fcn(lambda W, k, c, h, w: W.reshape(k, c, w, h).transpose(2, 3)), _S),
+            _fcn(lambda W, k, c, h, w: W.reshape(k, c, w, h).transpose(2, 3)), _S, subsection="From a classifier to a heatmap"),
     Mistake("fcn-channels-last-reshape", "The weight rows were reshaped as (h, w, C), channels last: flatten(1) of an NCHW tensor puts the channel first, so reshape to (K, C, h, w).",
-            _fcn(lambda W, k, c, h, w: W.reshape(k, h, w, c).permute(0, 3, 1, 2)), _S),
+            _fcn(lambda W, k, c, h, w: W.reshape(k, h, w, c).permute(0, 3, 1, 2)), _S, subsection="From a classifier to a heatmap"),
     Mistake("fcn-weight-matrix-transposed", "The (K, C*h*w) weight was transposed before the reshape: each *row* of the linear weight is one output class's kernel.",
-            _fcn(lambda W, k, c, h, w: W.t().reshape(k, c, h, w)), _S),
+            _fcn(lambda W, k, c, h, w: W.t().reshape(k, c, h, w)), _S, subsection="From a classifier to a heatmap"),
     Mistake("fcn-bias-dropped", "The bias of the linear layer was not copied: the convolution adds the same bias to every position of the heatmap.",
-            _fcn(lambda W, k, c, h, w: W.reshape(k, c, h, w), keep_bias=False), _S),
+            _fcn(lambda W, k, c, h, w: W.reshape(k, c, h, w), keep_bias=False), _S, subsection="From a classifier to a heatmap"),
 )
 
 
@@ -134,13 +134,13 @@ _TENT = lambda taps, f: 1 - (taps - (f - 0.5)).abs() / f  # noqa: E731
 
 BILINEAR_MISTAKES = (
     Mistake("bilinear-all-channel-pairs", "The filter was put in every (out, in) channel pair, so each output channel sums all input channels: the kernel is channel-diagonal, weight[c, c] only.",
-            _bilinear(_TENT, diagonal=False), _S),
+            _bilinear(_TENT, diagonal=False), _S, subsection="Upsampling"),
     Mistake("bilinear-odd-kernel-center", "The centre is factor - 1, the formula for odd kernels: for an even kernel the tent is centred between two taps, at factor - 0.5.",
-            _bilinear(lambda taps, f: 1 - (taps - (f - 1)).abs() / f), _S),
+            _bilinear(lambda taps, f: 1 - (taps - (f - 1)).abs() / f), _S, subsection="Upsampling"),
     Mistake("bilinear-nearest-kernel", "A box of ones over the central taps is nearest-neighbour upsampling: bilinear weights fall off linearly, 1 - |i - center| / factor.",
-            _bilinear(lambda taps, f: ((taps - (f - 0.5)).abs() < f / 2).float()), _S),
+            _bilinear(lambda taps, f: ((taps - (f - 0.5)).abs() < f / 2).float()), _S, subsection="Upsampling"),
     Mistake("bilinear-tent-too-wide", "The tent is divided by kernel_size instead of the upsampling factor kernel_size // 2: its copies then overlap too much and a constant image comes out brighter.",
-            _bilinear(lambda taps, f: 1 - (taps - (f - 0.5)).abs() / (2 * f)), _S),
+            _bilinear(lambda taps, f: 1 - (taps - (f - 0.5)).abs() / (2 * f)), _S, subsection="Upsampling"),
 )
 
 
@@ -170,7 +170,7 @@ def _acc_nan(p, t, ignore_index=None):
 
 ACCURACY_MISTAKES = (
     Mistake("accuracy-ignore-not-applied", "The ignored pixels were counted in the total: pixels where target == ignore_index are left out of the numerator *and* the denominator.",
-            _acc(lambda p, t, ignore_index=None: int(((p == t) & _keep(t, ignore_index)).sum()) / t.numel()), _S),
+            _acc(lambda p, t, ignore_index=None: int(((p == t) & _keep(t, ignore_index)).sum()) / t.numel()), _S, subsection="Metrics"),
     Mistake("accuracy-per-image-mean", "The accuracies of the images were averaged: pixel accuracy counts the pixels of the whole batch together, which differs when images keep different numbers of pixels.",
             _acc(_acc_per_image), _S),
     Mistake("accuracy-nan-when-empty", "With every pixel ignored you return 0/0 = NaN: the contract returns 0.0 when no pixel is left.",
@@ -227,12 +227,12 @@ def _miou_tensor(ref):
 
 MIOU_MISTAKES = (
     Mistake("miou-absent-classes-counted", "Classes absent from both pred and target were averaged in as IoU 0: average only over the classes present.",
-            _iou(_miou_all_classes), _S),
+            _iou(_miou_all_classes), _S, subsection="Metrics"),
     Mistake("miou-ignore-not-applied", "The ignored pixels still count: the predictions there enter the unions (and can make a class 'present'); drop the pixels where target == ignore_index from pred and target alike.",
-            _iou(_miou_no_ignore), _S),
+            _iou(_miou_no_ignore), _S, subsection="Metrics"),
     Mistake("miou-pooled-over-classes", "The intersections and unions of all classes were summed before dividing: mean IoU is the mean of the per-class IoUs, so small classes weigh as much as large ones.",
-            _iou(_miou_pooled), _S),
-    Mistake("miou-dice", "That is the Dice coefficient 2|A and B| / (|A| + |B|): IoU is |A and B| / |A or B|.", _iou(_miou_dice), _S),
+            _iou(_miou_pooled), _S, subsection="Metrics"),
+    Mistake("miou-dice", "That is the Dice coefficient 2|A and B| / (|A| + |B|): IoU is |A and B| / |A or B|.", _iou(_miou_dice), _S, subsection="Metrics"),
     Mistake("metric-returns-tensor", "A tensor was returned: the metric returns a Python float (use .item() or float()).", _miou_tensor, _S),
 )
 

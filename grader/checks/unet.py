@@ -57,10 +57,10 @@ def _size_fn(shrink: int, up_shrink: int | None = None, odd_ok: bool = False):
 
 
 SIZE_MISTAKES = (
-    Mistake("padded-convolutions", "Your sizes assume padded 3x3 convolutions that keep the size: U-Net's convolutions are unpadded and each takes 2 pixels, 4 per double convolution (572 -> 388).", _size_fn(0), _S),
-    Mistake("one-conv-per-level", "Each level has *two* unpadded 3x3 convolutions, so it loses 4 pixels, not 2.", _size_fn(2), _S),
-    Mistake("expanding-convs-forgotten", "The expanding path also has two unpadded 3x3 convolutions after each up-convolution: each step doubles the size, then takes 4.", _size_fn(4, up_shrink=0), _S),
-    Mistake("odd-sizes-floored", "An odd size before a 2x2 pooling loses a row or column, so the skip and the upsampled map no longer line up: the contract raises ValueError instead.", _size_fn(4, odd_ok=True), _S),
+    Mistake("padded-convolutions", "Your sizes assume padded 3x3 convolutions that keep the size: U-Net's convolutions are unpadded and each takes 2 pixels, 4 per double convolution (572 -> 388).", _size_fn(0), _S, subsection="U-Net"),
+    Mistake("one-conv-per-level", "Each level has *two* unpadded 3x3 convolutions, so it loses 4 pixels, not 2.", _size_fn(2), _S, subsection="U-Net"),
+    Mistake("expanding-convs-forgotten", "The expanding path also has two unpadded 3x3 convolutions after each up-convolution: each step doubles the size, then takes 4.", _size_fn(4, up_shrink=0), _S, subsection="U-Net"),
+    Mistake("odd-sizes-floored", "An odd size before a 2x2 pooling loses a row or column, so the skip and the upsampled map no longer line up: the contract raises ValueError instead.", _size_fn(4, odd_ok=True), _S, subsection="U-Net"),
 )
 
 
@@ -99,9 +99,9 @@ def _hw_swapped(x, h, w, big_h, big_w):
 
 
 CROP_MISTAKES = (
-    Mistake("crop-off-by-one", "With an odd difference the extra row/column is taken from the top/left: the contract's offset is (H - h) // 2, rounded down, so the extra one is left at the bottom/right.", _crop(_ceil_offsets), _S),
-    Mistake("crop-symmetric-slices", "x[top:H - top] removes (H - h) // 2 rows from *both* sides, one row too many kept when H - h is odd: slice x[top:top + h].", _crop(_symmetric_slices), _S),
-    Mistake("crop-from-corner", "The crop starts at the top-left corner: a centre crop starts at ((H - h) // 2, (W - w) // 2).", _crop(_corner), _S),
+    Mistake("crop-off-by-one", "With an odd difference the extra row/column is taken from the top/left: the contract's offset is (H - h) // 2, rounded down, so the extra one is left at the bottom/right.", _crop(_ceil_offsets), _S, subsection="U-Net"),
+    Mistake("crop-symmetric-slices", "x[top:H - top] removes (H - h) // 2 rows from *both* sides, one row too many kept when H - h is odd: slice x[top:top + h].", _crop(_symmetric_slices), _S, subsection="U-Net"),
+    Mistake("crop-from-corner", "The crop starts at the top-left corner: a centre crop starts at ((H - h) // 2, (W - w) // 2).", _crop(_corner), _S, subsection="U-Net"),
     Mistake("crop-hw-swapped", "Height and width are swapped in the offsets: top comes from H - h, left from W - w.", _crop(_hw_swapped), _S),
 )
 
@@ -238,8 +238,8 @@ UNET_MISTAKES = _block_mistakes("UNet", "padded-convolutions", "concat-upsampled
     Mistake("relu-after-head", "The 1x1 head is followed by a ReLU: the head outputs raw class scores (logits), negative ones included.", _unet_head_relu, _S),
 )
 META_MISTAKES = (
-    Mistake("padded-convolutions", "The 3x3 convolutions are padded: U-Net's are unpadded, which is why a 572 x 572 input gives a 388 x 388 output.", _with_blocks("UNet", _PADDED), _S),
-    Mistake("batch-norm-added", "Batch norm was added after the convolutions: the original U-Net has none (and the contract's state_dict has no such keys).", _unet_batchnorm, _S),
+    Mistake("padded-convolutions", "The 3x3 convolutions are padded: U-Net's are unpadded, which is why a 572 x 572 input gives a 388 x 388 output.", _with_blocks("UNet", _PADDED), _S, subsection="U-Net"),
+    Mistake("batch-norm-added", "Batch norm was added after the convolutions: the original U-Net has none (and the contract's state_dict has no such keys).", _unet_batchnorm, _S, subsection="U-Net"),
 )
 
 

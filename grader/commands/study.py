@@ -19,6 +19,7 @@ import click
 
 from grader.catalog import Exercise, get_exercise
 from grader.commands.exercise import _last_results, _record, _resolve_folder, _unknown_exercise
+from grader.views.terminal import notes_pointer
 
 
 def _exercise(name: str) -> Exercise:
@@ -164,7 +165,7 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
         body = textwrap.fill(hint.text, width=width, initial_indent="     ", subsequent_indent="     ")
         click.echo(body if is_new else click.style(body, dim=True))
     if new is None:
-        click.echo(f"No more hints for {part}: reread the notes' section {seen[-1].section}, "
+        click.echo(f"No more hints for {part}: reread the notes' section {notes_pointer(seen[-1].section)}, "
                    f"and run `grade exercise {name} -v` for every check's full message.")
         return
     try:

@@ -22,6 +22,7 @@ class MistakeInfo:
     name: str
     explanation: str
     section: str
+    subsection: str = ""  # a heading of the section's notes (docs/notes/), or "" when none is named
 
 
 @dataclass

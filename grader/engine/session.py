@@ -290,7 +290,7 @@ def grade_exercise(
                 found = _match_mistake(outcome.reply.get("value"), oracle.mistakes(check, index, case), case, device)
                 if found:
                     m = next(m for m in check.mistakes if m.name == found)
-                    mistake = MistakeInfo(m.name, m.explanation, m.section or exercise.section)
+                    mistake = MistakeInfo(m.name, m.explanation, m.section or exercise.section, m.subsection)
             if status != "passed":
                 break
         result.checks.append(CheckResult(check.name, check.part, check.points if status == "passed" else 0,

@@ -29,6 +29,7 @@ class Mistake:
     explanation: str  # one sentence: what the student probably did and why it is wrong
     build: MistakeBuilder
     section: str = ""  # the notes' section to revisit; defaults to the exercise's section
+    subsection: str = ""  # optional: the `## ` heading of that section's notes that explains it
 
 
 @dataclass(frozen=True)

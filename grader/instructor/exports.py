@@ -26,6 +26,7 @@ from typing import Any
 from grader.instructor.analysis import quiz_share_by_topic
 from grader.instructor.classdata import ClassResults
 from grader.engine.results import write_text_atomic
+from grader.views.terminal import notes_pointer
 
 # --- Gradescope's documented fields (autograder specification, "Output format") ----------------
 GRADESCOPE_TOP_FIELDS = frozenset({"score", "execution_time", "output", "output_format", "test_output_format",
@@ -117,7 +118,8 @@ def _check_output(c: dict[str, Any]) -> str:
     lines = [f"{c['status']}: {c['message']}" if c.get("message") else c["status"]]
     m = c.get("mistake")
     if m:
-        lines.append(f"Likely mistake, {m['name']}: {m['explanation']} (notes: {m['section']})")
+        lines.append(f"Likely mistake, {m['name']}: {m['explanation']} (notes: "
+                     f"{notes_pointer(m['section'], m.get('subsection', ''))})")
     return "\n".join(lines)
 
 

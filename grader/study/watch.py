@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import click
 
 from grader.catalog import exercise_names, get_exercise
-from grader.views.terminal import _MARKS, exercise_report
+from grader.views.terminal import _MARKS, exercise_report, notes_pointer
 
 DEFAULT_INTERVAL_S = 0.3  # a save is noticed within a third of a second; a stat() every 0.3 s costs nothing
 SETTLE_S = 0.1  # a save must stay unchanged this long before it is graded (editors write in steps)
@@ -87,7 +87,8 @@ def render_changes(before: dict[str, Any], after: dict[str, Any], changes: Seque
             lines.append("            " + _trim(ch.message, 10).replace("\n", "\n            "))
         if ch.mistake:
             lines.append(click.style(f"            likely mistake: {ch.mistake['name']}", fg="cyan")
-                         + f"\n            {ch.mistake['explanation']}\n            revisit the notes: {ch.mistake['section']}")
+                         + f"\n            {ch.mistake['explanation']}\n            revisit the notes: "
+                         + notes_pointer(ch.mistake["section"], ch.mistake.get("subsection", "")))
     new_notices = [n for n in after.get("notices", []) if n not in before.get("notices", []) and not n.startswith("output during")]
     lines.extend(click.style("  note: ", fg="yellow") + n for n in new_notices)
     return "\n".join(lines)

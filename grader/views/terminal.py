@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from grader.paths import section_slug
+
 _MARKS = {
     "passed": ("PASS", "green"),
     "failed": ("FAIL", "red"),
@@ -19,6 +21,12 @@ _MARKS = {
 
 def _fmt_points(x: float) -> str:
     return f"{x:g}"
+
+
+def notes_pointer(section: str, subsection: str = "") -> str:
+    """Where to read about a section (and one of its subsections): its name and the command that shows it."""
+    where = f'{section}, "{subsection}"' if subsection else section
+    return f"{where} (`grade notes {section_slug(section)}`)"
 
 
 def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str = "", section: str = "") -> str:
@@ -48,10 +56,11 @@ def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str
             if c.get("mistake"):
                 m = c["mistake"]
                 lines.append(click.style(f"              likely mistake: {m['name']}", fg="cyan") +
-                             f"\n              {m['explanation']}\n              revisit the notes: {m['section']}")
+                             f"\n              {m['explanation']}\n              revisit the notes: "
+                             + notes_pointer(m["section"], m.get("subsection", "")))
     if all(c["status"] == "not_implemented" for c in result["checks"]):
         lines.append(f"\n  Nothing implemented yet: open {result['path']} and replace the stubs."
-                     + (f" The notes' section: {section}." if section else ""))
+                     + (f" The notes' section: {notes_pointer(section)}." if section else ""))
     elif result["score"] == result["max_score"]:
         lines.append(click.style("\n  All checks passed.", fg="green"))
     return "\n".join(lines)
