@@ -36,6 +36,9 @@ def test_wheel_carries_the_course_data(installed):
                      "grader/_data/docs/notes/convolution.md"):
         assert required in names
     assert any(n.startswith("grader/_data/quizzes/") and n.endswith(".yaml") for n in names)
+    for init in sorted((ROOT / "grader").rglob("__init__.py")):  # every package of the source tree
+        module = init.relative_to(ROOT).as_posix()
+        assert module in names, f"{module} is not in the wheel: list its package in pyproject.toml"
 
 
 def test_installed_grade_runs_outside_a_checkout(installed, tmp_path):
