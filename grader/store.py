@@ -1,8 +1,10 @@
 """The progress store: one SQLite file per course that remembers a student's work.
 
 It keeps exercise results (read by `grade list`, `grade progress` and the reports), every quiz
-answer (kept even when undone, so the instructor report can compute per-statement facility and
-discrimination) and the Leitner state of each statement (`grader.quiz.scheduler`).
+answer and the Leitner state of each statement (`grader.quiz.scheduler`). An undone answer is
+kept, marked `undone_at`, and still numbered as an attempt: the Leitner state follows the
+corrected answer, while the log keeps what the student answered first (the instructor report's
+facility and discrimination use first answers).
 
 Where: `Store.open(path)`, else `$GRADE_PROGRESS_DB`, else `<course>/.grade/progress.db`.
 
@@ -205,6 +207,33 @@ class Store:
             raise StoreError(_sqlite_message(path, exc)) from exc
         return cls(conn, path)
 
+    @classmethod
+    def open_copy(cls, source: str | Path | None, target: str | Path) -> Store:
+        """Copy the database at `source` (default: `default_path()`) to `target` and open the copy.
+
+        `source` is only read (a read-only connection and SQLite's backup API, so the copy holds
+        what the write-ahead log has too); a missing `source` gives an empty store. This is how
+        `grade quiz --now` tries out the schedule without writing into the real progress.
+        """
+        source = Path(source).expanduser() if source is not None else default_path()
+        target = Path(target)
+        _refuse_unusable_file(source)
+        if source.is_file() and source.stat().st_size > 0:
+            try:
+                src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+                try:
+                    _check_ownership(src, source)  # a foreign, newer or corrupt file is named as itself
+                    dst = sqlite3.connect(target)
+                    try:
+                        src.backup(dst)
+                    finally:
+                        dst.close()
+                finally:
+                    src.close()
+            except sqlite3.Error as exc:
+                raise StoreError(_sqlite_message(source, exc)) from exc
+        return cls.open(target)
+
     def close(self) -> None:
         self._conn.close()
 
@@ -322,9 +351,8 @@ class Store:
     def record_quiz_answer(self, answer: QuizAnswer, state: CardState) -> int:
         """Store an answer and the statement's new Leitner state in one committed transaction."""
         with self._transaction():
-            (previous,) = self._conn.execute(
-                "SELECT COUNT(*) FROM quiz_answers WHERE statement_id = ? AND undone_at IS NULL",
-                (answer.statement_id,),
+            (previous,) = self._conn.execute(  # undone answers too: attempt 1 is the first answer given
+                "SELECT COUNT(*) FROM quiz_answers WHERE statement_id = ?", (answer.statement_id,),
             ).fetchone()
             cur = self._conn.execute(
                 "INSERT INTO quiz_answers (session_id, statement_id, topic, given, key, correct, attempt,"

@@ -63,6 +63,7 @@ def _one_statement(lines: str) -> dict[str, str]:
     ("  - id: a-b\n    text: X.\n    text: Z.\n    answer: true\n    explanation: Y.\n    section: GANs\n", 5, "text", "given twice"),
     ("  - id: a-b\n    text: X.\n    answer: true\n    explanation: Y.\n    section: GANs\n    tags: gan\n", 8, "tags", "must be a list"),
     ("  - just a string\n", 3, "statements", "must be a mapping"),
+    ("  - id: a-b\n    text: X.\n    answer: true\n    notes_text: Y\n    explanation: Y.\n    section: GANs\n", 6, "notes_text", "only for from_notes: true"),
 ])
 def test_schema_errors_name_file_line_and_field(tmp_path, body, line, field, words):
     message = _problem(tmp_path, _one_statement(body))
@@ -90,6 +91,14 @@ def test_all_problems_are_reported_at_once(tmp_path):
     message = _problem(tmp_path, {"a.yaml": VALID.replace("answer: true", "answer: on"), "b.yaml": "title: [x]\n"})
     assert message.startswith("3 problem(s) in the quiz bank")
     assert "a.yaml:5: answer" in message and "b.yaml:1: title" in message and "b.yaml:1: statements: missing" in message
+
+
+def test_the_notes_flag_says_what_the_notes_say():
+    base = {"id": "x", "text": "X.", "explanation": "Y.", "section": "GANs", "topic": "t"}
+    assert Statement(answer=True, **base).notes_flag is None
+    assert Statement(answer=False, from_notes=True, notes_answer=True, **base).notes_flag == (
+        "The notes' True/False list marks this statement TRUE")
+    assert Statement(answer=True, notes_answer=False, **base).notes_flag == "The notes say otherwise (by them, this is FALSE)"
 
 
 def test_missing_bank_folder_is_a_bank_error(tmp_path):
@@ -124,6 +133,63 @@ def test_cache_returns_the_same_bank_and_follows_edits(tmp_path, monkeypatch):
     for cache in (tmp_path / "cache" / "cnn-grader").glob("*.json"):
         cache.write_text("{not json")
     assert load_bank(folder, use_cache=True).get("beta-two").text == "Beta two is now reworded and longer."
+
+
+def test_a_broken_file_leaves_out_only_its_topic(tmp_path):
+    folder = write_bank(tmp_path / "bank", {**MINI_BANK, "beta.yaml": MINI_BANK["beta.yaml"] + "  - id: [oops\n"})
+    with pytest.raises(BankError, match="beta.yaml:15: not valid YAML"):
+        load_bank(folder, use_cache=False)  # strict, the default
+    partial = load_bank(folder, use_cache=False, strict=False)
+    assert partial.topic_names == ("alpha",) and len(partial.statements) == 3
+    assert [str(p) for p in partial.broken_topics["beta"]] == [str(p) for p in partial.problems]
+    assert str(partial.problems[0]).startswith(f"{folder / 'beta.yaml'}:15: not valid YAML")
+    with pytest.raises(ValueError, match=r"topic 'beta' cannot be asked: .*beta\.yaml:15: not valid YAML.*grade quiz --check"):
+        partial.resolve_topics(["be"])
+    assert partial.resolve_topics(["al"]) == ["alpha"]
+
+
+def test_a_duplicate_id_leaves_out_the_later_file_only(tmp_path):
+    folder = write_bank(tmp_path / "bank", {"a.yaml": VALID, "b.yaml": VALID, "c.yaml": VALID.replace("ok-one", "ok-two")})
+    partial = load_bank(folder, use_cache=False, strict=False)
+    assert partial.topic_names == ("a", "c") and list(partial.broken_topics) == ["b"]
+
+
+def test_only_a_bank_without_problems_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = write_bank(tmp_path / "bank", MINI_BANK)
+    assert load_bank(folder).topic_names == ("alpha", "beta")  # valid: cached
+    (folder / "beta.yaml").write_text(MINI_BANK["beta.yaml"].replace("answer: false", "answer: no"), encoding="utf-8")
+    for _ in range(2):  # the second load must not come from a cache of the partial bank
+        partial = load_bank(folder, strict=False)
+        assert partial.topic_names == ("alpha",) and "beta.yaml:6: answer" in str(partial.problems[0])
+    with pytest.raises(BankError, match="beta.yaml:6: answer"):
+        load_bank(folder)  # strict, even with the cache on
+    (folder / "beta.yaml").write_text(MINI_BANK["beta.yaml"].replace("Beta one is", "Beta one, fixed, is"), encoding="utf-8")
+    fixed = load_bank(folder, strict=False)
+    assert fixed.topic_names == ("alpha", "beta") and not fixed.problems
+    assert load_bank(folder).get("beta-one").text == "Beta one, fixed, is false."
+
+
+def test_quiz_works_on_the_other_topics_while_one_file_is_broken(quiz_env):
+    bank = write_bank(quiz_env["tmp"] / "real", {f.name: f.read_text(encoding="utf-8") for f in BANK.glob("*.yaml")})
+    gans = bank / "gans.yaml"
+    lines = gans.read_text(encoding="utf-8").splitlines()
+    lines.insert(9, "  - id: [unclosed")  # a syntax error in the middle of the file
+    gans.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_quiz_cli(["gap", "--bank", str(bank), "--count", "1"], input="t\n")
+    assert result.exit_code == 0, result.output
+    assert "Score: " in result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("Warning:")]
+    assert len(warnings) == 1 and re.match(rf"Warning: {re.escape(str(gans))}:\d+: not valid YAML", warnings[0]), warnings
+    assert "topic 'gans' is left out until this is fixed" in warnings[0]
+    asked = run_quiz_cli(["gans", "--bank", str(bank)], input="t\n")
+    assert asked.exit_code == 2 and "topic 'gans' cannot be asked" in asked.output and "Traceback" not in asked.output
+    check = run_quiz_cli(["--check", "--bank", str(bank)])
+    assert check.exit_code == 2 and "gans.yaml:" in check.output
+    everything = run_quiz_cli(["export", "--format", "json", "--bank", str(bank)])
+    assert everything.exit_code == 2 and "The export would lack the topics above" in everything.output
+    one = run_quiz_cli(["export", "--format", "json", "gap", "--bank", str(bank)])
+    assert one.exit_code == 0 and '"name": "gap"' in one.output
 
 
 def test_check_command_counts_per_file(quiz_env):

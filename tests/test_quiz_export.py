@@ -44,7 +44,9 @@ def test_moodle_xml_parses_into_truefalse_questions_with_feedback(mini):
         assert answers[wrong].findtext("feedback/text").startswith("Not quite")
         assert [t.findtext("text") for t in q.findall("tags/tag")] == [s.topic, *s.tags]
     assert questions["alpha-true"].findtext("questiontext/text") == SPECIAL  # <, & and quotes round-trip
-    assert "The course notes say TRUE here" in questions["alpha-false"].findtext("generalfeedback/text")
+    assert questions["alpha-false"].findtext("generalfeedback/text").endswith(
+        "(The notes say otherwise (by them, this is TRUE); the explanation says why the answer differs.)")
+    assert "notes" not in questions["alpha-third"].findtext("generalfeedback/text")
 
 
 def _gift_unescape(text: str) -> str:
@@ -110,8 +112,8 @@ def test_json_export_round_trips_every_field(mini):
     flat = {s["id"]: s for t in doc["topics"] for s in t["statements"]}
     for s in mini.statements:
         got = flat[s.id]
-        assert (got["text"], got["answer"], got["explanation"], got["notes_answer"], tuple(got["tags"])) == (
-            s.text, s.answer, s.explanation, s.notes_answer, s.tags)
+        assert (got["text"], got["answer"], got["explanation"], got["notes_answer"], got["notes_text"], tuple(got["tags"])) == (
+            s.text, s.answer, s.explanation, s.notes_answer, s.notes_text, s.tags)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

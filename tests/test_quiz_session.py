@@ -11,9 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 from quiz_fixtures import (  # noqa: F401  (quiz_env is a fixture)
+    MINI_BANK,
     ROOT,
     python_cli,
     quiz_env,
@@ -32,8 +35,15 @@ ORDER = ["alpha-third", "beta-one", "beta-two", "alpha-true", "alpha-false"]
 KEY = {"alpha-true": True, "alpha-false": False, "alpha-third": True, "beta-one": False, "beta-two": True}
 
 
+# The statements' texts (as shown, whitespace collapsed) -> their ids: the quiz shows no id before the answer.
+TEXT_TO_ID = {" ".join(s["text"].split()): s["id"]
+              for text in MINI_BANK.values() for s in yaml.safe_load(text)["statements"]}
+
+
 def _ids_in_order(output: str) -> list[str]:
-    return re.findall(r"\[\d+/\d+\] [^\n]*\(([a-z0-9-]+)\)", output)
+    """The ids of the statements asked, in order, recognised by their texts."""
+    shown = re.findall(r"\[\d+/\d+\] [^\n]*\n(.*?)\n  true or false\?", output, flags=re.DOTALL)
+    return [TEXT_TO_ID[" ".join(text.split())] for text in shown]
 
 
 def _plain(raw: bytes) -> bytes:
@@ -75,7 +85,8 @@ def test_scripted_quiz_end_to_end(quiz_env):
     assert out.count("RIGHT: you said") == 3 and out.count("WRONG: you said") == 2
     assert "WRONG: you said true; the statement is FALSE." in out  # beta-one
     assert "Why: Beta one reason." in out
-    assert "!! The notes say TRUE here." in out  # alpha-false: the notes disagree
+    assert "!! The notes say otherwise (by them, this is TRUE); the answer above follows" in out  # alpha-false
+    assert "RIGHT: you said true; the statement is TRUE.  [alpha-third]" in out  # the id, after the answer
     assert "From the notes' True/False list; the notes agree." in out  # alpha-true
     assert "Score: 3/5 right (60%)." in out
     assert re.search(r"Alpha topic\s+2/3\s+67%", out) and re.search(r"Beta topic\s+1/2\s+50%", out)
@@ -87,15 +98,31 @@ def test_scripted_quiz_end_to_end(quiz_env):
         (sid, g, i % 2 == 0) for i, (sid, g) in enumerate(zip(ORDER, given))]
 
 
-def test_undo_goes_back_and_the_undone_answer_no_longer_counts(quiz_env):
+def test_no_id_is_shown_before_its_statement_is_answered(quiz_env):
+    result = run_quiz_cli(["--bank", str(quiz_env["bank"]), "--seed", "1"], input="t\ns\nu\nf\nf\nt\nt\nf\n")
+    assert result.exit_code == 0, result.output
+    asked = re.split(r"\n(?=\[\d+/\d+\] )", result.output)[1:]
+    assert len(asked) == 7  # five statements; the skipped one shown again after `u` on the next one
+    for chunk, sid in zip(asked, _ids_in_order(result.output)):
+        before, after = chunk.split("true or false?", 1)
+        assert not [i for i in KEY if i in before], f"an id is shown before the answer:\n{chunk}"
+        verdict = re.search(r"(RIGHT|WRONG): you said [^\n]*", after)
+        if verdict is None:  # skipped, or left with `u`: no id either
+            assert after.split("\n")[1] in ("  Skipped.", "  Back to the statement you skipped."), chunk
+        else:
+            assert verdict.group(0).endswith(f"[{sid}]"), chunk  # the id comes with the answer
+    assert "Back to the statement you skipped." in result.output
+
+
+def test_undo_goes_back_and_the_schedule_takes_the_new_answer(quiz_env):
     result = run_quiz_cli(["--bank", str(quiz_env["bank"]), "--seed", "1", "--count", "3"], input="t\nt\nu\nf\nq\n")
     assert result.exit_code == 0, result.output
-    assert "Undone: your answer to beta-one no longer counts." in result.output
+    assert "Undone: answer it again. Your revision schedule takes the new answer; the log keeps the first." in result.output
     assert _ids_in_order(result.output) == ["alpha-third", "beta-one", "beta-two", "beta-one", "beta-two"]
     assert "Score: 2/2 right (100%)." in result.output
     stored = _answers(quiz_env["db"])
-    assert [(a.statement_id, a.given, a.undone) for a in stored] == [
-        ("alpha-third", True, False), ("beta-one", True, True), ("beta-one", False, False)]
+    assert [(a.statement_id, a.given, a.undone, a.attempt) for a in stored] == [
+        ("alpha-third", True, False, 1), ("beta-one", True, True, 1), ("beta-one", False, False, 2)]
     with Store.open(quiz_env["db"]) as store:
         state = store.card_states()["beta-one"]
     assert (state.box, state.reviews, state.lapses) == (2, 1, 0)  # as if only the right answer was given
@@ -104,7 +131,7 @@ def test_undo_goes_back_and_the_undone_answer_no_longer_counts(quiz_env):
 def test_undo_of_a_skip_returns_to_it_and_undo_at_start_is_harmless(quiz_env):
     result = run_quiz_cli(["--bank", str(quiz_env["bank"]), "--seed", "1", "--count", "2"], input="u\ns\nu\nt\nf\n")
     assert "Nothing to undo yet." in result.output
-    assert "Back to alpha-third, which you skipped." in result.output
+    assert "Back to the statement you skipped." in result.output
     assert [a.statement_id for a in _answers(quiz_env["db"])] == ["alpha-third", "beta-one"]
 
 
@@ -136,7 +163,8 @@ def test_unknown_topic_is_a_usage_error(quiz_env):
 
 
 def test_review_and_mistakes(quiz_env):
-    bank = ["--bank", str(quiz_env["bank"])]
+    # --now keeps its answers only in a store named with --db (not the real one): a practice record
+    bank = ["--bank", str(quiz_env["bank"]), "--db", str(quiz_env["tmp"] / "practice.db")]
     run_quiz_cli([*bank, "--seed", "1", "--now", "2025-03-01T09:00:00+00:00"], input="t\nt\nt\nt\nt\n")
     same_day = run_quiz_cli([*bank, "--review", "--now", "2025-03-01T12:00:00+00:00"], input="")
     assert "Nothing is due for revision now." in same_day.output
@@ -152,13 +180,49 @@ def test_review_and_mistakes(quiz_env):
     assert _ids_in_order(mistakes.output)[0] in {"alpha-true", "alpha-third"}
 
 
+def _history(db) -> tuple[list, dict]:
+    with Store.open(db) as store:
+        return ([(a.statement_id, a.given, a.undone) for a in store.quiz_answers(include_undone=True)],
+                store.card_states())
+
+
+def test_now_tries_the_schedule_on_a_copy_and_never_writes_the_real_store(quiz_env):
+    bank = ["--bank", str(quiz_env["bank"]), "--seed", "1"]
+    run_quiz_cli([*bank, "--count", "2", "--now", "2025-03-01T09:00:00+00:00", "--db", str(quiz_env["db"])], input="t\nt\n")
+    run_quiz_cli([*bank, "--count", "2"], input="t\nt\n")  # alpha-third right, beta-one wrong: the real history
+    before = _history(quiz_env["db"])
+    assert [a[:2] for a in before[0]] == [("alpha-third", True), ("beta-one", True)]  # the --now run left nothing
+    later = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()
+    for where in ([], ["--db", str(quiz_env["db"])]):  # $GRADE_PROGRESS_DB, or the same file named with --db
+        review = run_quiz_cli([*bank, *where, "--review", "--now", later], input="f\n")
+        assert "--now: working on a scratch copy of your progress; nothing from this run is saved." in review.output
+        assert _ids_in_order(review.output) == ["beta-one"]  # the copy holds the real history
+        assert "RIGHT: you said false" in review.output
+        stats = run_quiz_cli([*bank, *where, "--stats", "--now", later, "--json", str(quiz_env["tmp"] / "r.json")])
+        assert stats.exit_code == 0 and re.search(r"beta\s+2\s+1\s+0\s+0%\s+1", stats.output), stats.output
+    assert _history(quiz_env["db"]) == before
+
+
+def test_now_in_a_course_leaves_its_progress_file_alone(quiz_env, monkeypatch):
+    course = quiz_env["tmp"] / "course"
+    (course / "exercises").mkdir(parents=True)
+    (course / ".grade").mkdir()
+    monkeypatch.delenv("GRADE_PROGRESS_DB")
+    monkeypatch.chdir(course)
+    result = run_quiz_cli(["--bank", str(quiz_env["bank"]), "--seed", "1", "--now", "2030-01-01T09:00"], input="t\nf\n")
+    assert result.exit_code == 0 and "RIGHT: you said true" in result.output, result.output
+    assert list((course / ".grade").iterdir()) == []  # not even an empty database
+    run_quiz_cli(["--bank", str(quiz_env["bank"]), "--seed", "1"], input="t\n")
+    assert (course / ".grade" / "progress.db").is_file()  # without --now, the answers land here
+
+
 def test_review_and_mistakes_together_is_a_usage_error(quiz_env):
     result = run_quiz_cli(["--review", "--mistakes", "--bank", str(quiz_env["bank"])])
     assert result.exit_code == 2 and "Choose one of --review and --mistakes" in result.output
 
 
 def test_stats_show_mastery_and_due_dates(quiz_env):
-    bank = ["--bank", str(quiz_env["bank"])]
+    bank = ["--bank", str(quiz_env["bank"]), "--db", str(quiz_env["tmp"] / "practice.db")]
     run_quiz_cli([*bank, "--seed", "1", "--now", "2025-03-01T09:00:00+00:00"], input="t\nt\nt\nt\nt\n")
     result = run_quiz_cli([*bank, "--stats", "--now", "2025-03-01T10:00:00+00:00"])
     assert result.exit_code == 0, result.output
@@ -179,13 +243,15 @@ def test_json_results_document(quiz_env, monkeypatch):
     assert {k: session[k] for k in ("mode", "topics", "seed", "asked", "answered", "correct", "skipped", "quit_early")} == {
         "mode": "mixed", "topics": ["alpha", "beta"], "seed": 1, "asked": 5, "answered": 2, "correct": 2,
         "skipped": 1, "quit_early": True}
-    assert [(a["statement_id"], a["given"], a["key"], a["correct"], a["attempt"]) for a in doc["answers"]] == [
-        ("alpha-third", True, True, True, 1), ("beta-one", False, False, True, 1)]
+    # beta-one was answered true (wrong), undone, then answered false: the log keeps the first answer
+    assert [(a["statement_id"], a["given"], a["key"], a["correct"], a["attempt"], a["undone"]) for a in doc["answers"]] == [
+        ("alpha-third", True, True, True, 1, False), ("beta-one", True, False, False, 1, True),
+        ("beta-one", False, False, True, 2, False)]
     assert set(doc["answers"][0]) == {"session_id", "statement_id", "topic", "given", "key", "correct", "attempt",
-                                      "answered_at", "response_ms", "text_hash"}
+                                      "undone", "answered_at", "response_ms", "text_hash"}
     per = doc["statements"]["beta-one"]
-    assert per == {"topic": "beta", "in_bank": True, "attempts": 1, "correct": 1, "first_correct": True,
-                   "last_correct": True, "box": 2, "due_at": per["due_at"]}
+    assert per == {"topic": "beta", "in_bank": True, "attempts": 2, "correct": 1, "first_correct": False,
+                   "last_correct": True, "box": 2, "due_at": per["due_at"]}  # the schedule took the new answer
 
 
 def test_outside_a_course_the_quiz_asks_where_to_keep_answers(quiz_env, monkeypatch):
@@ -258,12 +324,12 @@ def test_single_keys_answer_in_a_real_terminal(quiz_env):
     buffer = bytearray()
     try:
         read_until(fd, b"[1/3]", buffer)
-        read_until(fd, b"> ", buffer)
+        assert b"alpha-third" not in read_until(fd, b"> ", buffer)  # the id only comes with the answer
         os.write(fd, b"t")  # one key, no Enter: a line-mode reader would hang here
-        assert b"RIGHT: you said true" in _plain(read_until(fd, b"[2/3]", buffer))
+        assert b"RIGHT: you said true; the statement is TRUE.  [alpha-third]" in _plain(read_until(fd, b"[2/3]", buffer))
         read_until(fd, b"> ", buffer)
         os.write(fd, b"u")
-        read_until(fd, b"Undone: your answer to alpha-third no longer counts.", buffer)
+        read_until(fd, b"Undone: answer it again.", buffer)
         read_until(fd, b"[1/3]", buffer)
         read_until(fd, b"> ", buffer)
         os.write(fd, b"n")  # n means false

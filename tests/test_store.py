@@ -3,6 +3,7 @@ refusal to touch a corrupt, foreign or newer database."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -201,8 +202,8 @@ def test_quiz_answers_attempts_states_and_undo(tmp_path):
         assert "gap-a" not in store.card_states()  # None: back to "never answered"
         meta = store.quiz_session(session)
     assert [a.id for a in counted] == [a1, a3]
-    assert [a.attempt for a in counted] == [1, 2]  # the undone answer does not count as an attempt
-    assert [(a.id, a.undone) for a in everything] == [(a1, False), (a2, True), (a3, False)]
+    assert [(a.id, a.undone, a.attempt) for a in everything] == [(a1, False, 1), (a2, True, 2), (a3, False, 3)]
+    # the undone answer keeps its place in the attempt log; only the Leitner state forgets it
     assert everything[1].correct is False and everything[1].key is False
     assert meta["finished_at"] == "2025-03-01T09:04:00+00:00" and meta["topics"] == ["gap"]
 
@@ -226,3 +227,29 @@ def test_store_does_not_import_torch(tmp_path):
     done = run_python(code, subprocess_env(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "TORCH False" in done.stdout
+
+
+def test_open_copy_reads_the_source_and_writes_only_the_copy(tmp_path):
+    source = tmp_path / "real.db"
+    with Store.open(source) as real:  # still open: the answer may sit in the write-ahead log only
+        session = real.start_quiz_session(mode="mixed", topics=["gap"], seed=None, bank="b", started_at=T0)
+        real.record_quiz_answer(_answer(session, "gap-a", True, True, T0), next_state(None, True, T0))
+        with Store.open_copy(source, tmp_path / "copy.db") as copy:
+            assert [a.statement_id for a in copy.quiz_answers()] == ["gap-a"]
+            assert "gap-a" in copy.card_states()
+            copy.record_quiz_answer(_answer(session, "gap-b", False, True, T0), next_state(None, False, T0))
+        assert [a.statement_id for a in real.quiz_answers()] == ["gap-a"]
+        assert set(real.card_states()) == {"gap-a"}
+
+
+def test_open_copy_of_a_missing_or_foreign_store(tmp_path):
+    with Store.open_copy(tmp_path / "none.db", tmp_path / "copy.db") as copy:
+        assert copy.quiz_answers() == [] and copy.card_states() == {}
+    assert not (tmp_path / "none.db").exists()
+    foreign = tmp_path / "other.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match=f"{re.escape(str(foreign))} is a SQLite database of another program"):
+        Store.open_copy(foreign, tmp_path / "copy2.db")

@@ -128,14 +128,15 @@ _bank_option = click.option(
               default=None, help="Progress database.  [default: .grade/progress.db in the course]")
 @_bank_option
 @click.option("--now", type=IsoTime(), default=None,
-              help="Pretend it is this time (e.g. 2025-03-01T09:00), to try out the schedule.")
+              help="Pretend it is this time (e.g. 2025-03-01T09:00), to try out the schedule. Works on "
+                   "a scratch copy of your progress, which is never saved (unless --db names another file).")
 def run_cmd(topics: tuple[str, ...], count: int, review: bool, mistakes: bool, seed: int | None,
             check: bool, stats: bool, json_path: Path | None, db: Path | None, bank_dir: Path | None,
             now: datetime | None) -> None:
     """Run the quiz (the default command of `grade quiz`)."""
     if review and mistakes:
         raise click.UsageError("Choose one of --review and --mistakes: they select different statements.")
-    bank = _load(bank_dir, use_cache=not check)
+    bank = _load(bank_dir, strict=check)
     if check:
         _print_check(bank)
         return
@@ -145,7 +146,7 @@ def run_cmd(topics: tuple[str, ...], count: int, review: bool, mistakes: bool, s
         _check_json_path(json_path)
     scope = [s for name in names for s in bank.topic(name).statements]
     titles = {t.name: t.title for t in bank.topics}
-    with _open_store(db) as store:
+    with _open_store(db, scratch=now is not None and not _names_another_store(db)) as store:
         states = store.card_states()
         if stats:
             from grader.quiz.stats import stats_lines
@@ -185,7 +186,10 @@ def run_cmd(topics: tuple[str, ...], count: int, review: bool, mistakes: bool, s
 @_bank_option
 def export_cmd(topics: tuple[str, ...], fmt: str, output: Path | None, bank_dir: Path | None) -> None:
     """Write the bank (or some topics) in a format that Moodle or Anki imports."""
-    bank = _load(bank_dir)
+    bank = _load(bank_dir, strict=False)
+    if not topics and bank.problems:
+        raise QuizError(f"{BankError(list(bank.problems))}\nThe export would lack the topics above. Fix the "
+                        "file(s), or name the topics to export.")
     text = export_bank(bank, fmt, _topics(bank, topics))
     if output is None:
         click.echo(text, nl=False)
@@ -201,11 +205,18 @@ def export_cmd(topics: tuple[str, ...], fmt: str, output: Path | None, bank_dir:
     click.echo(f"Wrote {sum(len(bank.topic(n).statements) for n in _topics(bank, topics))} statements to {output} ({fmt}).", err=True)
 
 
-def _load(bank_dir: Path | None, use_cache: bool = True) -> Bank:
+def _load(bank_dir: Path | None, strict: bool) -> Bank:
+    """The bank; unless `strict` (`--check`, uncached), a broken file only leaves its topic out,
+    with a one-line warning on standard error naming the file and line."""
     try:
-        return load_bank(bank_dir, use_cache=use_cache)
+        bank = load_bank(bank_dir, use_cache=not strict, strict=strict)
     except BankError as exc:
         raise QuizError(f"{exc}\nFix the file(s) named above, then check again with `grade quiz --check`.") from exc
+    for name, problems in bank.broken_topics.items():
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        click.echo(f"Warning: {problems[0]}{more}; topic {name!r} is left out until this is fixed "
+                   "(`grade quiz --check` lists every problem).", err=True)
+    return bank
 
 
 def _topics(bank: Bank, topics: tuple[str, ...]) -> list[str]:
@@ -244,10 +255,25 @@ def _clock(fixed: datetime | None) -> Callable[[], datetime]:
     return lambda: fixed + timedelta(seconds=time.monotonic() - start)
 
 
+def _names_another_store(db: Path | None) -> bool:
+    """Whether `--db` on the command line names a file other than the real progress store."""
+    from grader.store import default_path
+
+    source = click.get_current_context().get_parameter_source("db")
+    if db is None or source is not click.core.ParameterSource.COMMANDLINE:
+        return False  # the default, or $GRADE_PROGRESS_DB: the real store
+    return db.expanduser().resolve() != default_path().expanduser().resolve()
+
+
 @contextlib.contextmanager
-def _open_store(db: Path | None) -> Iterator[Store]:
-    """The progress store; outside a course, only where --db, $GRADE_PROGRESS_DB or $GRADE_HOME say."""
+def _open_store(db: Path | None, scratch: bool = False) -> Iterator[Store]:
+    """The progress store; outside a course, only where --db, $GRADE_PROGRESS_DB or $GRADE_HOME say.
+
+    `scratch`: a copy of it in a temporary folder, deleted afterwards (`--now` tries out the
+    schedule from the real history without writing into it).
+    """
     import os
+    import tempfile
 
     from grader.paths import CourseError, course_root
 
@@ -256,16 +282,21 @@ def _open_store(db: Path | None) -> Iterator[Store]:
             course_root()
         except CourseError as exc:
             raise QuizError(f"{exc} To keep your answers elsewhere, pass --db PATH.") from None
-    try:
-        store = Store.open(db)
-    except StoreError as exc:
-        raise QuizError(str(exc)) from exc
-    try:
-        yield store
-    except StoreError as exc:
-        raise QuizError(str(exc)) from exc
-    finally:
-        store.close()
+    folder = tempfile.TemporaryDirectory(prefix="cnn-grader-now-") if scratch else contextlib.nullcontext()
+    with folder as scratch_dir:
+        try:
+            store = Store.open_copy(db, Path(scratch_dir) / "progress.db") if scratch_dir else Store.open(db)
+        except StoreError as exc:
+            raise QuizError(str(exc)) from exc
+        if scratch_dir:
+            click.echo("--now: working on a scratch copy of your progress; nothing from this run is saved.",
+                       err=True)
+        try:
+            yield store
+        except StoreError as exc:
+            raise QuizError(str(exc)) from exc
+        finally:
+            store.close()
 
 
 def _check_json_path(path: Path) -> None:

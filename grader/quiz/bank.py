@@ -15,18 +15,25 @@ One file per section of the notes; the file name (without `.yaml`) is the topic 
         section: GlobalAvgPooling      # the notes' section it comes from (see SECTIONS)
         tags: [gap, parameters]        # optional, kebab-case
         exercise: gap                  # optional: the exercise that demonstrates it
-        from_notes: true               # optional: quoted from the notes' True/False lists
+        from_notes: true               # optional: a statement of the notes' True/False lists
+        notes_text: GAP has no ...     # optional, with from_notes: the notes' own wording, where
+                                       # `text` rewords it (spelled-out jargon, an ambiguity removed)
         notes_answer: true             # optional: the notes' key, only where it differs from answer
         source: Lin et al. 2013, 3.2   # optional: where to check the fact
 
 `answer: yes` is refused although YAML 1.1 reads it as a boolean: `yes/no/on/off` turn into
 booleans by accident elsewhere (a text of `no` becomes False), so the bank spells `true`/`false`.
-Problems are reported as `file:line: field: message`.
+Problems are reported as `file:line: field: message`. A file with a problem blocks only its own
+topic: `load_bank(strict=False)` returns the topics that loaded, with the problems in
+`Bank.problems`, so a student can still practise the others; `strict=True` (the default, and
+`grade quiz --check`) raises `BankError` listing them all.
 
 A valid bank is cached as JSON in the user's cache folder (`$XDG_CACHE_HOME/cnn-grader`, else
 `~/.cache/cnn-grader`), keyed by the files' names, sizes and modification times, so that
 `grade quiz` shows its first statement without importing or running the YAML parser; any
-change to a file, or any problem with the cache, falls back to parsing. `--check` never uses it.
+change to a file, or any problem with the cache, falls back to parsing. Only a bank without
+problems is cached, so a broken file is parsed (and reported) again each time until it is fixed.
+`--check` never uses the cache.
 """
 
 from __future__ import annotations
@@ -57,11 +64,11 @@ EXERCISES = (
     "autoencoder", "gan",
 )  # the exercise names of docs/EXERCISES.md
 REQUIRED = ("id", "text", "answer", "explanation", "section")
-OPTIONAL = ("tags", "exercise", "from_notes", "notes_answer", "source")
+OPTIONAL = ("tags", "exercise", "from_notes", "notes_text", "notes_answer", "source")
 FILE_KEYS = ("title", "order", "statements")
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
@@ -81,6 +88,7 @@ class Statement:
     tags: tuple[str, ...] = ()
     exercise: str | None = None
     from_notes: bool = False
+    notes_text: str | None = None  # the notes' wording where `text` rewords a statement of their lists
     notes_answer: bool | None = None  # set only where the notes' key differs from `answer`
     source: str | None = None
     file: str = ""
@@ -90,6 +98,16 @@ class Statement:
     def notes_disagree(self) -> bool:
         """True where the notes give the other answer (the quiz flags it)."""
         return self.notes_answer is not None and self.notes_answer != self.answer
+
+    @property
+    def notes_flag(self) -> str | None:
+        """What the notes say, where their answer differs (shown after the answer and in exports)."""
+        if not self.notes_disagree:
+            return None
+        said = "TRUE" if self.notes_answer else "FALSE"
+        if self.from_notes:
+            return f"The notes' True/False list marks this statement {said}"
+        return f"The notes say otherwise (by them, this is {said})"
 
     @property
     def text_hash(self) -> str:
@@ -137,6 +155,7 @@ class Bank:
 
     directory: Path
     topics: tuple[Topic, ...]
+    problems: tuple[Problem, ...] = ()  # only with load_bank(strict=False): why topics were left out
     _by_id: dict[str, Statement] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +171,14 @@ class Bank:
 
     def get(self, statement_id: str) -> Statement | None:
         return self._by_id.get(statement_id)
+
+    @property
+    def broken_topics(self) -> dict[str, list[Problem]]:
+        """Topic name -> the problems of its file, for every file left out of the bank."""
+        broken: dict[str, list[Problem]] = {}
+        for p in self.problems:
+            broken.setdefault(Path(p.file).stem, []).append(p)
+        return broken
 
     def topic(self, name: str) -> Topic:
         for t in self.topics:
@@ -170,14 +197,22 @@ class Bank:
     def resolve_topics(self, names: tuple[str, ...] | list[str]) -> list[str]:
         """Topic names from what a student typed: exact names or unique prefixes (`seg`).
 
-        Raises `ValueError` naming the unknown word and the topics there are.
+        Raises `ValueError` naming the unknown word and the topics there are, or the problem of a
+        topic whose file is broken.
         """
         chosen: list[str] = []
+        broken = self.broken_topics
+        every = (*self.topic_names, *broken)
         for raw in names:
             word = raw.strip().lower().removesuffix(".yaml")
-            matches = [t for t in self.topic_names if t == word] or [
-                t for t in self.topic_names if t.startswith(word)
-            ]
+            matches = [t for t in every if t == word] or [t for t in every if t.startswith(word)]
+            if len(matches) == 1 and matches[0] in broken:
+                first, *more = broken[matches[0]]
+                also = f" (and {len(more)} more problem(s))" if more else ""
+                raise ValueError(
+                    f"topic {matches[0]!r} cannot be asked: {first}{also}. Fix the file, then check "
+                    "it with `grade quiz --check`."
+                )
             if len(matches) != 1:
                 import difflib
 
@@ -200,9 +235,11 @@ def default_directory() -> Path:
     return paths.data_dir("quizzes")
 
 
-def load_bank(directory: Path | None = None, *, use_cache: bool = True) -> Bank:
-    """Load and validate every `*.yaml` of `directory`; raise `BankError` listing all problems.
+def load_bank(directory: Path | None = None, *, use_cache: bool = True, strict: bool = True) -> Bank:
+    """Load and validate every `*.yaml` of `directory`.
 
+    `strict`: raise `BankError` listing every problem. Otherwise a file with problems is left out
+    and its problems are kept in `Bank.problems`; `BankError` only when no file loads at all.
     With `use_cache`, a bank unchanged since it was last validated is read from the JSON cache.
     """
     directory = (Path(directory) if directory is not None else default_directory()).resolve()
@@ -215,12 +252,15 @@ def load_bank(directory: Path | None = None, *, use_cache: bool = True) -> Bank:
     if use_cache and (cached := _read_cache(directory, key)) is not None:
         return cached
     bank = _parse_bank(directory, files)
-    if use_cache:
+    if bank.problems and (strict or not bank.topics):
+        raise BankError(list(bank.problems))
+    if use_cache and not bank.problems:
         _write_cache(directory, key, bank)
     return bank
 
 
 def _parse_bank(directory: Path, files: list[Path]) -> Bank:
+    """Every file that loads without a problem, and the problems of the others."""
     problems: list[Problem] = []
     topics = [t for f in files if (t := _load_file(f, problems)) is not None]
     seen: dict[str, Statement] = {}
@@ -231,10 +271,9 @@ def _parse_bank(directory: Path, files: list[Path]) -> Bank:
                 problems.append(Problem(s.file, s.line, "id", f"duplicate id {s.id!r} (first at {first.file}:{first.line})"))
             else:
                 seen[s.id] = s
-    if problems:
-        raise BankError(problems)
-    topics.sort(key=lambda t: (t.order, t.name))
-    return Bank(directory=directory, topics=tuple(topics))
+    broken = {p.file for p in problems}
+    topics = sorted((t for t in topics if str(t.file) not in broken), key=lambda t: (t.order, t.name))
+    return Bank(directory=directory, topics=tuple(topics), problems=tuple(problems))
 
 
 def _cache_file(directory: Path) -> Path:
@@ -348,6 +387,9 @@ def _statement(node: Node, topic: str, where: str, problems: list[Problem]) -> S
     if exercise is not None and exercise not in EXERCISES:
         problems.append(Problem(where, _line(f["exercise"]), "exercise", f"unknown exercise {exercise!r}; use one of {', '.join(EXERCISES)}"))
     from_notes = bool(_bool(f.get("from_notes"), where, "from_notes", problems)) if "from_notes" in f else False
+    notes_text = _text(f.get("notes_text"), where, "notes_text", problems) if "notes_text" in f else None
+    if notes_text is not None and not from_notes:
+        problems.append(Problem(where, _line(f["notes_text"]), "notes_text", "only for from_notes: true (the notes' wording of a statement of their lists)"))
     notes_answer = _bool(f.get("notes_answer"), where, "notes_answer", problems) if "notes_answer" in f else None
     if notes_answer is not None and answer is not None and notes_answer == answer:
         problems.append(Problem(where, _line(f["notes_answer"]), "notes_answer", "equals answer; keep notes_answer only where the notes disagree"))
@@ -357,7 +399,7 @@ def _statement(node: Node, topic: str, where: str, problems: list[Problem]) -> S
     assert sid and text and explanation and section and answer is not None  # checked above
     return Statement(
         id=sid, text=text, answer=answer, explanation=explanation, section=section, topic=topic,
-        tags=tags, exercise=exercise, from_notes=from_notes, notes_answer=notes_answer,
+        tags=tags, exercise=exercise, from_notes=from_notes, notes_text=notes_text, notes_answer=notes_answer,
         source=source, file=where, line=_line(node),
     )
 

@@ -48,8 +48,8 @@ def gift_escape(text: str) -> str:
 
 def _general_feedback(s: Statement) -> str:
     text = s.explanation
-    if s.notes_disagree:
-        text += f" (The course notes say {'TRUE' if s.notes_answer else 'FALSE'} here; they are wrong on this point.)"
+    if s.notes_flag is not None:
+        text += f" ({s.notes_flag}; the explanation says why the answer differs.)"
     return text
 
 
@@ -140,7 +140,8 @@ def _json(bank: Bank, names: list[str]) -> str:
             "statements": [
                 {"id": s.id, "text": s.text, "answer": s.answer, "explanation": s.explanation,
                  "section": s.section, "tags": list(s.tags), "exercise": s.exercise,
-                 "from_notes": s.from_notes, "notes_answer": s.notes_answer, "source": s.source}
+                 "from_notes": s.from_notes, "notes_text": s.notes_text, "notes_answer": s.notes_answer,
+                 "source": s.source}
                 for s in topic.statements
             ],
         })

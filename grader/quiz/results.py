@@ -13,24 +13,31 @@ The document (format `cnn-grader/quiz-results`, version 1) is one object:
         "topics": ["gap"], "seed": 1 | null,
         "asked": 10, "answered": 9, "correct": 7, "skipped": 1, "quit_early": false
       },
-      "answers": [                                      # every answer that counts, oldest first
+      "answers": [                                      # every answer given, oldest first
         {"session_id": 7, "statement_id": "gap-no-trainable-params", "topic": "gap",
          "given": true, "key": true, "correct": true,
          "attempt": 1,                                  # 1 = the student's first answer to it
+         "undone": false,                               # true: taken back with `u` (kept in the log)
          "answered_at": "...", "response_ms": 2300,
          "text_hash": "9c1e..."}                        # changes when the text or key changes
       ],
       "statements": {                                   # per statement answered at least once
         "gap-no-trainable-params": {
           "topic": "gap", "in_bank": true,              # false: the id left the bank since
-          "attempts": 2, "correct": 1, "first_correct": false, "last_correct": true,
-          "box": 2, "due_at": "..."
+          "attempts": 2, "correct": 1,                  # answers given (undone ones too), right ones
+          "first_correct": false, "last_correct": true, # the first and the last answer given
+          "box": 2, "due_at": "..."                     # the Leitner state (null: nothing counts)
         }
       }
     }
 
 Facility of a statement over a class = mean of `first_correct`; discrimination = correlation of
-`first_correct` with the student's total first-attempt score. Undone answers are left out.
+`first_correct` with the student's total first-attempt score. `first_correct` is the first answer
+the student gave, even when they undid it: undo changes the revision schedule, not the log.
+
+These results come from the student's own machine and are formative: a student can edit the
+database or the JSON. Summative quizzes belong in a proctored Moodle quiz made with
+`grade quiz export --format moodle-xml` (or `gift`).
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ VERSION = 1
 
 def build_results(store: Store, bank: Bank, now: datetime, report: SessionReport | None = None) -> dict[str, Any]:
     """The results document for the student whose store this is (see the module docstring)."""
-    answers = store.quiz_answers()
+    answers = store.quiz_answers(include_undone=True)
     states = store.card_states()
     per: dict[str, dict[str, Any]] = {}
     for a in answers:
@@ -87,7 +94,7 @@ def build_results(store: Store, bank: Bank, now: datetime, report: SessionReport
         "answers": [
             {"session_id": a.session_id, "statement_id": a.statement_id, "topic": a.topic,
              "given": a.given, "key": a.key, "correct": a.correct, "attempt": a.attempt,
-             "answered_at": a.answered_at, "response_ms": a.response_ms, "text_hash": a.text_hash}
+             "undone": a.undone, "answered_at": a.answered_at, "response_ms": a.response_ms, "text_hash": a.text_hash}
             for a in answers
         ],
         "statements": per,

@@ -1,12 +1,15 @@
 """The terminal quiz: one statement at a time, the verdict and the why right after each answer.
 
-Keys: `t`/`y`/`1` true, `f`/`n`/`0` false, `s` skip, `u` undo (back to the previous statement;
-its answer no longer counts), `q` quit, `?` help. On a terminal a single key answers; when stdin
+Keys: `t`/`y`/`1` true, `f`/`n`/`0` false, `s` skip, `u` undo (back to the previous statement:
+the revision schedule takes the new answer, the stored log keeps the first), `q` quit, `?` help. On a terminal a single key answers; when stdin
 is not a terminal (a pipe, a file, a test) one answer is read per line, and the words `true`,
 `false`, `yes`, `no`, `skip`, `undo`, `quit` work too. End of input and Ctrl-C quit like `q`.
 
 Every answer is committed to the store (with the statement's new Leitner state) before its
 feedback is printed, so killing the quiz loses nothing already answered.
+
+A statement's id is shown only after it is answered: ids are written for maintainers
+(`gap-cam-needs-no-extra-training`) and would often give the answer away.
 """
 
 from __future__ import annotations
@@ -203,9 +206,10 @@ def run_quiz(
             if turn.answer_id is not None:
                 store.undo_quiz_answer(turn.answer_id, turn.previous, now())
                 _restore(states, turn.statement.id, turn.previous)
-                click.echo(f"  Undone: your answer to {turn.statement.id} no longer counts.")
+                click.echo("  Undone: answer it again. Your revision schedule takes the new answer; "
+                           "the log keeps the first.")
             else:
-                click.echo(f"  Back to {turn.statement.id}, which you skipped.")
+                click.echo("  Back to the statement you skipped.")
             i -= 1
             continue
         if action is Action.SKIP:
@@ -240,7 +244,7 @@ def _restore(states: dict[str, CardState], statement_id: str, previous: CardStat
 
 def _show(statement: Statement, number: int, total: int, title: str) -> None:
     click.echo("")
-    click.echo(click.style(f"[{number}/{total}] {title}", bold=True) + click.style(f"  ({statement.id})", dim=True))
+    click.echo(click.style(f"[{number}/{total}] {title}", bold=True))  # no id: it could give the answer away
     for line in _wrap(statement.text, "  "):
         click.echo(click.style(line, bold=True))
 
@@ -269,21 +273,19 @@ def _ask(reader: LineReader | KeyReader) -> Action:
 
 
 def feedback_lines(statement: Statement, given: bool) -> list[str]:
-    """The verdict, the right answer, the explanation and a flag where the notes say otherwise."""
+    """The verdict and the statement's id, the explanation, and what the notes say where they differ."""
     right = given == statement.answer
     verdict = click.style("RIGHT", fg="green", bold=True) if right else click.style("WRONG", fg="red", bold=True)
-    lines = [f"  {verdict}: you said {_word(given)}; the statement is {_word(statement.answer).upper()}."]
+    lines = [f"  {verdict}: you said {_word(given)}; the statement is {_word(statement.answer).upper()}."
+             + click.style(f"  [{statement.id}]", dim=True)]
     lines += _wrap("Why: " + statement.explanation, "  ")
-    if statement.notes_disagree:
-        assert statement.notes_answer is not None
-        flag = (
-            f"!! The notes say {_word(statement.notes_answer).upper()} here. They are wrong on this "
-            f"point: the answer above is the correct one."
-        )
+    if statement.notes_flag is not None:
+        flag = f"!! {statement.notes_flag}; the answer above follows the sources (see Why)."
         lines += [click.style(line, fg="yellow", bold=True) for line in _wrap(flag, "  ")]
     elif statement.from_notes:
         lines.append(click.style("  (From the notes' True/False list; the notes agree.)", dim=True))
     return lines
+
 
 
 def summary_lines(report: SessionReport, states: dict[str, CardState], scope: Sequence[Statement],
