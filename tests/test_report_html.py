@@ -64,6 +64,13 @@ def test_every_section_is_there(page, class_results):
     assert page.count('class="status status-') == check_rows
 
 
+def test_the_quiz_section_says_its_results_are_formative(page):
+    quiz = page[page.index('<section id="quiz">'):page.index('<section id="students">')]
+    text = " ".join(re.sub(r"<[^>]+>", " ", quiz).split())
+    assert "These results are formative" in text
+    assert "for a summative quiz, export the bank ( grade quiz export --format moodle-xml or gift )" in text
+
+
 def test_templates_are_j2_files():
     names = sorted(p.name for p in TEMPLATES.iterdir())
     assert {"report.html.j2", "_student.html.j2", "_style.css.j2", "_script.js.j2", "_histogram.svg.j2"} <= set(names)
