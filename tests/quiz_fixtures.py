@@ -39,11 +39,13 @@ statements:
     section: Convolution
     tags: [alpha, notes-error]
     exercise: conv
+    related: [alpha-true]
   - id: alpha-third
     text: Alpha third is true.
     answer: true
     explanation: Third reason.
     section: Convolution
+    source: Third et al. (2020), sec. 1
 """,
     "beta.yaml": """\
 title: Beta topic

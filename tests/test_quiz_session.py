@@ -85,6 +85,7 @@ def test_scripted_quiz_end_to_end(quiz_env):
     assert out.count("RIGHT: you said") == 3 and out.count("WRONG: you said") == 2
     assert "WRONG: you said true; the statement is FALSE." in out  # beta-one
     assert "Why: Beta one reason." in out
+    assert "  Why: Third reason.\n  Source: Third et al. (2020), sec. 1\n" in out  # the source, where there is one
     assert "!! The notes say otherwise (by them, this is TRUE); the answer above follows" in out  # alpha-false
     assert "RIGHT: you said true; the statement is TRUE.  [alpha-third]" in out  # the id, after the answer
     assert "From the notes' True/False list; the notes agree." in out  # alpha-true

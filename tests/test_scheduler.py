@@ -84,6 +84,7 @@ def test_is_due_and_naive_time_rejected():
 @dataclass(frozen=True)
 class Item:
     id: str
+    related: tuple[str, ...] = ()
 
 
 ITEMS = [Item(f"s{i}") for i in range(8)]
@@ -135,3 +136,15 @@ def test_select_rejects_bad_mode_and_count():
         select(ITEMS, {}, mode="cram", count=1, now=T0, rng=random.Random(0))
     with pytest.raises(ValueError, match="count"):
         select(ITEMS, {}, mode="mixed", count=0, now=T0, rng=random.Random(0))
+
+
+def test_related_statements_are_kept_apart_unless_nothing_else_is_left():
+    items = [Item("a", related=("b",)), Item("b"), Item("c", related=("d",)), Item("d"), Item("e")]
+    states = {i.id: CardState(box=1, due_at=T0 - (5 - n) * DAY, last_answered_at=T0 - 9 * DAY, last_correct=True,
+                              reviews=1, lapses=0) for n, i in enumerate(items)}  # due order: a, b, c, d, e
+    assert [c.id for c in select(items, states, mode="review", count=3, now=T0, rng=random.Random(0))] == ["a", "c", "e"]
+    # b waits for a (declared on a's side), d for c; they come last when the session has room for them
+    assert [c.id for c in select(items, states, mode="review", count=5, now=T0, rng=random.Random(0))] == [
+        "a", "c", "e", "b", "d"]
+    plain = [Item(i.id) for i in items]
+    assert [c.id for c in select(plain, states, mode="review", count=3, now=T0, rng=random.Random(0))] == ["a", "b", "c"]

@@ -19,7 +19,12 @@ One file per section of the notes; the file name (without `.yaml`) is the topic 
         notes_text: GAP has no ...     # optional, with from_notes: the notes' own wording, where
                                        # `text` rewords it (spelled-out jargon, an ambiguity removed)
         notes_answer: true             # optional: the notes' key, only where it differs from answer
-        source: Lin et al. 2013, 3.2   # optional: where to check the fact
+        source: Lin et al. 2013, 3.2   # optional (required where the explanation states a number
+                                       # or quotes a paper): where to check the fact
+        related: [gap-with-batchnorm]  # optional: statements of the same file on a neighbouring
+                                       # fact, reviewed as separate questions; a session asks
+                                       # them apart (see `scheduler.select`), since the
+                                       # explanation of one could give the other away
 
 `answer: yes` is refused although YAML 1.1 reads it as a boolean: `yes/no/on/off` turn into
 booleans by accident elsewhere (a text of `no` becomes False), so the bank spells `true`/`false`.
@@ -64,7 +69,7 @@ EXERCISES = (
     "autoencoder", "gan",
 )  # the exercise names of docs/EXERCISES.md
 REQUIRED = ("id", "text", "answer", "explanation", "section")
-OPTIONAL = ("tags", "exercise", "from_notes", "notes_text", "notes_answer", "source")
+OPTIONAL = ("tags", "exercise", "from_notes", "notes_text", "notes_answer", "source", "related")
 FILE_KEYS = ("title", "order", "statements")
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -91,6 +96,7 @@ class Statement:
     notes_text: str | None = None  # the notes' wording where `text` rewords a statement of their lists
     notes_answer: bool | None = None  # set only where the notes' key differs from `answer`
     source: str | None = None
+    related: tuple[str, ...] = ()  # as declared here; the relation is symmetric
     file: str = ""
     line: int = 0
 
@@ -289,7 +295,8 @@ def _read_cache(directory: Path, key: list[list]) -> Bank | None:
             return None
         topics = tuple(
             Topic(name=t["name"], title=t["title"], order=t["order"], file=Path(t["file"]),
-                  statements=tuple(Statement(**{**s, "tags": tuple(s["tags"])}) for s in t["statements"]))
+                  statements=tuple(Statement(**{**s, "tags": tuple(s["tags"]), "related": tuple(s["related"])})
+                                   for s in t["statements"]))
             for t in data["topics"]
         )
         return Bank(directory=directory, topics=topics)
@@ -360,6 +367,8 @@ def _load_file(path: Path, problems: list[Problem]) -> Topic | None:
                     statements.append(s)
             if not items.value:
                 problems.append(Problem(where, _line(items), "statements", "the list is empty"))
+            if len(problems) == before:  # ids are known only when every statement parsed
+                _check_related(statements, where, problems)
     if len(problems) > before or title is None:
         return None
     return Topic(name=name, title=title, order=order, file=path, statements=tuple(statements))
@@ -380,9 +389,8 @@ def _statement(node: Node, topic: str, where: str, problems: list[Problem]) -> S
     section = _text(f.get("section"), where, "section", problems)
     if section is not None and section not in SECTIONS:
         problems.append(Problem(where, _line(f["section"]), "section", f"{section!r} is not a section of the notes; use one of {', '.join(SECTIONS)}"))
-    tags: tuple[str, ...] = ()
-    if "tags" in f:
-        tags = _tags(f["tags"], where, problems)
+    tags = _tags(f["tags"], where, "tags", problems) if "tags" in f else ()
+    related = _tags(f["related"], where, "related", problems) if "related" in f else ()
     exercise = _text(f.get("exercise"), where, "exercise", problems) if "exercise" in f else None
     if exercise is not None and exercise not in EXERCISES:
         problems.append(Problem(where, _line(f["exercise"]), "exercise", f"unknown exercise {exercise!r}; use one of {', '.join(EXERCISES)}"))
@@ -400,8 +408,19 @@ def _statement(node: Node, topic: str, where: str, problems: list[Problem]) -> S
     return Statement(
         id=sid, text=text, answer=answer, explanation=explanation, section=section, topic=topic,
         tags=tags, exercise=exercise, from_notes=from_notes, notes_text=notes_text, notes_answer=notes_answer,
-        source=source, file=where, line=_line(node),
+        source=source, related=related, file=where, line=_line(node),
     )
+
+
+def _check_related(statements: list[Statement], where: str, problems: list[Problem]) -> None:
+    """Every `related` id names another statement of the same file."""
+    ids = {s.id for s in statements}
+    for s in statements:
+        for other in s.related:
+            if other == s.id:
+                problems.append(Problem(where, s.line, "related", f"{s.id!r} lists itself"))
+            elif other not in ids:
+                problems.append(Problem(where, s.line, "related", f"{other!r} is not a statement of this file"))
 
 
 def _is(node: Node | None, kind: str) -> bool:
@@ -464,15 +483,16 @@ def _bool(node: Node | None, where: str, name: str, problems: list[Problem]) -> 
     return None
 
 
-def _tags(node: Node, where: str, problems: list[Problem]) -> tuple[str, ...]:
+def _tags(node: Node, where: str, name: str, problems: list[Problem]) -> tuple[str, ...]:
+    """A list of kebab-case names (`tags`, or the ids of `related`)."""
     if not _is(node, "sequence"):
-        problems.append(Problem(where, _line(node), "tags", "must be a list, e.g. [gap, cam]"))
+        problems.append(Problem(where, _line(node), name, "must be a list, e.g. [gap, cam]"))
         return ()
     tags = []
     for item in node.value:
-        tag = _text(item, where, "tags", problems)
+        tag = _text(item, where, name, problems)
         if tag is not None and not KEBAB.match(tag):
-            problems.append(Problem(where, _line(item), "tags", f"{tag!r} must be kebab-case"))
+            problems.append(Problem(where, _line(item), name, f"{tag!r} must be kebab-case"))
         elif tag is not None:
             tags.append(tag)
     return tuple(tags)

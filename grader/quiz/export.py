@@ -47,7 +47,7 @@ def gift_escape(text: str) -> str:
 
 
 def _general_feedback(s: Statement) -> str:
-    text = s.explanation
+    text = s.explanation + (f" Source: {s.source}." if s.source else "")
     if s.notes_flag is not None:
         text += f" ({s.notes_flag}; the explanation says why the answer differs.)"
     return text

@@ -89,7 +89,11 @@ def next_state(state: CardState | None, correct: bool, now: datetime) -> CardSta
 
 
 class _HasId(Protocol):
-    id: str
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def related(self) -> tuple[str, ...]: ...
 
 
 S = TypeVar("S", bound=_HasId)
@@ -103,7 +107,10 @@ def select(statements: Sequence[S], states: Mapping[str, CardState], *, mode: st
       the rest (soonest due first), so that a session is never empty while the bank is not.
     - `review`: only what is due, most overdue first.
     - `mistakes`: only statements whose last answer was wrong, most recent mistake first.
-    Ties are broken by `rng`, so a seed makes the order reproducible.
+    Ties are broken by `rng`, so a seed makes the order reproducible. Statements declared
+    `related` (in either direction) are kept apart: one that is related to a statement already
+    chosen waits until every other candidate is placed, so that the explanation of one does not
+    answer the other in the same session unless nothing else is left.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -122,4 +129,25 @@ def select(statements: Sequence[S], states: Mapping[str, CardState], *, mode: st
         new = [s for s in pool if s.id not in states]
         rest = sorted((s for s in seen if not is_due(states[s.id], now)), key=lambda s: states[s.id].due_at)
         chosen = due + new + rest
-    return chosen[:count]
+    return _apart(chosen, count)
+
+
+def _apart(ranked: list[S], count: int) -> list[S]:
+    """The first `count` of `ranked`, passing over statements related to one already taken."""
+    neighbours: dict[str, set[str]] = {}
+    for s in ranked:
+        for other in s.related:
+            neighbours.setdefault(s.id, set()).add(other)
+            neighbours.setdefault(other, set()).add(s.id)
+    taken: list[S] = []
+    taken_ids: set[str] = set()
+    waiting: list[S] = []
+    for s in ranked:
+        if len(taken) == count:
+            break
+        if neighbours.get(s.id, set()) & taken_ids:
+            waiting.append(s)
+        else:
+            taken.append(s)
+            taken_ids.add(s.id)
+    return (taken + waiting)[:count]

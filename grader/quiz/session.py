@@ -9,7 +9,7 @@ Every answer is committed to the store (with the statement's new Leitner state) 
 feedback is printed, so killing the quiz loses nothing already answered.
 
 A statement's id is shown only after it is answered: ids are written for maintainers
-(`gap-cam-needs-no-extra-training`) and would often give the answer away.
+(`conv-not-translation-invariant`) and would often give the answer away.
 """
 
 from __future__ import annotations
@@ -273,12 +273,15 @@ def _ask(reader: LineReader | KeyReader) -> Action:
 
 
 def feedback_lines(statement: Statement, given: bool) -> list[str]:
-    """The verdict and the statement's id, the explanation, and what the notes say where they differ."""
+    """The verdict and the statement's id, the explanation and its source, and what the notes say
+    where they differ."""
     right = given == statement.answer
     verdict = click.style("RIGHT", fg="green", bold=True) if right else click.style("WRONG", fg="red", bold=True)
     lines = [f"  {verdict}: you said {_word(given)}; the statement is {_word(statement.answer).upper()}."
              + click.style(f"  [{statement.id}]", dim=True)]
     lines += _wrap("Why: " + statement.explanation, "  ")
+    if statement.source:
+        lines += [click.style(line, dim=True) for line in _wrap("Source: " + statement.source, "  ")]
     if statement.notes_flag is not None:
         flag = f"!! {statement.notes_flag}; the answer above follows the sources (see Why)."
         lines += [click.style(line, fg="yellow", bold=True) for line in _wrap(flag, "  ")]
