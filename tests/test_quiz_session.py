@@ -66,6 +66,19 @@ def test_parse_answer(raw, action):
     assert parse_answer(raw) is action
 
 
+def test_feedback_says_when_a_statement_of_the_notes_is_reworded():
+    from grader.quiz.bank import Statement
+    from grader.quiz.session import feedback_lines
+
+    base = {"id": "gap-x", "text": "Detectors do not end with a whole-image GAP.", "answer": True,
+            "explanation": "Y.", "section": "GlobalAvgPooling", "topic": "gap", "from_notes": True}
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in feedback_lines(Statement(**base), True)]
+    assert plain[-1] == "  (From the notes' True/False list; the notes agree.)"
+    reworded = Statement(**base, notes_text="GAP is not used in OD networks")
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in feedback_lines(reworded, True)]
+    assert plain[-1] == "  (From the notes' True/False list, reworded; the notes agree.)"
+
+
 def test_order_is_reproducible(quiz_env):
     args = ["--bank", str(quiz_env["bank"]), "--seed", "1"]
     first = run_quiz_cli(args, input="q\n")

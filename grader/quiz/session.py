@@ -286,7 +286,8 @@ def feedback_lines(statement: Statement, given: bool) -> list[str]:
         flag = f"!! {statement.notes_flag}; the answer above follows the sources (see Why)."
         lines += [click.style(line, fg="yellow", bold=True) for line in _wrap(flag, "  ")]
     elif statement.from_notes:
-        lines.append(click.style("  (From the notes' True/False list; the notes agree.)", dim=True))
+        reworded = ", reworded" if statement.notes_text else ""
+        lines.append(click.style(f"  (From the notes' True/False list{reworded}; the notes agree.)", dim=True))
     return lines
 
 
