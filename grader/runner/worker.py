@@ -87,15 +87,20 @@ class WorkerLoop:
         key = f"{exercise}:{path}:{digest}"  # a file saved again is loaded again
         if key in self.modules:
             return self.modules[key]
-        spec = importlib.util.spec_from_file_location(f"student_{exercise}", path)
+        name = f"student_{exercise}"
+        spec = importlib.util.spec_from_file_location(name, path)
         try:
             if spec is None or spec.loader is None:
                 raise ImportError(f"cannot load {path}")
             module = importlib.util.module_from_spec(spec)
+            # As Python's import system does: code that looks its own module up while it is
+            # executed (@dataclass with postponed annotations, @torch.jit.script) finds it.
+            sys.modules[name] = module
             with self.guard.dispatch_mode():
                 spec.loader.exec_module(module)
             self.modules[key] = module
         except BaseException as exc:  # noqa: BLE001 - SystemExit and ForbiddenCall included
+            sys.modules.pop(name, None)
             self.modules[key] = self._exception_reply(exc, path, "import")
         return self.modules[key]
 
