@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import call, module_case, randn, reference_state
+from grader.runner import probes
 from grader.engine.spec import Case, Check, Mistake
 
 _S = "Convolution"
@@ -38,11 +39,12 @@ def probe_output_shape(mod: Any, cfg: tuple, input_shape: tuple, device: str = "
         return list(net(x).shape)
 
 
-def probe_param_counts(mod: Any, cfg: tuple, device: str = "cpu", seed: int = 0) -> dict:
-    """`inception_params(*cfg)` and the parameters of `InceptionModule(*cfg)` counted by torch."""
+def probe_parameter_count(mod: Any, cfg: tuple, device: str = "cpu", seed: int = 0) -> int:
+    """The parameters of a freshly built `InceptionModule(*cfg)`, counted by torch; a lazy module
+    (`nn.LazyConv2d`, as in d2l's GoogLeNet) first sees one small input to get its shapes."""
     net = mod.InceptionModule(*cfg)
-    return {"inception_params": mod.inception_params(*cfg),
-            "InceptionModule(...).parameters()": int(sum(p.numel() for p in net.parameters()))}
+    probes.materialize(net, "forward", [torch.zeros(1, cfg[0], 3, 3)])
+    return int(sum(p.numel() for p in net.parameters()))
 
 
 # --- known mistakes: the module ----------------------------------------------------------------
@@ -163,10 +165,16 @@ def _params_values(g, ref):
             for cfg in configs]
 
 
-def _params_vs_module(g, ref):
-    configs = [INCEPTION_3A, (3, 5, 2, 7, 4, 1, 6), *_random_configs(g, 2)]
-    return [Case(f"{_PROBES}:probe_param_counts", (cfg,),
-                 label=f"inception_params{cfg} against sum(p.numel() for p in {_args(cfg)}.parameters())")
+def _module_parameter_counts(g, ref):
+    configs = [(INCEPTION_3A, " (inception(3a): 163,696)"), ((480, 192, 96, 208, 16, 48, 64), " (inception(4a))"),
+               ((3, 5, 2, 7, 4, 1, 6), ""), ((1, 1, 1, 1, 1, 1, 1), "")]
+    return [Case(f"{_PROBES}:probe_parameter_count", (cfg,), label=f"sum(p.numel() for p in {_args(cfg)}.parameters()){note}")
+            for cfg, note in configs]
+
+
+def _params_other_configs(g, ref):
+    configs = [(480, 192, 96, 208, 16, 48, 64), (3, 5, 2, 7, 4, 1, 6), *_random_configs(g, 2)]
+    return [call("inception_params", *cfg, label=f"inception_params{cfg}: the parameters of the contract's module with these arguments")
             for cfg in configs]
 
 
@@ -182,12 +190,14 @@ CHECKS = [
           "outputs equal the reference's with its weights, inception(3a) and small inputs included"),
     Check("module_gradients", "InceptionModule", 2, lambda g, ref: _module_cases(g, ref, grad=True), MODULE_MISTAKES,
           "gradients w.r.t. the input and every parameter"),
-    Check("module_output_shape", "InceptionModule", 2, _output_shapes, (),
+    Check("module_output_shape", "InceptionModule", 1, _output_shapes, (),
           "ch1x1 + ch3x3 + ch5x5 + pool_proj output channels, height and width kept"),
+    Check("module_parameter_count", "InceptionModule", 1, _module_parameter_counts, (),
+          "the parameters of your module (163,696 for inception(3a)), lazy modules included"),
     Check("params_values", "inception_params", 2, _params_values, PARAM_MISTAKES,
           "the count on inception(3a) (163,696) and other configurations"),
-    Check("params_match_module", "inception_params", 2, _params_vs_module, PARAM_MISTAKES,
-          "the count equals sum(p.numel()) of your InceptionModule"),
+    Check("params_other_configs", "inception_params", 2, _params_other_configs, PARAM_MISTAKES,
+          "the count on inception(4a) and random configurations, against the contract's module (never against your own)"),
     Check("naive_params_values", "naive_inception_params", 3, _naive_values, NAIVE_MISTAKES,
           "the naive module's count on inception(3a) (387,296) and other configurations"),
 ]
