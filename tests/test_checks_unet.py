@@ -55,7 +55,7 @@ def test_one_conv_per_level_crop_off_by_one_and_head_relu_are_named(grade):
     result = grade("unet", source=src)
     assert _named(result, "output_size_values") == "one-conv-per-level"
     assert _named(result, "center_crop") == "crop-off-by-one"
-    assert _named(result, "up") == "crop-off-by-one"
+    assert statuses(result)["up"] == "passed"  # Up is judged with the grader's centre crop
     assert "odd differences" in _check(result, "center_crop")["message"]
     # U-Net's own skips always differ by a multiple of 4, so only the head's ReLU shows in the network.
     assert _named(result, "unet_small") == "relu-after-head"
@@ -67,7 +67,7 @@ def test_forgotten_expanding_convs_and_symmetric_slices_are_named(grade):
     result = grade("unet", source=src)
     assert _named(result, "output_size_values") == "expanding-convs-forgotten"
     assert _named(result, "center_crop") == "crop-symmetric-slices"
-    assert statuses(result)["up"] == "error"  # the skip is one row too large to concatenate
+    assert statuses(result)["up"] == "passed"  # a wrong center_crop costs only its own points
 
 
 def test_floored_odd_sizes_and_corner_crop_are_named(grade):
@@ -78,8 +78,28 @@ def test_floored_odd_sizes_and_corner_crop_are_named(grade):
     assert st["output_size_values"] == "passed"
     assert _named(result, "output_size_errors") == "odd-sizes-floored"
     assert _named(result, "center_crop") == "crop-from-corner"
+    assert statuses(result)["up"] == statuses(result)["unet_small"] == "passed"
+
+
+def test_crop_inside_up_from_the_corner_is_named_in_up_and_unet(grade):
+    # A crop written inside Up itself, not through center_crop, is Up's own mistake.
+    src = variant("unet", ("        skip = center_crop(skip, up.shape[-2:])", "        skip = skip[..., : up.shape[-2], : up.shape[-1]]"))
+    result = grade("unet", source=src)
+    assert statuses(result)["center_crop"] == "passed"
     assert _named(result, "up") == "skip-cropped-from-corner"
     assert _named(result, "unet_small") == "skip-cropped-from-corner"
+    assert "Up is built on your DoubleConv" in _check(result, "up")["message"]
+
+
+def test_tensor_offset_crop_passes_the_full_size_check(grade):
+    # The widely copied Pytorch-UNet pattern: offsets as torch.tensor([...]) (which, on the meta
+    # device, have no value to read), and F.pad with negative amounts to crop.
+    src = variant("unet", ("        skip = center_crop(skip, up.shape[-2:])",
+                           "        diff_y = torch.tensor([skip.size()[2] - up.size()[2]])\n"
+                           "        diff_x = torch.tensor([skip.size()[3] - up.size()[3]])\n"
+                           "        skip = F.pad(skip, [-(diff_x // 2), -(diff_x - diff_x // 2), -(diff_y // 2), -(diff_y - diff_y // 2)])"))
+    result = grade("unet", source=src)
+    assert result["score"] == result["max_score"], {c["name"]: c["message"] for c in result["checks"] if c["status"] != "passed"}
 
 
 def test_swapped_crop_offsets_and_missing_middle_relu_are_named(grade):

@@ -1,5 +1,5 @@
 """Hidden checks for `unet`: sizes, centre crops, the three blocks, a small U-Net with the reference's
-weights, and the full-size U-Net counted on the `meta` device (nothing real is allocated)."""
+weights, and the full-size U-Net counted on the `meta` device (no weights are allocated)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import call, module_case, randn, reference_state
+from grader.runner import probes
 from grader.engine.spec import Case, Check, Mistake
 
 _S = "Segmentation"
@@ -17,19 +18,36 @@ _PROBES = "grader.checks.unet"
 
 
 # --- probes (run in the worker on the student's module, and here on the reference) -------------
+def trusted_center_crop(x: torch.Tensor, size: Any) -> torch.Tensor:
+    """The grader's centre crop (Tensor[..., H, W] -> Tensor[..., h, w]): it stands in for the
+    student's `center_crop` inside `Up` and `UNet`, whose checks then test those parts only."""
+    h, w = int(size[0]), int(size[1])
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top : top + h, left : left + w]
+
+
+_TRUSTED_CROP = {"center_crop": f"{_PROBES}:trusted_center_crop"}
+
+
 def probe_meta_unet(mod: Any, init_args: tuple, input_shape: tuple, device: str = "cpu", seed: int = 0) -> dict:
-    """Build `UNet(*init_args)` and run it on an input of `input_shape`, all on the `meta` device
-    (shapes only, no memory): its convolution layers by kind, its parameter count, its output shape.
-    `device` is not used: meta tensors live on no real device."""
+    """The full-size `UNet(*init_args)` built on the `meta` device (shapes only, no memory) and
+    counted without running it: its convolution layers by kind and its parameters. Its output
+    shape comes from a real forward pass of a narrow copy (`base_channels=2`, the same depth) on a
+    zero input of `input_shape`: the shape does not depend on the width, and a real pass works
+    with any code, crops computed with `torch.tensor([...])` included (on `meta`, such a tensor
+    has no value to read)."""
     with torch.device("meta"):
         net = mod.UNet(*init_args)
-        out = net(torch.empty(*input_shape))
     kinds = {"conv 3x3": 0, "up-conv 2x2 stride 2": 0, "conv 1x1": 0, "other conv": 0}
     for m in net.modules():
         if isinstance(m, nn.ConvTranspose2d):
             kinds["up-conv 2x2 stride 2" if m.kernel_size == (2, 2) and m.stride == (2, 2) else "other conv"] += 1
         elif isinstance(m, nn.Conv2d):
             kinds[{(3, 3): "conv 3x3", (1, 1): "conv 1x1"}.get(m.kernel_size, "other conv")] += 1
+    depth = {"depth": init_args[3]} if len(init_args) > 3 else {}
+    narrow = mod.UNet(*init_args[:2], base_channels=2, **depth).to(device)
+    with torch.no_grad(), probes.trusted_parts(mod, _TRUSTED_CROP):
+        out = narrow(torch.zeros(*input_shape, device=device))
     return {"conv layers": sum(kinds.values()), **kinds,
             "parameters": int(sum(p.numel() for p in net.parameters())),
             "output shape": list(out.shape)}
@@ -134,9 +152,7 @@ def _up_forward(crop, order):
 
 
 def _crop_ref(skip, up):
-    h, w = up.shape[-2:]
-    top, left = (skip.shape[-2] - h) // 2, (skip.shape[-1] - w) // 2
-    return skip[..., top : top + h, left : left + w]
+    return trusted_center_crop(skip, up.shape[-2:])
 
 
 def _crop_ceil(skip, up):
@@ -284,14 +300,21 @@ def _crops(g, ref):
     return cases
 
 
+# What each block is built on: its check says so, and judges it with the grader's centre crop, so
+# that a wrong center_crop costs only its own points.
+_BUILT_ON = {"Down": " (Down is built on your DoubleConv: if double_conv fails, fix it first)",
+             "Up": " (Up is built on your DoubleConv: if double_conv fails, fix it first; the centre crop is the grader's)",
+             "UNet": " (UNet is built on your DoubleConv, Down and Up: if their checks fail, fix them first; the centre crop is the grader's)"}
+
+
 def _block_cases(ref, cls: str, configs, g) -> list[Case]:
     cases = []
     for init, shapes, why in configs:
         state = reference_state(ref, cls, *init)
         inputs = tuple(randn(g, *s) for s in shapes)
         shown = ", ".join(str(s) for s in shapes)
-        cases.append(module_case(cls, init, inputs, state, grad=True,
-                                 label=f"{cls}{init} with the reference's weights, {why}: input {shown}"))
+        cases.append(module_case(cls, init, inputs, state, grad=True, trusted=_TRUSTED_CROP if cls in ("Up", "UNet") else None,
+                                 label=f"{cls}{init} with the reference's weights, {why}: input {shown}{_BUILT_ON.get(cls, '')}"))
     return cases
 
 
@@ -328,7 +351,8 @@ def _unet_meta(g, ref):
     configs = [((), (1, 1, 572, 572), "the defaults, as in the paper: 23 conv layers, 31,030,658 parameters, output (1, 2, 388, 388)"),
                ((3, 5, 64, 5), (2, 3, 380, 412), "3 input channels, 5 classes, depth 5, batch 2, non-square 380x412 -> 4x36")]
     return [Case(f"{_PROBES}:probe_meta_unet", (init, shape),
-                 label=f"UNet{init} and an input {shape}, both on the meta device: {why}") for init, shape, why in configs]
+                 label=f"UNet{init} built on the meta device and counted, its output shape from a copy with "
+                       f"base_channels=2 on an input {shape}: {why}") for init, shape, why in configs]
 
 
 CHECKS = [
@@ -347,5 +371,5 @@ CHECKS = [
     Check("unet_small", "UNet", 3, _unet_small, UNET_MISTAKES,
           "small U-Nets (base 2-4) with the reference's weights: outputs and gradients"),
     Check("unet_full_size_meta", "UNet", 3, _unet_meta, META_MISTAKES,
-          "the paper's U-Net built on the meta device: conv layers by kind, parameters, output shape"),
+          "the paper's U-Net built on the meta device: conv layers by kind and parameters; the output shape of a narrow copy"),
 ]
