@@ -53,8 +53,9 @@ def test_wrong_gap_and_cam_are_named(grade, label):
     if cam_mistake == "cam-relu":
         message = checks["cam_mean_is_class_score"]["message"]
         assert "class score" in message and "Zhou" in message
-    if gap_mistake == "gap-max-not-mean":  # the student's classifier uses the student's GAP
-        assert checks["classifier_logits"]["mistake"]["name"] == "classifier-global-max-pool"
+    # The classifier calls the student's global_avg_pool, but is judged with the grader's: a wrong
+    # GAP costs only its own points.
+    assert checks["classifier_logits"]["status"] == checks["classifier_any_input_size"]["status"] == "passed"
 
 
 @pytest.mark.parametrize("new, mistake", [
@@ -68,6 +69,25 @@ def test_wrong_classifier_is_named(grade, new, mistake):
     assert st["classifier_logits"] == st["classifier_any_input_size"] == "failed"
     assert st["global_avg_pool_forward"] == "passed"
     assert mistake in mistakes(result)
+
+
+# Normalisations copied from CAM visualisation code: per image with an epsilon (a loop, as in
+# Zhou et al.'s demo), and over the whole batch at once.
+_CAM_EPS_LOOP = ("    maps = []\n    for i in range(features.shape[0]):\n"
+                 '        cam = torch.einsum("c,chw->hw", w[i], features[i])\n'
+                 "        cam = cam - cam.min()\n        maps.append(cam / (cam.max() + 1e-8))\n"
+                 "    return torch.stack(maps)")
+_CAM_BATCH = ('    m = torch.einsum("nc,nchw->nhw", w, features)\n'
+              "    return (m - m.min()) / (m.max() - m.min())")
+
+
+@pytest.mark.parametrize("body, mistake", [(_CAM_EPS_LOOP, "cam-normalised"), (_CAM_BATCH, "cam-normalised-over-batch")],
+                         ids=["per image, with an epsilon", "over the batch"])
+def test_normalised_cams_are_named_in_both_cam_checks(grade, body, mistake):
+    result = grade("gap", source=variant("gap", (_CAM, body)))
+    checks = {c["name"]: c for c in result["checks"]}
+    for name in ("cam_values", "cam_mean_is_class_score"):
+        assert checks[name]["status"] == "failed" and (checks[name]["mistake"] or {}).get("name") == mistake, (name, checks[name])
 
 
 def test_classifier_that_only_accepts_one_size_fails_the_size_check(grade):

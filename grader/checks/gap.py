@@ -30,6 +30,16 @@ def _dt(dtype: torch.dtype) -> str:
 
 
 # --- probes (run in the worker on the student's module, and here on the reference) -------------
+def trusted_global_avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """The grader's GAP, (N, C, H, W) -> (N, C): it stands in for the student's `global_avg_pool`
+    inside `GAPClassifier`, whose checks then test the classifier only."""
+    return x.mean(dim=(2, 3))
+
+
+_TRUSTED_GAP = {"global_avg_pool": f"{_PROBES}:trusted_global_avg_pool"}
+_WITH_OUR_GAP = " (with the grader's global_avg_pool in place of yours)"
+
+
 def probe_parameters(mod: Any, cls: str, init_args: tuple, device: str = "cpu", seed: int = 0) -> dict:
     """The names and shapes of a freshly built module's parameters, and their total count."""
     net = getattr(mod, cls)(*init_args)
@@ -135,6 +145,14 @@ def _cam_normalised(ref):
     return {"class_activation_map": class_activation_map}
 
 
+def _cam_normalised_over_batch(ref):
+    def class_activation_map(features, fc_weight, class_idx):
+        m = ref.class_activation_map(features, fc_weight, class_idx)
+        return (m - m.min()) / (m.max() - m.min())
+
+    return {"class_activation_map": class_activation_map}
+
+
 def _cam_relu(ref):
     return {"class_activation_map": lambda f, w, k: torch.relu(ref.class_activation_map(f, w, k))}
 
@@ -153,6 +171,7 @@ def _cam_all_classes_summed(ref):
 
 CAM_MISTAKES = (
     Mistake("cam-normalised", "The map is rescaled to [0, 1]: that is only for display; the CAM itself is the raw weighted sum, so that its mean plus the bias is the class score.", _cam_normalised, _S, subsection="Class activation maps"),
+    Mistake("cam-normalised-over-batch", "The maps are rescaled to [0, 1] with the minimum and maximum of the whole batch: rescaling is only for display (and would be per image); the CAM itself is the raw weighted sum, so that its mean plus the bias is the class score.", _cam_normalised_over_batch, _S, subsection="Class activation maps"),
     Mistake("cam-relu", "A ReLU was applied (as in Grad-CAM): the CAM of Zhou et al. keeps negative evidence, so that its mean plus the bias is the class score.", _cam_relu, _S, subsection="Class activation maps"),
     Mistake("cam-first-image-class", "Every image uses class_idx[0]: take fc_weight[class_idx[n]] for image n.", _cam_first_class, _S),
     Mistake("cam-mean-over-channels", "The weighted features are averaged over the channels: the CAM is their sum over c.", _cam_mean_over_channels, _S, subsection="Class activation maps"),
@@ -181,8 +200,8 @@ def _classifier_logits(g, ref):
     for c, k, n, h, w in [(8, 5, 2, 6, 6), (3, 10, 1, 4, 7), (16, 2, 3, 3, 3), (1, 4, 2, 5, 2)]:
         state = reference_state(ref, "GAPClassifier", c, k)
         x = randn(g, n, c, h, w)
-        cases.append(module_case("GAPClassifier", (c, k), (x,), state, grad=True,
-                                 label=f"GAPClassifier({c}, {k}) with the reference's weights, features {tuple(x.shape)}"))
+        cases.append(module_case("GAPClassifier", (c, k), (x,), state, grad=True, trusted=_TRUSTED_GAP,
+                                 label=f"GAPClassifier({c}, {k}) with the reference's weights, features {tuple(x.shape)}{_WITH_OUR_GAP}"))
     return cases
 
 
@@ -190,8 +209,8 @@ def _classifier_sizes(g, ref):
     c, k = 6, 3
     state = reference_state(ref, "GAPClassifier", c, k)
     sizes = [(7, 7), (1, 1), (5, 11), (14, 3), (32, 32)]
-    return [module_case("GAPClassifier", (c, k), (randn(g, 2, c, h, w),), state,
-                        label=f"one GAPClassifier({c}, {k}), the same weights, features of size {h}x{w}: the head is invariant to the input size")
+    return [module_case("GAPClassifier", (c, k), (randn(g, 2, c, h, w),), state, trusted=_TRUSTED_GAP,
+                        label=f"one GAPClassifier({c}, {k}), the same weights, features of size {h}x{w}: the head is invariant to the input size{_WITH_OUR_GAP}")
             for h, w in sizes]
 
 
@@ -203,7 +222,7 @@ def _classifier_parameters(g, ref):
 
 def _cam_values(g, ref):
     cases = []
-    for (n, c, h, w, k), dtype in zip([(2, 8, 7, 7, 5), (1, 3, 4, 9, 10), (3, 16, 1, 1, 4), (4, 2, 6, 3, 3)],
+    for (n, c, h, w, k), dtype in zip([(2, 8, 7, 7, 5), (1, 3, 4, 9, 10), (3, 16, 1, 5, 4), (4, 2, 6, 3, 3)],
                                       [torch.float32, torch.float64, torch.float32, torch.float64]):
         features = randn(g, n, c, h, w, dtype=dtype)
         fc_weight = randn(g, k, c, dtype=dtype)
@@ -215,7 +234,7 @@ def _cam_values(g, ref):
 
 def _cam_identity(g, ref):
     cases = []
-    for (n, c, h, w, k), dtype in zip([(3, 8, 7, 7, 5), (2, 4, 5, 9, 3), (4, 6, 1, 1, 2), (2, 12, 10, 4, 7)],
+    for (n, c, h, w, k), dtype in zip([(3, 8, 7, 7, 5), (2, 4, 5, 9, 3), (4, 6, 2, 1, 2), (2, 12, 10, 4, 7)],
                                       [torch.float64, torch.float32, torch.float64, torch.float32]):
         head = nn.Linear(c, k).to(dtype)
         features = randn(g, n, c, h, w, dtype=dtype)
