@@ -6,10 +6,12 @@ only what is particular to it: its inputs, its parts and its known mistakes.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 
+from grader.engine.compare import compare, describe
 from grader.engine.spec import Case
 
 
@@ -24,6 +26,45 @@ def call(fn: str, *args: Any, grad: bool = False, label: str = "", raises: tuple
     if grad:
         kwargs["grad"] = True
     return Case("call", (fn, *args), kwargs, label=label, raises=raises, rtol=rtol, atol=atol)
+
+
+def probe_outcome(mod: Any, fn: str, *args: Any, device: str = "cpu", seed: int = 0) -> dict:
+    """Call `mod.fn(*args)` and say what happened, as data: {"returned": the result} or
+    {"raised": [the exception's class name, then its bases' names]}. An error then compares like
+    any result, so the known mistakes that raise the wrong error, or none, can be named.
+    NotImplementedError (the stub) and MemoryError propagate, as from any probe."""
+    args = tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
+    try:
+        out = getattr(mod, fn)(*args)
+    except (NotImplementedError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the student's error is the result
+        return {"raised": [c.__name__ for c in type(exc).__mro__ if c is not object]}
+    return {"returned": out}
+
+
+def assess_outcome(got: Any, expected: Any, *, accept: tuple[str, ...]) -> str | None:
+    """Judge a `probe_outcome` result: an error of a class in `accept` (or a subclass) where the
+    reference raises, otherwise the reference's result."""
+    raised = got.get("raised") if isinstance(got, dict) else None
+    if isinstance(expected, dict) and "raised" in expected:
+        wanted = " or ".join(accept)
+        if raised is None:
+            returned = got.get("returned") if isinstance(got, dict) else got
+            return f"expected {wanted} to be raised, but it returned {describe(returned)}"
+        if not any(name in accept for name in raised):
+            return f"expected {wanted}, but it raised {raised[0]}"
+        return None
+    if raised is not None:
+        return f"raised {raised[0]}, but these arguments are valid: expected {describe(expected.get('returned'))}"
+    return compare(got, expected, "result")
+
+
+def outcome_case(fn: str, *args: Any, accept: tuple[str, ...], label: str = "") -> Case:
+    """A case that calls the exercise's function `fn` through `probe_outcome`: where the reference
+    raises, an error of a class in `accept` passes; elsewhere the result must equal the reference's."""
+    return Case("grader.checks:probe_outcome", (fn, *args), label=label,
+                assess=functools.partial(assess_outcome, accept=tuple(accept)))
 
 
 def module_case(cls: str, init_args: tuple, inputs: tuple, state_dict: dict | None, *, grad: bool = False,
