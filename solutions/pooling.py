@@ -39,7 +39,8 @@ def max_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None
         Tensor[N, C, (H - kH) // stride_h + 1, (W - kW) // stride_w + 1].
 
     Raises:
-        ValueError: the kernel is larger than the input.
+        ValueError: the kernel is larger than the input, in height or in width (the contract
+            also accepts the RuntimeError that `Tensor.unfold` raises when no window fits).
     """
     kh, kw = _pair(kernel_size, "kernel_size")
     sh, sw = _pair(kernel_size if stride is None else stride, "stride")
@@ -61,7 +62,8 @@ def avg_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None
         Tensor[N, C, (H - kH) // stride_h + 1, (W - kW) // stride_w + 1].
 
     Raises:
-        ValueError: the kernel is larger than the input.
+        ValueError: the kernel is larger than the input, in height or in width (the contract
+            also accepts the RuntimeError that `Tensor.unfold` raises when no window fits).
     """
     kh, kw = _pair(kernel_size, "kernel_size")
     sh, sw = _pair(kernel_size if stride is None else stride, "stride")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_statuses, mistakes, statuses, variant
+from mistake_audit import audit
 
 N = "pooling"
 MAX_RET = "    return windows.flatten(-2).max(dim=-1).values  # (N, C, H_out, W_out)"
@@ -48,3 +49,78 @@ def test_builtin_pooling_is_forbidden(grade):
     result = grade(N, source=src)
     assert statuses(result)["avg_pool2d_forward"] == "forbidden"
     assert statuses(result)["max_pool2d_forward"] == "passed"
+
+
+CHECK = ('    if kh > x.shape[-2] or kw > x.shape[-1]:\n'
+         '        raise ValueError(f"kernel {(kh, kw)} is larger than the input {tuple(x.shape[-2:])}")\n')
+WINDOWS = "    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n"
+
+
+def _loops(start: str, check: str = "") -> list[tuple[str, str]]:
+    """Both poolings as loops over the output positions, the window of (i, j) starting at `start`."""
+    body = ("    out_h, out_w = (x.shape[-2] - kh) // sh + 1, (x.shape[-1] - kw) // sw + 1\n"
+            "    out = x.new_zeros(x.shape[0], x.shape[1], out_h, out_w)\n"
+            "    for i in range(out_h):\n        for j in range(out_w):\n"
+            f"            r, c = {start}\n"
+            "            out[:, :, i, j] = x[:, :, r : r + kh, c : c + kw].{}(dim=(-2, -1))\n"
+            "    return out")
+    return [(CHECK + WINDOWS + MAX_RET, check + body.format("amax")), (CHECK + WINDOWS + AVG_RET, check + body.format("mean"))]
+
+
+NAMED = {
+    "the stride argument ignored": ([(STRIDE, '    sh, sw = _pair(kernel_size, "stride")')], "stride-ignored"),
+    "loops reading the window at (i, j)": (_loops("i, j", CHECK), "window-start-not-scaled"),
+}
+
+
+@pytest.mark.parametrize("label", list(NAMED))
+def test_realistic_pooling_mistakes_are_named_in_both(grade, label):
+    edits, mistake = NAMED[label]
+    result = grade(N, source=variant(N, *edits))
+    checks = {c["name"]: c for c in result["checks"]}
+    for fn in ("max_pool2d", "avg_pool2d"):
+        check = checks[f"{fn}_forward"]
+        assert check["status"] == "failed" and (check["mistake"] or {}).get("name") == f"{fn}-{mistake}", check
+
+
+ERRORS = {
+    "loops that find no window": (_loops("i * sh, j * sw"), "empty-result-instead-of-error"),
+    "assert": ([(CHECK, '    assert kh <= x.shape[-2] and kw <= x.shape[-1], "kernel too large"\n')], "assert-instead-of-error"),
+    "bare Exception": ([(CHECK, CHECK.replace("raise ValueError", "raise Exception"))], "bare-exception"),
+    "a kernel as large as the input refused": ([(CHECK, CHECK.replace(" > x.shape", " >= x.shape"))], "kernel-as-large-as-input-refused"),
+    "None after a message": ([(CHECK, '    if kh > x.shape[-2] or kw > x.shape[-1]:\n        print("the kernel is too large")\n        return None\n')],
+                             "none-instead-of-error"),
+    "compared with the channels and the height": ([(CHECK, CHECK.replace("x.shape[-2] or kw > x.shape[-1]", "x.shape[1] or kw > x.shape[2]"))],
+                                                  "kernel-compared-with-wrong-dimensions"),
+}
+
+
+@pytest.mark.parametrize("label", list(ERRORS))
+def test_wrong_errors_are_named(grade, label):
+    edits, mistake = ERRORS[label]
+    result = grade(N, source=variant(N, *edits))
+    check = next(c for c in result["checks"] if c["name"] == "kernel_larger_than_input")
+    assert check["status"] == "failed" and (check["mistake"] or {}).get("name") == mistake, check
+
+
+def test_loops_that_find_no_window_are_otherwise_right(grade):
+    result = grade(N, source=variant(N, *_loops("i * sh, j * sw")))
+    st = statuses(result)
+    assert st["kernel_larger_than_input"] == "failed"
+    assert all(status == "passed" for name, status in st.items() if name != "kernel_larger_than_input")
+
+
+def test_runtime_error_from_unfold_is_accepted(grade):
+    # The contract accepts RuntimeError, which Tensor.unfold raises when no window fits.
+    result = grade(N, source=variant(N, (CHECK, "")))
+    assert statuses(result)["kernel_larger_than_input"] == "passed"
+
+
+def test_wrong_error_says_what_was_raised(grade):
+    result = grade(N, source=variant(N, (CHECK, CHECK.replace("raise ValueError", "raise Exception"))))
+    message = next(c["message"] for c in result["checks"] if c["name"] == "kernel_larger_than_input")
+    assert "expected ValueError or RuntimeError, but it raised Exception" in message
+
+
+def test_mistakes_are_distinguishable():
+    assert audit(N) == []
