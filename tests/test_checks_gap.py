@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import mistakes, statuses, variant
+from mistake_audit import audit
 
 
 _GAP = "    return x.mean(dim=(2, 3))  # (N, C)"
@@ -142,3 +143,7 @@ def test_reference_cam_mean_plus_bias_is_the_classifier_score():
     cam = ref.class_activation_map(features, net.fc.weight, k)
     score = net(features)[torch.arange(3), k]
     torch.testing.assert_close(cam.mean(dim=(1, 2)) + net.fc.bias[k], score)
+
+
+def test_mistakes_are_distinguishable():
+    assert audit("gap") == []

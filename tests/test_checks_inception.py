@@ -6,6 +6,7 @@ import pytest
 from torch import nn
 
 from conftest import ROOT, statuses, variant
+from mistake_audit import audit
 
 
 _CAT = "        branches = [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)]"
@@ -35,6 +36,8 @@ _N_NO_BIAS = [("    branch1 = ch1x1 * in_channels + ch1x1\n    branch2 = ch3x3 *
                "    branch1 = ch1x1 * in_channels\n    branch2 = ch3x3 * in_channels * 9\n    branch3 = ch5x5 * in_channels * 25")]
 _N_NOT_SQUARED = [("    branch2 = ch3x3 * in_channels * 9 + ch3x3\n    branch3 = ch5x5 * in_channels * 25 + ch5x5",
                    "    branch2 = ch3x3 * in_channels * 3 + ch3x3\n    branch3 = ch5x5 * in_channels * 5 + ch5x5")]
+_N_CHAINED = [("    branch2 = ch3x3 * in_channels * 9 + ch3x3\n    branch3 = ch5x5 * in_channels * 25 + ch5x5",
+               "    branch2 = ch3x3 * ch1x1 * 9 + ch3x3\n    branch3 = ch5x5 * ch3x3 * 25 + ch5x5")]
 _N_NO_1X1 = [("    return branch1 + branch2 + branch3\n", "    return branch2 + branch3\n")]
 
 # The module, its count and the naive count are independent parts, so each wrong implementation
@@ -50,9 +53,9 @@ _WRONG = {
     "no ReLU at the branch ends; k instead of k*k; naive 1x1 branch dropped": (
         _ends_without_relu() + _P_NOT_SQUARED + _N_NO_1X1,
         ("relu-missing-at-branch-ends", "kernel-area-not-squared", "naive-1x1-branch-dropped")),
-    "average-pool branch; pool projection not counted": (
-        [("nn.MaxPool2d(3, stride=1, padding=1)", "nn.AvgPool2d(3, stride=1, padding=1)")] + _P_NO_PROJ,
-        ("pool-branch-average-pool", "pool-projection-not-counted", None)),
+    "average-pool branch; pool projection not counted; naive branches chained": (
+        [("nn.MaxPool2d(3, stride=1, padding=1)", "nn.AvgPool2d(3, stride=1, padding=1)")] + _P_NO_PROJ + _N_CHAINED,
+        ("pool-branch-average-pool", "pool-projection-not-counted", "naive-branches-chained")),
 }
 
 
@@ -153,3 +156,7 @@ def test_reference_counts_match_the_modules_they_describe():
     assert sum(p.numel() for p in naive.parameters()) == 387_296
     for cfg in [(3, 5, 2, 7, 4, 1, 6), (17, 1, 9, 2, 30, 4, 11)]:
         assert ref.inception_params(*cfg) == sum(p.numel() for p in ref.InceptionModule(*cfg).parameters())
+
+
+def test_mistakes_are_distinguishable():
+    assert audit("inception") == []

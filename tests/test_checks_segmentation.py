@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from conftest import statuses, variant
+from mistake_audit import audit
 
 
 _RESHAPE = "linear.weight.reshape(num_classes, in_channels, h, w)"
@@ -125,3 +126,7 @@ def test_reference_conv_equals_the_linear_layer_and_upsamples_bilinearly():
         y = torch.randn(1, 2, 5, 6)
         torch.testing.assert_close(up(y)[..., 2:-2, 2:-2],
                                    F.interpolate(y, scale_factor=4, mode="bilinear", align_corners=False)[..., 2:-2, 2:-2])
+
+
+def test_mistakes_are_distinguishable():
+    assert audit("segmentation") == []

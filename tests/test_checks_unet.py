@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from conftest import statuses, variant
+from mistake_audit import audit
 
 
 _SIZE_CONV = "        size -= 4  # DoubleConv"
@@ -112,6 +113,14 @@ def test_swapped_crop_offsets_and_missing_middle_relu_are_named(grade):
     assert statuses(result)["unet_full_size_meta"] == "passed"
 
 
+def test_pooling_inside_double_conv_is_named_in_double_conv_and_down(grade):
+    # An "encoder block" that convolves twice and pools, written as DoubleConv.
+    result = grade("unet", source=variant("unet", (_DC_FWD, "        return F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2, 2)")))
+    assert _named(result, "double_conv") == "pooling-inside-double-conv"
+    assert _named(result, "down") == "pooling-inside-double-conv"
+    assert "Down is built on your DoubleConv" in _check(result, "down")["message"]
+
+
 def test_missing_last_relu_is_named(grade):
     result = grade("unet", source=variant("unet", (_DC_FWD, "        return self.conv2(F.relu(self.conv1(x)))")))
     assert _named(result, "double_conv") == "relu-missing-after-second-conv"
@@ -172,3 +181,7 @@ def test_reference_sizes_agree_with_the_network():
     for h, w in [(44, 60), (48, 44)]:
         out = net(torch.zeros(1, 1, h, w))
         assert tuple(out.shape[-2:]) == (ref.unet_output_size(h, 2), ref.unet_output_size(w, 2))
+
+
+def test_mistakes_are_distinguishable():
+    assert audit("unet") == []

@@ -130,6 +130,8 @@ NAIVE_MISTAKES = (
             _naive(lambda c, a, b, d: a * c + b * c * 9 + d * c * 25), _S, subsection="Parameter counts"),
     Mistake("naive-kernel-area-not-squared", "A k x k kernel has k * k weights per input channel (9 and 25), not k.",
             _naive(lambda c, a, b, d: (a * c + a) + (b * c * 3 + b) + (d * c * 5 + d)), _S, subsection="Parameter counts"),
+    Mistake("naive-branches-chained", "The branches were counted one after the other, each convolution on the previous one's output: the branches run in *parallel*, and the 3x3 and 5x5 convolutions both see the module's in_channels input.",
+            _naive(lambda c, a, b, d: (a * c + a) + (b * a * 9 + b) + (d * b * 25 + d)), _S, subsection="The Inception module"),
     Mistake("naive-1x1-branch-dropped", "The 1x1 *branch* was dropped too: the naive module loses only the 1x1 reductions and the pool projection; its own 1x1 branch stays.",
             _naive(lambda c, a, b, d: (b * c * 9 + b) + (d * c * 25 + d)), _S, subsection="The Inception module"),
 )

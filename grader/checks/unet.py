@@ -138,6 +138,7 @@ def _padded_forward(self, x):
 
 
 _PADDED = _double_conv(_padded_forward)
+_POOLED = _double_conv(lambda self, x: F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2, 2))
 _NO_MID_RELU = _double_conv(lambda self, x: F.relu(self.conv2(self.conv1(x))))
 _NO_END_RELU = _double_conv(lambda self, x: self.conv2(F.relu(self.conv1(x))))
 
@@ -207,6 +208,7 @@ _BLOCK_MISTAKES = {  # name -> (explanation, the wrong block)
     "padded-convolutions": ("The 3x3 convolutions are padded: U-Net's are unpadded (padding=0), each one takes 2 pixels from the height and width.", _PADDED),
     "relu-missing-between-convs": ("There is no ReLU between the two 3x3 convolutions: each convolution is followed by a ReLU.", _NO_MID_RELU),
     "relu-missing-after-second-conv": ("The second 3x3 convolution has no ReLU: each convolution is followed by a ReLU.", _NO_END_RELU),
+    "pooling-inside-double-conv": ("DoubleConv also pools: it is only the two 3x3 convolutions with their ReLUs; the 2x2 max pooling belongs to Down, before its DoubleConv (the skip connection is taken from the unpooled map).", _POOLED),
     "down-convolves-before-pooling": ("Down pools *first*, then applies its DoubleConv: the skip is taken before the pooling, at full resolution.", _DOWN_CONV_FIRST),
     "down-average-pooling": ("U-Net downsamples with 2x2 *max* pooling, stride 2.", _DOWN_AVG),
     "concat-upsampled-first": ("The concatenation is [upsampled, skip]: the contract (and the paper's figure) concatenates [skip_cropped, upsampled], so the DoubleConv's weights see the skip channels first.", _UP_FIRST),
@@ -246,8 +248,10 @@ def _unet_batchnorm(ref):
     return {"UNet": Wrong}
 
 
-DOUBLE_CONV_MISTAKES = _block_mistakes("DoubleConv", "padded-convolutions", "relu-missing-between-convs", "relu-missing-after-second-conv")
-DOWN_MISTAKES = _block_mistakes("Down", "padded-convolutions", "relu-missing-between-convs", "down-convolves-before-pooling", "down-average-pooling")
+DOUBLE_CONV_MISTAKES = _block_mistakes("DoubleConv", "padded-convolutions", "relu-missing-between-convs", "relu-missing-after-second-conv",
+                                       "pooling-inside-double-conv")
+DOWN_MISTAKES = _block_mistakes("Down", "padded-convolutions", "relu-missing-between-convs", "pooling-inside-double-conv",
+                                "down-convolves-before-pooling", "down-average-pooling")
 UP_MISTAKES = _block_mistakes("Up", "padded-convolutions", "concat-upsampled-first", "crop-off-by-one", "skip-resized-not-cropped", "skip-cropped-from-corner")
 # Mistakes inside the blocks are named by the blocks' own checks; these are the ones a whole U-Net shows.
 UNET_MISTAKES = _block_mistakes("UNet", "padded-convolutions", "concat-upsampled-first", "skip-cropped-from-corner") + (
