@@ -77,9 +77,6 @@ def inception_params(in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch
 
     Returns:
         int: 163,696 for GoogLeNet's inception(3a) `(192, 64, 96, 128, 16, 32, 32)`.
-
-    Raises:
-        ValueError: a channel count is not a positive int.
     """
     # TODO: your code here
     raise NotImplementedError("inception_params")
@@ -94,9 +91,6 @@ def naive_inception_params(in_channels: int, ch1x1: int, ch3x3: int, ch5x5: int)
 
     Returns:
         int: 387,296 for inception(3a) `(192, 64, 128, 32)`.
-
-    Raises:
-        ValueError: a channel count is not a positive int.
     """
     # TODO: your code here
     raise NotImplementedError("naive_inception_params")

@@ -51,9 +51,6 @@ def fully_convolutionalize(linear: nn.Linear, in_channels: int, in_hw: tuple[int
         on the linear layer's device and dtype. On an `(N, C, h, w)` input its output
         `(N, K, 1, 1)` equals `linear(x.flatten(1))`; on `(N, C, H, W)` it gives the coarse
         heatmap `(N, K, H - h + 1, W - w + 1)`. The linear layer is left unchanged.
-
-    Raises:
-        ValueError: `linear.in_features != in_channels * h * w`.
     """
     # TODO: your code here
     raise NotImplementedError("fully_convolutionalize")
@@ -74,9 +71,6 @@ def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
 
     Returns:
         Tensor[channels, channels, kernel_size, kernel_size], float32.
-
-    Raises:
-        ValueError: channels < 1, or kernel_size not a positive multiple of 4.
     """
     # TODO: your code here
     raise NotImplementedError("bilinear_kernel")
@@ -92,9 +86,6 @@ def pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int |
 
     Returns:
         float: correct pixels / counted pixels over the whole batch; 0.0 when no pixel is counted.
-
-    Raises:
-        ValueError: pred and target have different shapes.
     """
     # TODO: your code here
     raise NotImplementedError("pixel_accuracy")
@@ -116,9 +107,6 @@ def mean_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_
 
     Returns:
         float: the mean IoU; 0.0 when no pixel is left.
-
-    Raises:
-        ValueError: different shapes, or num_classes < 1.
     """
     # TODO: your code here
     raise NotImplementedError("mean_iou")

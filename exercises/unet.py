@@ -53,8 +53,8 @@ def unet_output_size(input_size: int, depth: int = 4) -> int:
         int: the output size.
 
     Raises:
-        ValueError: an argument is not an int or out of range, a size would be <= 0 at some
-            stage, or a size before a 2x2 pooling is odd.
+        ValueError: the input cannot pass: a size would be <= 0 at some stage (the input
+            itself included), or a size before a 2x2 pooling is odd.
     """
     # TODO: your code here
     raise NotImplementedError("unet_output_size")
@@ -72,7 +72,7 @@ def center_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         `left = (W - w) // 2` (an odd difference leaves the extra row/column at the bottom/right).
 
     Raises:
-        ValueError: size is larger than x, or smaller than 1.
+        ValueError: size is larger than x.
     """
     # TODO: your code here
     raise NotImplementedError("center_crop")

@@ -33,9 +33,6 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
 
     Returns:
         Tensor[N, C]: `out[n, c] = mean over (h, w) of x[n, c, h, w]`; same dtype and device as x.
-
-    Raises:
-        ValueError: x is not 4-dimensional.
     """
     if x.dim() != 4:
         raise ValueError(f"expected x of shape (N, C, H, W), got {tuple(x.shape)}")
@@ -82,9 +79,6 @@ def class_activation_map(features: torch.Tensor, fc_weight: torch.Tensor, class_
 
     Returns:
         Tensor[N, H, W].
-
-    Raises:
-        ValueError: the shapes do not fit together.
     """
     if features.dim() != 4 or fc_weight.dim() != 2 or fc_weight.shape[1] != features.shape[1]:
         raise ValueError(f"expected features (N, C, H, W) and fc_weight (K, C), got {tuple(features.shape)} and {tuple(fc_weight.shape)}")

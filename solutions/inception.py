@@ -91,9 +91,6 @@ def inception_params(in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch
 
     Returns:
         int: 163,696 for GoogLeNet's inception(3a) `(192, 64, 96, 128, 16, 32, 32)`.
-
-    Raises:
-        ValueError: a channel count is not a positive int.
     """
     _check_channels(in_channels=in_channels, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
                     ch5x5red=ch5x5red, ch5x5=ch5x5, pool_proj=pool_proj)
@@ -113,9 +110,6 @@ def naive_inception_params(in_channels: int, ch1x1: int, ch3x3: int, ch5x5: int)
 
     Returns:
         int: 387,296 for inception(3a) `(192, 64, 128, 32)`.
-
-    Raises:
-        ValueError: a channel count is not a positive int.
     """
     _check_channels(in_channels=in_channels, ch1x1=ch1x1, ch3x3=ch3x3, ch5x5=ch5x5)
     branch1 = ch1x1 * in_channels + ch1x1
