@@ -208,8 +208,8 @@ def _errors(g, ref):
              for k, why in ((6, "larger in both dimensions"), ((5, 2), "too tall"), ((2, 6), "too wide"))]
     cases.append(outcome_case("max_pool2d", randn(g, 1, 6, 5, 5), 5, None, accept=accept,
                               label="max_pool2d with kernel 5 on a 5x5 input (6 channels): a kernel as large as the input fits once"))
-    cases.append(outcome_case("avg_pool2d", x, 3, None, accept=accept,
-                              label="avg_pool2d with kernel 3 on a 4x5 input with 2 channels: it fits"))
+    cases.append(outcome_case("max_pool2d", x, 3, None, accept=accept,
+                              label="max_pool2d with kernel 3 on a 4x5 input with 2 channels: it fits"))
     return cases
 
 
