@@ -115,7 +115,9 @@ NAMED = {
           "    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0] * kernel_size[1]\n    conv = out_channels * c * k + out_channels")],
         {"output_size_values": "transposed-convolution-formula", "conv2d_forward": "bias-on-wrong-axis",
          "conv_transpose2d_forward": "transpose-padding-adds-zeros", "conv_vs_dense_params": "kernel-area-not-squared"}),
-    "true division": ([(SIZE, SIZE.replace("// stride", "/ stride"))], {"output_size_values": "true-division"}),
+    "true division; transposed output cropped on one side": (
+        [(SIZE, SIZE.replace("// stride", "/ stride")), (T_CROP, "    out = out[:, :, : full_h - 2 * ph, : full_w - 2 * pw]")],
+        {"output_size_values": "true-division", "conv_transpose2d_forward": "transpose-crop-one-side"}),
     "argument ranges not checked": ([(RANGES, "")], {"output_size_errors": "argument-ranges-not-checked"}),
     "float size accepted": ([("    for name, value in args.items():\n        if not isinstance(value, int) or isinstance(value, bool):\n" + TYPES + "\n", "")],
                             {"output_size_errors": "float-size-accepted"}),

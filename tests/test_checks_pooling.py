@@ -21,6 +21,8 @@ CASES = [
      {"avg_pool2d_forward": "failed"}, "avg_pool2d-across-channels"),
     ("wrong divisor", [(AVG_RET, "    return windows.sum(dim=(-2, -1)) / (kh * kh)")],
      {"avg_pool2d_forward": "failed", "max_pool2d_forward": "passed"}, "avg-wrong-divisor"),
+    ("divided by the kernel side", [(AVG_RET, "    return windows.sum(dim=(-2, -1)) / kh")],
+     {"avg_pool2d_forward": "failed", "max_pool2d_forward": "passed"}, "avg-divided-by-kernel-side"),
     ("kernel swapped", [('    kh, kw = _pair(kernel_size, "kernel_size")\n    sh, sw = _pair(kernel_size if stride is None else stride, "stride")\n    if kh > x.shape[-2] or kw > x.shape[-1]:\n        raise ValueError(f"kernel {(kh, kw)} is larger than the input {tuple(x.shape[-2:])}")\n    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten',
                          '    kw, kh = _pair(kernel_size, "kernel_size")\n    sw, sh = _pair(kernel_size if stride is None else stride, "stride")\n    if kh > x.shape[-2] or kw > x.shape[-1]:\n        raise ValueError(f"kernel {(kh, kw)} is larger than the input {tuple(x.shape[-2:])}")\n    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten')],
      {"max_pool2d_forward": "failed"}, "max_pool2d-kernel-hw-swapped"),

@@ -167,12 +167,22 @@ def _t_padding_adds_zeros(ref):
     return {"conv_transpose2d": conv_transpose2d}
 
 
+def _t_crop_one_side(ref):
+    def conv_transpose2d(x, weight, bias=None, stride=1, padding=0):
+        ph, pw = (padding, padding) if isinstance(padding, int) else padding
+        full = ref.conv_transpose2d(x, weight, bias, stride, 0)
+        return full[:, :, : full.shape[2] - 2 * ph, : full.shape[3] - 2 * pw]
+
+    return {"conv_transpose2d": conv_transpose2d}
+
+
 TCONV_MISTAKES = (
     Mistake("transpose-flipped-kernel", "The kernel comes out rotated by 180 degrees: each input pixel must add weight[c_in, c_out] as it is, at stride spacing. (Zero-insertion followed by an ordinary convolution gives the same result only with the kernel flipped and its channel axes swapped; without the flip you get this.)", _tflip, _SECTION, subsection="Transposed convolution"),
     Mistake("transpose-padding-ignored", "The padding is ignored: in a transposed convolution `padding` removes rows and columns from each border of the full output.", _t_no_crop, _SECTION, subsection="Transposed convolution"),
     Mistake("transpose-bias-ignored", "The bias is never added to the output channels.", _t_no_bias, _SECTION),
     Mistake("transpose-weight-axes-swapped", "The weight was read as (C_out, C_in, kH, kW), the layout of an ordinary convolution: a transposed convolution's weight is (C_in, C_out, kH, kW), input channels first.", _t_weight_axes_swapped, _SECTION, subsection="Transposed convolution"),
     Mistake("transpose-stride-ignored", "The stride is ignored: each input pixel's copy of the kernel must be painted `stride` positions after the previous one, which is what makes the output larger, (H - 1) * stride + kH before the padding.", _t_stride_ignored, _SECTION, subsection="Transposed convolution"),
+    Mistake("transpose-crop-one-side", "All 2 * padding rows and columns were cut from the bottom and right: `padding` removes that many from *each* border of the full output, top and left too.", _t_crop_one_side, _SECTION, subsection="Transposed convolution"),
     Mistake("transpose-padding-adds-zeros", "The padding was added as a border of zeros, as in a convolution: in a transposed convolution `padding` does the opposite and *removes* that many rows and columns from each border of the full output.", _t_padding_adds_zeros, _SECTION, subsection="Transposed convolution"),
 )
 

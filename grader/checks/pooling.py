@@ -120,6 +120,15 @@ def _avg_wrong_divisor(ref):
     return {"avg_pool2d": avg_pool2d}
 
 
+def _avg_divided_by_one_side(ref):
+    def avg_pool2d(x, kernel_size, stride=None):
+        kh, kw = _pair(kernel_size)
+        sh, sw = _pair(kernel_size if stride is None else stride)
+        return x.unfold(2, kh, sh).unfold(3, kw, sw).sum(dim=(-2, -1)) / kh
+
+    return {"avg_pool2d": avg_pool2d}
+
+
 _S = "Convolution"
 
 
@@ -134,7 +143,8 @@ def _mistakes(fn_name: str) -> tuple[Mistake, ...]:
     )
     if fn_name == "max_pool2d":
         return common + (Mistake("max-of-absolute-values", "The window's value with the largest magnitude is taken; max pooling keeps the largest value, negatives included.", _abs_max, _S, subsection="Pooling"),)
-    return common + (Mistake("avg-wrong-divisor", "The window sum is divided by kH*kH instead of the window's kH*kW elements.", _avg_wrong_divisor, _S, subsection="Pooling"),)
+    return common + (Mistake("avg-wrong-divisor", "The window sum is divided by kH*kH instead of the window's kH*kW elements.", _avg_wrong_divisor, _S, subsection="Pooling"),
+                     Mistake("avg-divided-by-kernel-side", "The window sum is divided by the kernel size k, one side of the window: a k x k window holds k * k values (kH * kW for a rectangle).", _avg_divided_by_one_side, _S, subsection="Pooling"))
 
 
 def _forward(fn):
