@@ -118,7 +118,12 @@ NAMED = {
     "true division; transposed output cropped on one side": (
         [(SIZE, SIZE.replace("// stride", "/ stride")), (T_CROP, "    out = out[:, :, : full_h - 2 * ph, : full_w - 2 * pw]")],
         {"output_size_values": "true-division", "conv_transpose2d_forward": "transpose-crop-one-side"}),
-    "argument ranges not checked": ([(RANGES, "")], {"output_size_errors": "argument-ranges-not-checked"}),
+    "argument ranges not checked; loops reading the window at (i, j)": (
+        [(RANGES, ""), (EINSUM, "    h_out, w_out = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1\n"
+                                "    out = x.new_zeros(x.shape[0], weight.shape[0], h_out, w_out)\n"
+                                "    for i in range(h_out):\n        for j in range(w_out):\n"
+                                '            out[:, :, i, j] = torch.einsum("ncij,ocij->no", xp[:, :, i : i + kh, j : j + kw], weight)')],
+        {"output_size_errors": "argument-ranges-not-checked", "conv2d_forward": "window-start-not-scaled"}),
     "float size accepted": ([("    for name, value in args.items():\n        if not isinstance(value, int) or isinstance(value, bool):\n" + TYPES + "\n", "")],
                             {"output_size_errors": "float-size-accepted"}),
     "TypeError for a float": ([(TYPES, TYPES.replace("ValueError", "TypeError"))], {"output_size_errors": "type-error-for-non-int"}),

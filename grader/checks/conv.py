@@ -100,6 +100,18 @@ def _padding_ignored(ref):
     return {"conv2d": conv2d}
 
 
+def _window_start_not_scaled(ref):
+    """Loops over output positions (i, j) that read the window at (i, j) instead of (i * stride_h, j * stride_w)."""
+    def conv2d(x, weight, bias=None, stride=1, padding=0):
+        sh, sw = (stride, stride) if isinstance(stride, int) else stride
+        ph, pw = (padding, padding) if isinstance(padding, int) else padding
+        h_out = (x.shape[2] + 2 * ph - weight.shape[2]) // sh + 1
+        w_out = (x.shape[3] + 2 * pw - weight.shape[3]) // sw + 1
+        return ref.conv2d(x, weight, bias, 1, padding)[:, :, :h_out, :w_out]
+
+    return {"conv2d": conv2d}
+
+
 def _bias_last_axis(ref):
     def conv2d(x, weight, bias=None, stride=1, padding=0):
         out = ref.conv2d(x, weight, None, stride, padding)
@@ -117,6 +129,7 @@ CONV_MISTAKES = (
     Mistake("padding-one-side", "All the padding went to the bottom/right: zero padding adds `padding` rows and columns on each side.", _pad_one_side, _SECTION),
     Mistake("stride-ignored", "The stride is ignored: the window moves by one position at a time, so the output is as large as with stride 1. With stride s the window jumps s positions, and the output shrinks to floor((H + 2p - k) / s) + 1.", _stride_ignored, _SECTION, subsection="Output size"),
     Mistake("padding-ignored", "The padding is ignored: add `padding` rows and columns of zeros on each side of the input (F.pad) before sliding the kernel.", _padding_ignored, _SECTION, subsection="Output size"),
+    Mistake("window-start-not-scaled", "Output position (i, j) reads the window starting at (i, j): with stride s it starts at (i * s_h, j * s_w) of the padded input.", _window_start_not_scaled, _SECTION, subsection="Output size"),
     Mistake("bias-on-wrong-axis", "The bias was added as `out + bias`: a (C_out,) tensor broadcasts along the *last* axis, the width. Reshape it to (1, C_out, 1, 1) so that bias[c] is added to every position of output channel c.", _bias_last_axis, _SECTION),
 )
 
