@@ -262,14 +262,19 @@ def test_solution_refused_before_passing(env):
     assert "def max_pool2d" not in result.output
 
 
-def test_solution_forced_warns_and_shows_both(env):
-    result = run("solution", "pooling", "--force", "--layout", "stacked")
+def test_solution_forced_warns_and_shows_a_diff(env):
+    result = run("solution", "pooling", "--force", "--layout", "diff")
     assert result.exit_code == 0, result.output
     assert "warning" in result.stderr
-    reference = (data_dir("solutions") / "pooling.py").read_text(encoding="utf-8")
-    assert reference.strip().splitlines()[-1] in result.stdout
-    assert "your code:" in result.stdout and "reference:" in result.stdout
-    assert result.stdout.index("your code:") < result.stdout.index("reference:")
+    stub = (env / "exercises" / "pooling.py").read_text(encoding="utf-8").splitlines()
+    reference = (data_dir("solutions") / "pooling.py").read_text(encoding="utf-8").splitlines()
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("--- your code:") and lines[1] == "+++ reference: solutions/pooling.py"
+    body = next(ln for ln in reference if ln.strip() and ln not in stub)  # a line of the reference's own code
+    assert "+" + body in lines and any(ln.startswith("-") and "NotImplementedError" in ln for ln in lines)
+    shared = next(ln for ln in stub if len(ln.strip()) > 20 and ln in reference)  # e.g. a docstring line
+    # the two files are not printed one after the other: a shared line appears once at most, as context
+    assert sum(shared in ln for ln in lines) <= 1
 
 
 def test_solution_after_passing_side_by_side(env):
@@ -277,9 +282,21 @@ def test_solution_after_passing_side_by_side(env):
     result = run("solution", "pooling", "--layout", "side", env={"COLUMNS": "260"})
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    assert "your code:" in result.stdout and " | reference:" in result.stdout
-    # the stub's NotImplementedError and the reference's body sit on the same rows
-    assert any("NotImplementedError" in row and " | " in row for row in result.stdout.splitlines())
+    rows = result.stdout.splitlines()
+    assert "your code:" in rows[0] and "reference:" in rows[0]
+    # rows are aligned: a shared signature faces itself, the stub's `raise` faces the reference's code
+    for function in ("def max_pool2d(", "def avg_pool2d("):
+        assert next(r for r in rows if function in r).count(function) == 2, function
+    raise_row = next(r for r in rows if "NotImplementedError" in r)
+    left, mark, right = raise_row.partition(" | ")
+    assert mark and "NotImplementedError" in left and right.strip() and "NotImplementedError" not in right
+
+
+def test_solution_narrow_terminal_gets_the_diff(env):
+    record("pooling")
+    result = run("solution", "pooling", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("--- your code:")
 
 
 def test_solution_partial_result_is_not_passed(env):

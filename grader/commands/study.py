@@ -258,11 +258,11 @@ def progress_cmd(html_path: Path | None) -> None:
 @click.option("--force", is_flag=True, help="Show it even though you have not passed (you will learn less).")
 @click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding your exercise files (default: the course's exercises/).")
-@click.option("--layout", type=click.Choice(["auto", "side", "stacked"]), default="auto", show_default=True,
-              help="Side by side (when the terminal is wide enough, for auto) or one after the other.")
+@click.option("--layout", type=click.Choice(["auto", "side", "diff"]), default="auto", show_default=True,
+              help="Side by side, line against line (auto: when the terminal is wide enough), or a unified diff.")
 def solution_cmd(name: str, force: bool, path: Path | None, layout: str) -> None:
-    """Show the reference solution of NAME beside your own code, once you have passed NAME."""
-    from grader.study.solution import fits_side_by_side, has_passed, side_by_side, stacked
+    """Show the reference solution of NAME against your own code, once you have passed NAME."""
+    from grader.study.solution import diff_colour, fits_side_by_side, has_passed, side_by_side, unified_diff
     from grader.study.workspace import WorkspaceError, reference_source
 
     _exercise(name)
@@ -296,4 +296,5 @@ def solution_cmd(name: str, force: bool, path: Path | None, layout: str) -> None
         longest = max(len(line.expandtabs(4)) for line in (mine + "\n" + reference).splitlines())
         click.echo(side_by_side(left, mine, right, reference, max(width, 2 * longest + 3)))
     else:
-        click.echo(stacked(left, mine, right, reference, width))
+        for line in unified_diff(left, mine, right, reference).splitlines():
+            click.echo(click.style(line, fg=diff_colour(line)))
