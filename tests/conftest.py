@@ -26,6 +26,20 @@ def worker():
     w.stop()
 
 
+def copy_course(dest: Path) -> Path:
+    """A private copy of the course (grader, references, stubs, quizzes) in `dest`: what a test or a
+    student's code does to it cannot touch this checkout. Run `grade` there with PYTHONPATH=dest."""
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("grader", "solutions", "exercises", "quizzes"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, dest / name)
+    return dest
+
+
 def reference_source(name: str) -> str:
     return (ROOT / "solutions" / f"{name}.py").read_text(encoding="utf-8")
 

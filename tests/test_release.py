@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, reference_source
+from conftest import ROOT, copy_course, reference_source
 from grader.catalog import load_catalog
 from grader.engine.session import LiveOracle, SetupError, grade_exercise, load_checks
 from grader.engine.recording import FORMAT, RecordedOracle
 from grader.instructor.agent import CachingOracle
 from grader.instructor.demo import SKEW
-from grader.instructor.release import find_leaks, make_release, student_pyproject
+from grader.instructor.release import find_leaks, student_pyproject
+from grader.maint import stub_source
 
 slow = pytest.mark.slow  # the tests that use the student edition: it records every exercise
 
@@ -26,11 +27,24 @@ EXERCISES = [e.name for e in load_catalog()]
 TIMING = ("duration_s", "started_at")
 
 
+SOLVED = "conv"  # the instructor tried this exercise in the checkout the edition is made from
+
+
 @pytest.fixture(scope="session")
-def release(tmp_path_factory) -> Path:
+def release_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`grade release` run in a copy of the course where exercises/conv.py was solved."""
+    course = copy_course(tmp_path_factory.mktemp("checkout"))
+    (course / "exercises" / f"{SOLVED}.py").write_text(reference_source(SOLVED), encoding="utf-8")
     out = tmp_path_factory.mktemp("student-edition") / "course"
-    make_release(out)
-    return out
+    run = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(out)], cwd=course,
+                         env={**os.environ, "PYTHONPATH": str(course)}, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out, run
+
+
+@pytest.fixture(scope="session")
+def release(release_run) -> Path:
+    return release_run[0]
 
 
 def _mistake_variant(name: str) -> str | None:
@@ -118,6 +132,53 @@ def test_the_student_edition_has_no_solutions(release):
         data = torch.load(path, weights_only=True)  # plain data only: no code can be in it
         assert data["format"] == FORMAT and data["seed"] == 0
     assert find_leaks(recordings, ROOT / "solutions", ROOT / "exercises") == []
+
+
+@slow
+def test_the_student_edition_ships_fresh_stubs_and_warns_about_a_solved_one(release_run):
+    release, run = release_run
+    solved = reference_source(SOLVED)
+    for folder in (release / "exercises", release / "grader" / "_data" / "exercises"):
+        assert sorted(p.name for p in folder.glob("*.py")) == sorted(p.name for p in (ROOT / "solutions").glob("*.py"))
+        assert (folder / f"{SOLVED}.py").read_text(encoding="utf-8") == stub_source(solved) != solved
+    assert f"warning: exercises/{SOLVED}.py differs" in run.stderr
+    assert "exercises/pooling.py" not in run.stderr  # untouched stubs are not named
+
+
+@slow
+def test_the_student_edition_has_a_learners_readme(release):
+    readme = (release / "README.md").read_text(encoding="utf-8")
+    for word in ("batch", "gradescope", "solutions/", "release", "instructors grade"):
+        assert word not in readme.lower(), word
+    for name in EXERCISES:
+        assert f"`exercises/{name}.py`" in readme
+    assert "grade watch" in readme and "grade hint" in readme
+
+
+@slow
+def test_recordings_are_deflated_and_hold_each_tensor_once(release):
+    import hashlib
+    import zipfile
+
+    path = release / "grader" / "recorded" / "autoencoder.pt"
+    with zipfile.ZipFile(path) as zf:
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_DEFLATED}
+    seen: dict = {}
+
+    def walk(value):
+        if isinstance(value, torch.Tensor):
+            key = (value.dtype, tuple(value.shape), value.stride(),
+                   hashlib.sha256(value.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest())
+            assert seen.setdefault(key, value) is value, "two equal tensors were saved twice"
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    walk(torch.load(path, weights_only=True))
+    assert len(seen) > 10
 
 
 @slow

@@ -4,7 +4,10 @@
 (the inputs), the reference's result on each and every known mistake's result on each. They are
 saved with `torch.save` as `grader/recorded/<exercise>.pt`: tensors, numbers, strings and
 containers only (the file loads with `weights_only=True`), so it holds no code, and no source of
-the references. `RecordedOracle` replays such a file and answers exactly what `LiveOracle` would
+the references. To keep the student edition small (`write_recording`), tensors equal in dtype,
+shape, strides and every byte are saved once (many mistakes give the reference's own result on some
+cases, and cases share their inputs), and the file's entries are deflated; `torch.load` reads it as
+it is, and gets exactly the values recorded (the tensors are only read, never changed in place). `RecordedOracle` replays such a file and answers exactly what `LiveOracle` would
 for that seed; for any other seed it refuses with `SetupError`, since only the references can make
 new inputs. `make_oracle` in `grader.engine.session` picks it when the reference file is absent.
 
@@ -23,7 +26,9 @@ import hashlib
 import importlib
 import inspect
 import io
+import os
 import types
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -249,11 +254,47 @@ def _round_trip(data: dict[str, Any], name: str) -> None:
                              "Case arguments must be tensors, numbers, strings, None or containers of them.") from None
 
 
+def _tensor_key(t: torch.Tensor) -> tuple:
+    content = t.detach().contiguous().reshape(-1).view(torch.uint8) if t.numel() else t.new_empty(0, dtype=torch.uint8)
+    return (t.dtype, tuple(t.shape), t.stride(), t.device.type, t.requires_grad,
+            hashlib.sha256(content.cpu().numpy().tobytes()).hexdigest())
+
+
+def _deduplicated(value: Any, seen: dict[tuple, torch.Tensor]) -> Any:
+    """`value` with every tensor equal to one met before replaced by that one (saved once)."""
+    if isinstance(value, torch.Tensor):
+        return seen.setdefault(_tensor_key(value), value)
+    if isinstance(value, dict):
+        return {k: _deduplicated(v, seen) for k, v in value.items()}
+    if type(value) in (list, tuple):  # not their subclasses (torch.Size): those are kept as they are
+        items = [_deduplicated(v, seen) for v in value]
+        return items if type(value) is list else tuple(items)
+    return value
+
+
+def save_recording(data: dict[str, Any], path: Path) -> None:
+    """`torch.save` `data` to `path`, equal tensors once and the entries deflated (see the module docstring)."""
+    buffer = io.BytesIO()
+    torch.save(_deduplicated(data, {}), buffer)
+    partial = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(buffer) as plain, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as packed:
+        for info in plain.infolist():
+            content = plain.read(info)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            packed.writestr(info, content)
+    os.replace(partial, path)
+
+
 def write_recording(name: str, directory: Path, seed: int = DEFAULT_SEED) -> Path:
     """Record `name` and save it as `directory/<name>.pt`; returns the path."""
     path = recorded_path(name, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(record_exercise(name, seed), path)
+    data = record_exercise(name, seed)
+    save_recording(data, path)
+    if not _same(torch.load(path, weights_only=True, map_location="cpu"), data):
+        path.unlink()
+        raise RecordingError(f"{name}: the saved recording does not load back as the values recorded; "
+                             "it was deleted (a container type that `save_recording` does not keep?).")
     return path
 
 

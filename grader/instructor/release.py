@@ -1,11 +1,15 @@
 """`grade release`: the student edition of the course, without `solutions/`.
 
 The copy holds `grader/`, `exercises/`, `quizzes/`, `docs/` (the contract and the study notes),
-`pyproject.toml` and the top-level documents.
-In place of the references it carries, in `grader/recorded/<exercise>.pt`, the expected outputs
-that the references give for the public seed (see `grader.engine.recording`), so grading there gives the
-same results as grading live; instructors grade collected work live with a secret `--seed`.
+`pyproject.toml`, a learner's README (`templates/student_readme.md.j2`: no instructors' tools) and
+the other top-level documents. In place of the references it carries, in `grader/recorded/`, the
+expected outputs that the references give for the public seed (see `grader.engine.recording`), so
+grading there gives the same results as grading live; instructors grade collected work live with a
+secret `--seed`.
 
+The stubs it ships are made afresh from the references (`grader.maint.generated_stubs`), never
+copied from the working `exercises/`, where the instructor may have tried an exercise; the
+exercises whose working file differs are named in `Release.edited`, for a warning.
 The copy also holds `grader/_data/{exercises,quizzes,docs}` (the pristine stubs, the quiz bank and
 the documents),
 because without `solutions/` it is not recognised as a checkout (`grader.paths.data_dir`), and its
@@ -39,6 +43,39 @@ class Release:
     root: Path
     exercises: tuple[str, ...]
     recorded_bytes: int
+    edited: tuple[str, ...] = ()  # exercises whose working exercises/<name>.py is not the shipped stub
+
+
+def course_torch_version() -> str:
+    """The version of torch installed here, with which the course's checks ran ("2.13.0", no "+cpu")."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").split("+", 1)[0]
+    except PackageNotFoundError:
+        import torch
+
+        return torch.__version__.split("+", 1)[0]
+
+
+def write_stubs_into(folders: list[Path], solutions: Path) -> list[str]:
+    """Write the stub of every reference in `solutions` into each of `folders`; returns the names."""
+    from grader.maint import generated_stubs
+
+    stubs = generated_stubs(solutions)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in stubs.items():
+            (folder / f"{name}.py").write_text(text, encoding="utf-8")
+    return list(stubs)
+
+
+def student_readme() -> str:
+    """The learner's README of the student edition."""
+    from grader.catalog import load_catalog
+    from grader.study.templates import render_text
+
+    return render_text("student_readme.md.j2", exercises=load_catalog(), torch_version=course_torch_version())
 
 
 def _record_one(name: str, directory: str, seed: int, threads: int) -> int:
@@ -77,12 +114,17 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(PACKAGE_DIR, out / "grader", ignore=shutil.ignore_patterns(
         "__pycache__", "*.pyc", "*.tmp", "_data", "recorded"))
-    for kind in ("exercises", "quizzes", "docs"):
+    from grader.maint import edited_stubs
+
+    write_stubs_into([out / "exercises", out / "grader" / "_data" / "exercises"], data_dir("solutions"))
+    for kind in ("quizzes", "docs"):
         if data_dir(kind).is_dir():
             shutil.copytree(data_dir(kind), out / kind, ignore=_IGNORE)
             shutil.copytree(data_dir(kind), out / "grader" / "_data" / kind, ignore=_IGNORE)
     for doc in sorted(root.glob("*.md")) + sorted(root.glob("LICENSE*")):
-        shutil.copy2(doc, out / doc.name)
+        if doc.name != "README.md":
+            shutil.copy2(doc, out / doc.name)
+    (out / "README.md").write_text(student_readme(), encoding="utf-8")
     (out / "pyproject.toml").write_text(student_pyproject((root / "pyproject.toml").read_text(encoding="utf-8")),
                                         encoding="utf-8")
     recorded = out / "grader" / "recorded"
@@ -99,12 +141,13 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    leaks = find_leaks(sorted((out / "grader" / "recorded").glob("*.pt")), data_dir("solutions"), data_dir("exercises"))
+    leaks = find_leaks(sorted((out / "grader" / "recorded").glob("*.pt")), data_dir("solutions"),
+                       out / "grader" / "_data" / "exercises")
     if leaks or (out / "solutions").exists() or (out / "grader" / "_data" / "solutions").exists():
         shutil.rmtree(out, ignore_errors=True)
         raise ReleaseError("the student edition would contain code of the references, so it was deleted:\n  "
                            + "\n  ".join(leaks[:10] or ["a solutions/ folder"]))
-    return Release(out, tuple(names), total)
+    return Release(out, tuple(names), total, tuple(edited_stubs(root)))
 
 
 def student_pyproject(text: str) -> str:
