@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import reference_source
+from conftest import ROOT, copy_course, reference_source
 from grader.instructor.gradescope import CONFIG_NAME, build_autograder_zip, run
 from grader.instructor.exports import validate_gradescope
+from grader.instructor.release import course_torch_version
+from grader.maint import stub_source
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,57 @@ def test_zip_layout_follows_gradescope(autograder_zip):
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("grader/recorded/")]
     assert config == {"seed": 4242, "exercises": ["pooling"], "timeout": 5.0, "visibility": "after_due_date",
                       "grader_version": config["grader_version"]}
-    assert "download.pytorch.org/whl/cpu" in setup and "'jinja2>=3.1'" in setup
+    assert f"torch=={course_torch_version()}" in setup and "'jinja2>=3.1'" in setup
+    assert "torch>=" not in setup  # pinned, not the pyproject's range
+
+
+def _run_setup(setup: str, tmp_path: Path, gpu: bool) -> list[str]:
+    """Run setup.sh with stand-ins for apt-get, python3 and nvidia-smi; returns the pip calls."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "pip.log"
+    bin_dir.mkdir()
+    fake_pip = f'#!/bin/sh\necho "$*" >> {log}\n'
+    fakes = {"apt-get": "#!/bin/sh\nexit 0\n",
+             "python3": '#!/bin/sh\n[ "$1 $2" = "-m venv" ] || exit 3\nmkdir -p "$3/bin"\n'
+                        f"cat > \"$3/bin/pip\" <<'PIP'\n{fake_pip}PIP\nchmod +x \"$3/bin/pip\"\n",
+             "nvidia-smi": f"#!/bin/sh\nexit {0 if gpu else 9}\n"}  # present on GPU machines, failing without a GPU
+    for name, text in fakes.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "setup.sh").write_text(setup)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "VENV": str(tmp_path / "venv"), "HOME": str(tmp_path)}
+    done = subprocess.run(["bash", str(tmp_path / "setup.sh")], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return log.read_text().splitlines()
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_setup_pins_torch_and_takes_the_cpu_wheel_without_a_gpu(autograder_zip, tmp_path, gpu):
+    with zipfile.ZipFile(autograder_zip) as zf:
+        setup = zf.read("setup.sh").decode()
+    calls = _run_setup(setup, tmp_path, gpu)
+    (torch_call,) = [c for c in calls if "torch==" in c]
+    assert torch_call.split()[-1] == f"torch=={course_torch_version()}"
+    assert ("download.pytorch.org/whl/cpu" in torch_call) is not gpu
+    assert any("jinja2" in c and "torch" not in c for c in calls)
+
+
+def test_the_zip_ships_fresh_stubs_not_a_solved_exercise(tmp_path):
+    course = copy_course(tmp_path / "course")
+    solved = reference_source("conv")
+    (course / "exercises" / "conv.py").write_text(solved)  # the instructor tried the exercise here
+    out = tmp_path / "autograder.zip"
+    env = {**os.environ, "PYTHONPATH": str(course)}
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "gradescope-autograder", "--out", str(out), "--seed",
+                           "7", "--exercise", "conv", "--torch", "2.5.1"], cwd=course, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "warning: exercises/conv.py differs" in done.stderr and "torch 2.5.1" in done.stdout
+    with zipfile.ZipFile(out) as zf:
+        shipped = zf.read("exercises/conv.py").decode()
+        assert "torch==2.5.1\n" in zf.read("setup.sh").decode()
+        stubs = {n for n in zf.namelist() if n.startswith("exercises/")}
+    assert shipped == stub_source(solved) != solved
+    assert stubs == {f"exercises/{p.name}" for p in (ROOT / "solutions").glob("*.py")}
 
 
 @pytest.mark.slow

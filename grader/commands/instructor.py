@@ -145,6 +145,14 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
         click.echo(f"wrote {junit_path}")
 
 
+def _warn_edited(names: tuple[str, ...] | list[str]) -> None:
+    if names:
+        files = ", ".join(f"exercises/{n}.py" for n in names)
+        click.echo(f"warning: {files} differ{'s' if len(names) == 1 else ''} from the stubs made from solutions/ "
+                   "(did you try the exercises in this checkout?). What was written holds fresh stubs, not these "
+                   "files; `python -m grader.maint stubs NAME` restores a stub here.", err=True)
+
+
 @click.command("gradescope-autograder")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The zip to upload to Gradescope (Programming Assignment > Configure Autograder).")
@@ -154,15 +162,22 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
               help="Wall-clock seconds allowed per check.")
 @click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               default="visible", show_default=True, help="When students see each check's result.")
-def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: float, visibility: str) -> None:
+@click.option("--torch", "torch_version", metavar="VERSION", default=None,
+              help="The torch version setup.sh installs (default: the one installed here, with which the course "
+                   "was tested).")
+def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: float, visibility: str,
+                   torch_version: str | None) -> None:
     """Build the zip with which Gradescope grades each submission in its own container."""
     from grader.instructor.gradescope import AutograderError, build_autograder_zip
 
     try:
-        info = build_autograder_zip(out, seed=seed, exercises=list(exercises), timeout=timeout, visibility=visibility)
+        info = build_autograder_zip(out, seed=seed, exercises=list(exercises), timeout=timeout, visibility=visibility,
+                                    torch_version=torch_version)
     except AutograderError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {out} ({info['files']} files, {info['bytes'] / 1e6:.1f} MB) grading {', '.join(info['exercises'])}")
+    _warn_edited(info["edited"])
+    click.echo(f"wrote {out} ({info['files']} files, {info['bytes'] / 1e6:.1f} MB) grading {', '.join(info['exercises'])}; "
+               f"setup.sh installs torch {info['torch']}")
     click.echo("keep it private: it holds the references and the secret seed.")
 
 
@@ -177,6 +192,7 @@ def release_cmd(out: Path) -> None:
         release = make_release(out)
     except ReleaseError as exc:
         raise click.ClickException(str(exc)) from None
+    _warn_edited(release.edited)
     click.echo(f"wrote the student edition to {release.root}: {len(release.exercises)} exercises, "
                f"{release.recorded_bytes / 1e6:.1f} MB of recorded outputs for the public seed.")
     click.echo("instructors grade collected work live, with the references and a secret --seed.")

@@ -4,10 +4,15 @@ When a class outgrows one machine, Gradescope grades each submission in its own 
 `build_autograder_zip` writes the zip to upload (Gradescope's autograder specification: `setup.sh`
 and `run_autograder` at the root; the zip is unpacked in `/autograder/source`):
 
-    setup.sh                      installs Python, CPU torch and the dependencies into /autograder/venv
+    setup.sh                      installs Python, torch and the dependencies into /autograder/venv
     run_autograder                runs `python -m grader.instructor.gradescope --root /autograder`
     cnn_grader_autograder.json    the secret seed, the exercises, the timeout, the tests' visibility
     grader/ solutions/ exercises/ quizzes/ pyproject.toml    this course, references included
+
+`setup.sh` pins torch to the version the course was tested with (`release.course_torch_version`,
+the one installed where the zip is built, or `torch_version`) and takes the CPU wheel unless
+`nvidia-smi` finds a GPU. `exercises/` holds stubs made afresh from the references, never the
+working files (`info["edited"]` names those that differ).
 
 `run` grades `/autograder/submission` exactly as `grade batch` grades one student (an agent
 process, a worker for the student's code) and writes `/autograder/results/results.json` with
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import tempfile
 import tomllib
@@ -48,10 +54,10 @@ def _scripts_environment() -> Environment:
     return env
 
 
-def _requirements(pyproject: Path) -> tuple[str, list[str]]:
+def _requirements(pyproject: Path) -> list[str]:
+    """The course's dependencies but torch (which setup.sh installs pinned, on its own)."""
     deps = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
-    torch = [d for d in deps if d.replace(" ", "").lower().startswith("torch")]
-    return (torch[0] if torch else "torch"), [d for d in deps if d not in torch]
+    return [d for d in deps if re.split(r"[\s<>=!~;\[]", d.strip(), maxsplit=1)[0].lower() != "torch"]
 
 
 def _add_tree(zf: zipfile.ZipFile, folder: Path, arcroot: str) -> int:
@@ -73,10 +79,13 @@ def _add_text(zf: zipfile.ZipFile, name: str, text: str, executable: bool = Fals
 
 
 def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = None, timeout: float = 10.0,
-                         visibility: str = "visible") -> dict[str, Any]:
-    """Write the Gradescope autograder zip to `out`; returns {"files", "bytes", "exercises"}."""
+                         visibility: str = "visible", torch_version: str | None = None) -> dict[str, Any]:
+    """Write the Gradescope autograder zip to `out`; returns {"files", "bytes", "exercises", "torch",
+    "edited"} (see the module docstring)."""
     from grader.catalog import exercise_names
     from grader.instructor.exports import GRADESCOPE_VISIBILITY
+    from grader.instructor.release import course_torch_version
+    from grader.maint import edited_stubs, generated_stubs
 
     root = checkout_root()
     if root is None:
@@ -91,7 +100,10 @@ def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = 
     missing = [n for n in chosen if not (root / "solutions" / f"{n}.py").is_file()]
     if missing:
         raise AutograderError(f"no reference for {', '.join(missing)} in {root / 'solutions'}")
-    torch_req, requirements = _requirements(root / "pyproject.toml")
+    torch_version = torch_version or course_torch_version()
+    if not re.fullmatch(r"\d+(\.\d+)*([a-z]+\d*)?(\.dev\d+)?", torch_version):
+        raise AutograderError(f"torch version {torch_version!r} is not a version number such as 2.13.0")
+    requirements = _requirements(root / "pyproject.toml")
     env = _scripts_environment()
     config = {"seed": seed, "exercises": chosen, "timeout": timeout, "visibility": visibility,
               "grader_version": __version__}
@@ -100,20 +112,24 @@ def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = 
     files = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         _add_text(zf, "setup.sh", env.get_template("setup.sh.j2").render(
-            version=__version__, torch_requirement=torch_req, requirements=requirements), executable=True)
+            version=__version__, torch_version=torch_version, requirements=requirements), executable=True)
         _add_text(zf, "run_autograder", env.get_template("run_autograder.j2").render(version=__version__),
                   executable=True)
         _add_text(zf, CONFIG_NAME, json.dumps(config, indent=2) + "\n")
         files += 3
         files += _add_tree(zf, PACKAGE_DIR, "grader")
-        for kind in ("solutions", "exercises", "quizzes"):
+        for kind in ("solutions", "quizzes"):
             if (root / kind).is_dir():
                 files += _add_tree(zf, root / kind, kind)
+        for name, text in generated_stubs(root / "solutions").items():
+            _add_text(zf, f"exercises/{name}.py", text)
+            files += 1
         for name in ("pyproject.toml", "README.md"):
             if (root / name).is_file():
                 zf.write(root / name, name)
                 files += 1
-    return {"files": files, "bytes": out.stat().st_size, "exercises": chosen}
+    return {"files": files, "bytes": out.stat().st_size, "exercises": chosen, "torch": torch_version,
+            "edited": edited_stubs(root)}
 
 
 # --- in the container ---------------------------------------------------------------------------
