@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, reference_source, statuses
-from grader.instructor.submissions import (Limits, Submission, SubmissionError, discover, extract_zip, student_id,
-                                       unpack)
+from conftest import ROOT, copy_course, reference_source, statuses
+from grader.instructor.submissions import (DiscoveryError, Limits, Submission, SubmissionError, class_submissions,
+                                           discover, extract_zip, student_id, unpack)
 
 QUIZ = {"format": "cnn-grader/quiz-results", "version": 1, "generated_at": "2025-01-30T10:00:00+00:00",
         "statements": {"gap-no-trainable-params": {"topic": "gap", "first_correct": True},
@@ -67,18 +68,45 @@ def test_a_zip_that_lies_about_its_sizes_is_refused(tmp_path, monkeypatch):
     assert sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) <= 1000
 
 
-def test_unpack_finds_the_shallowest_module_and_the_quiz(tmp_path):
+def test_unpack_finds_the_module_names_every_copy_and_the_quiz(tmp_path):
     archive = _zip(tmp_path / "Ada Lovelace.zip", {
         "work/pooling.py": b"# graded", "work/old/pooling.py": b"# older copy", "work/conv.py": b"#",
         "work/quiz.json": json.dumps(QUIZ).encode(), "notes.json": b'{"format": "something else"}',
         "__MACOSX/work/._pooling.py": b"\0\0", "work/": b""})
-    (sub,) = discover(tmp_path)
+    (sub,) = discover(tmp_path).submissions
     assert sub == Submission("Ada_Lovelace", archive)
     found = unpack(sub, tmp_path / "unpacked", ["conv", "pooling", "gap"])
     assert found.files["pooling"].read_text() == "# graded"
     assert set(found.files) == {"conv", "pooling"}
-    assert found.quiz == QUIZ and found.problems == []
+    assert found.quiz == QUIZ
+    # a second copy is never a silent pick: the problem names both, and which was graded
+    assert found.problems == ["2 copies of pooling.py: work/pooling.py, work/old/pooling.py; graded "
+                              "work/pooling.py (the shallowest)"]
     assert not (tmp_path / "unpacked" / "__MACOSX").exists()
+
+
+def test_copies_at_the_same_depth_are_named_too(tmp_path):
+    (tmp_path / "s" / "a").mkdir(parents=True)
+    (tmp_path / "s" / "b").mkdir()
+    (tmp_path / "s" / "a" / "conv.py").write_text("# a")
+    (tmp_path / "s" / "b" / "conv.py").write_text("# b")
+    found = unpack(Submission("s", tmp_path / "s"), tmp_path / "unpacked", ["conv"])
+    assert found.problems == ["2 copies of conv.py: a/conv.py, b/conv.py; graded a/conv.py "
+                              "(the first by name, at the same depth)"]
+
+
+@pytest.mark.parametrize("files, problem", [
+    ({}, "the submission is empty: no .py files found"),
+    ({"README.txt": "I did not do it"}, "no .py files found; the submission holds README.txt"),
+    ({"main.py": "", "notes.md": ""}, "no exercise file found (expected conv.py, pooling.py); the submission holds main.py"),
+])
+def test_a_submission_without_exercise_files_is_a_problem(tmp_path, files, problem):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    found = unpack(Submission("s", folder), tmp_path / "unpacked", ["conv", "pooling"])
+    assert found.files == {} and found.problems == [problem]
 
 
 def test_unpack_reports_a_bad_quiz_file_and_copies_folders_without_links(tmp_path):
@@ -92,31 +120,102 @@ def test_unpack_reports_a_bad_quiz_file_and_copies_folders_without_links(tmp_pat
     assert "first_correct" in found.problems[0]
 
 
-def test_discover_ids(tmp_path):
+def test_discover_ids_and_nothing_left_out_without_a_word(tmp_path):
     (tmp_path / "ann").mkdir()
     (tmp_path / ".hidden").mkdir()
-    (tmp_path / "_batch").mkdir()
+    (tmp_path / "_batch").mkdir()  # a student's name, not the batch's: graded as "batch"
+    (tmp_path / "_alice").mkdir()
+    (tmp_path / "__MACOSX").mkdir()  # what an archiver leaves: not a submission, not worth a note
     (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "results").mkdir()
     _zip(tmp_path / "bo b.zip", {"a.py": b""})
-    assert [s.student for s in discover(tmp_path)] == ["ann", "bo_b"]
+    found = discover(tmp_path, exclude=(tmp_path / "results",))
+    assert [s.student for s in found.submissions] == ["alice", "ann", "batch", "bo_b"]
+    assert [n.split(" (")[0] for n in found.left_out] == [".hidden", "notes.txt", "results"]
+    assert "output folder" in found.left_out[2] and "Canvas" in found.left_out[1]
     assert student_id("../../etc.zip") == "etc"
     assert student_id("ü.zip").startswith("student-") and student_id("_x") == "x"
     (tmp_path / "bo_b").mkdir()
-    with pytest.raises(ValueError, match="both student 'bo_b'"):
+    with pytest.raises(DiscoveryError, match="both student 'bo_b'"):
         discover(tmp_path)
+
+
+def test_platform_exports_give_one_submission_per_student(tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    files = {
+        # Canvas: name[_LATE]_userid_submissionid_file; a resubmitted file gets "-1"
+        "smithjohn_12345_67890_conv.py": "# john conv", "smithjohn_12345_67890_pooling-1.py": "# john pooling",
+        "doejane_LATE_222_333_conv.py": "# jane conv",
+        # Moodle, flat: Full Name_id_assignsubmission_file_file
+        "Ada Lovelace_555_assignsubmission_file_conv.py": "# ada conv",
+        # Blackboard: assignment_user_attempt_date[_file], a receipt per attempt; the latest attempt counts
+        "Lab 1_ghopper_attempt_2025-01-30-09-00-00_conv.py": "# old", "Lab 1_ghopper_attempt_2025-01-30-09-00-00.txt": "",
+        "Lab 1_ghopper_attempt_2025-01-31-10-00-00_conv.py": "# new", "Lab 1_ghopper_attempt_2025-01-31-10-00-00.txt": "",
+    }
+    for name, text in files.items():
+        (export / name).write_text(text)
+    _zip(export / "turingalan_7_8_work.zip", {"work/conv.py": b"# alan, in the zip he uploaded"})
+    moodle_folder = export / "Emmy Noether_9_assignsubmission_file_"  # Moodle, one folder per student
+    moodle_folder.mkdir()
+    (moodle_folder / "conv.py").write_text("# emmy conv")
+    found = discover(export)
+    assert found.left_out == []
+    subs = {s.student: s for s in found.submissions}
+    assert sorted(subs) == ["Ada_Lovelace_555", "Emmy_Noether_9", "doejane_222", "ghopper", "smithjohn_12345",
+                            "turingalan_7"]
+    graded = {}
+    for sid, sub in subs.items():
+        got = unpack(sub, tmp_path / "unpacked" / sid, ["conv", "pooling"])
+        graded[sid] = ({k: v.read_text() for k, v in got.files.items()}, got.problems)
+    assert graded["smithjohn_12345"] == ({"conv": "# john conv", "pooling": "# john pooling"}, [])
+    assert graded["doejane_222"][0] == {"conv": "# jane conv"}
+    assert graded["Ada_Lovelace_555"][0] == {"conv": "# ada conv"}
+    assert graded["Emmy_Noether_9"][0] == {"conv": "# emmy conv"}
+    assert graded["turingalan_7"][0] == {"conv": "# alan, in the zip he uploaded"}
+    files_of_ghopper, problems = graded["ghopper"]
+    assert files_of_ghopper == {"conv": "# new"} and "2 attempts" in problems[0] and "latest" in problems[0]
+    assert subs["smithjohn_12345"].origin("conv.py") == "smithjohn_12345_67890_conv.py"
+    before = subs["Emmy_Noether_9"].digest()
+    (moodle_folder / "conv.py").write_text("# emmy conv, changed")  # inside a member folder: a new digest
+    assert next(s for s in discover(export).submissions if s.student == "Emmy_Noether_9").digest() != before
+
+
+def test_one_zip_of_the_whole_class(tmp_path):
+    with zipfile.ZipFile(tmp_path / "class.zip", "w") as zf:
+        zf.writestr("submissions/alice/conv.py", "# alice")
+        zf.writestr("submissions/bob.zip", (_zip(tmp_path / "bob.zip", {"conv.py": b"# bob"})).read_bytes())
+    with class_submissions(tmp_path / "class.zip") as found:
+        subs = {s.student: s for s in found.submissions}
+        assert sorted(subs) == ["alice", "bob"] and subs["alice"].name == "class.zip/submissions/alice"
+        got = unpack(subs["bob"], tmp_path / "unpacked", ["conv"])
+        assert got.files["conv"].read_text() == "# bob"
+        scratch = subs["alice"].source.parent.parent
+    assert not scratch.exists()  # the unpacked class is removed afterwards
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    with pytest.raises(DiscoveryError, match="one zip of all submissions"):
+        with class_submissions(tmp_path / "broken.zip"):
+            pass
+
+
+def test_the_digest_follows_the_content_not_the_folder(tmp_path):
+    for where in ("a", "b"):
+        (tmp_path / where / "ann").mkdir(parents=True)
+        (tmp_path / where / "ann" / "conv.py").write_text("# mine")
+    first, second = (Submission("ann", tmp_path / w / "ann").digest() for w in ("a", "b"))
+    assert first == second
+    (tmp_path / "b" / "ann" / "conv.py").write_text("# mine, changed")
+    assert Submission("ann", tmp_path / "b" / "ann").digest() != first
+    (tmp_path / "b" / "ann" / "conv.py").write_text("# mine")
+    (tmp_path / "b" / "ann" / "pooling.py").write_text("")
+    assert Submission("ann", tmp_path / "b" / "ann").digest() != first
 
 
 # --- a real class, end to end ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     """A private copy of the course: what students do to it cannot touch this checkout."""
-    dest = tmp_path_factory.mktemp("course")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("grader", "solutions", "exercises", "quizzes"):
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, dest / name, ignore=ignore)
-    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
-    return dest
+    return copy_course(tmp_path_factory.mktemp("course"))
 
 
 def _grade_cli(course: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -160,6 +259,9 @@ def graded_class(course, tmp_path_factory):
     _zip(subs / "evil.zip", {"pooling.py": b"x = 1", "../escaped.py": b"x = 2"})
     (subs / "nothing").mkdir()
     (subs / "nothing" / "README.txt").write_text("I did not do it")
+    (subs / "empty").mkdir()
+    (subs / "_alice").mkdir()  # a leading "_" once hid a student; the id is "alice"
+    (subs / "_alice" / "pooling.py").write_text(reference_source("pooling"))
     out = subs.parent / "results"
     run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1",
                      "--jobs", "2")
@@ -171,7 +273,8 @@ def graded_class(course, tmp_path_factory):
 def test_every_student_gets_a_result_and_only_their_own_points(graded_class, grade):
     subs, out, run, docs = graded_class
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(docs) == ["chaos", "evil", "good", "killer", "nothing"]
+    assert sorted(docs) == ["alice", "chaos", "empty", "evil", "good", "killer", "nothing"]
+    assert docs["alice"]["score"] == 18 and docs["alice"]["submission"] == "_alice"
 
     good = docs["good"]
     assert (good["score"], good["max_score"]) == (18, 18) and good["quiz"] == QUIZ
@@ -197,24 +300,38 @@ def test_every_student_gets_a_result_and_only_their_own_points(graded_class, gra
     (nothing,) = docs["nothing"]["exercises"]
     assert set(statuses(nothing).values()) == {"not_implemented"}
     assert nothing["checks"][0]["message"] == "pooling.py was not found in the submission"
+    # flagged for the instructor, not taken for untouched stubs
+    assert docs["nothing"]["problems"] == ["no .py files found; the submission holds README.txt"]
+    assert docs["empty"]["problems"] == ["the submission is empty: no .py files found"]
+    assert docs["good"]["problems"] == [] and len(docs["good"]["submission_digest"]) == 32
 
-    assert "5/5 students" in run.stderr and "left ~" in run.stderr
-    assert "graded 4" in run.stdout and "refused 1 (evil)" in run.stdout
+    assert "7/7 students" in run.stderr and "left ~" in run.stderr
+    assert "graded 6" in run.stdout and "refused 1 (evil)" in run.stdout
 
 
 @pytest.mark.slow
-def test_a_second_run_resumes_and_skips_everyone(course, graded_class):
+def test_a_second_run_keeps_what_is_current_and_grades_again_what_is_not(course, graded_class):
     subs, out, _, _ = graded_class
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
     run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "skipped 5 already graded" in run.stdout
+    assert "kept 7 already graded" in run.stdout
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")} == before
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "conv", "--timeout", "1")
-    assert run.returncode == 0  # nothing to do: every student has a result, whatever was graded
+    # a changed submission is graded again, and only it
+    (subs / "nothing" / "README.txt").write_text("I still did not do it")
+    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "graded again 1 (1 changed submission)" in run.stdout and "kept 6" in run.stdout
+    # another exercise set: everyone again
+    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "gap", "--timeout", "1")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "graded again 7 (7 other exercises)" in run.stdout
+    assert [e["exercise"] for e in json.loads((out / "good.json").read_text())["exercises"]] == ["gap"]
+    # another seed is refused: one folder, one seed
     (subs / "late").mkdir()
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "pooling")
-    assert run.returncode == 1 and "seed 0" in run.stderr and "--force" in run.stderr
+    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "gap")
+    assert run.returncode == 1 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
+    assert "--force" in run.stderr and not (out / "late.json").exists()
 
 
 @pytest.mark.slow
@@ -226,8 +343,6 @@ def test_tampering_stops_the_batch_and_keeps_no_result_for_the_suspect(course, t
     (subs / "tamperer" / "pooling.py").write_text(
         _pooling_with(f"with open({str(target)!r}, 'a') as fh:\n    fh.write('# changed by a student')\n"))
     out = tmp_path / "results"
-    out.mkdir()
-    (out / "bystander.json").write_text("{}")  # graded before: skipped, not touched
     original = target.read_text()
     try:
         run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--jobs", "1")
@@ -237,7 +352,78 @@ def test_tampering_stops_the_batch_and_keeps_no_result_for_the_suspect(course, t
     assert "changed during the batch" in run.stderr and "tamperer" in run.stderr
     assert not (out / "tamperer.json").exists()
     assert json.loads((out / "_tampering.json").read_text())["suspects"] == ["tamperer"]
-    assert (out / "bystander.json").read_text() == "{}"
+    # graded before the tampering (one job, in order of ids): not a suspect, so its result stays
+    assert json.loads((out / "bystander.json").read_text())["problems"] == ["the submission is empty: no .py files found"]
+
+
+@pytest.mark.slow
+def test_one_zip_of_a_canvas_export_through_the_command(course, tmp_path):
+    with zipfile.ZipFile(tmp_path / "canvas.zip", "w") as zf:
+        zf.writestr("submissions/lovelaceada_11_21_pooling-1.py", reference_source("pooling"))  # resubmitted
+        zf.writestr("submissions/hopper_LATE_12_22_notes.txt", "I ran out of time")
+        zf.writestr("submissions/readme.md", "from the instructor")
+    out = tmp_path / "results"
+    run = _grade_cli(course, "batch", str(tmp_path / "canvas.zip"), "--out", str(out), "--exercise", "pooling")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "note: left out readme.md" in run.stderr and "graded 2" in run.stdout
+    ada = json.loads((out / "lovelaceada_11.json").read_text())
+    assert ada["score"] == 18 and ada["submission"] == "canvas.zip/submissions/lovelaceada_11_21_pooling-1.py"
+    assert ada["exercises"][0]["path"] == "canvas.zip/submissions/lovelaceada_11_21_pooling-1.py"
+    hopper = json.loads((out / "hopper_12.json").read_text())
+    assert hopper["problems"] == ["no .py files found; the submission holds notes.txt"]
+
+
+def _grading_processes(scratch: Path, workers_only: bool = False) -> list[int]:
+    """Processes that belong to a batch run with TMPDIR=scratch: the batch, its agents, zygotes and
+    workers (their folders, so their working directory or TMPDIR, are all inside scratch)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
+        except OSError:
+            continue
+        tmpdir = next((v[7:].decode(errors="replace") for v in environ if v.startswith(b"TMPDIR=")), "")
+        inside = any(p == str(scratch) or p.startswith(f"{scratch}/") for p in (cwd, tmpdir))
+        if inside and (not workers_only or Path(cwd).name == "work"):
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_zygote_folder_or_process_behind(course, tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "looper").mkdir(parents=True)
+    (subs / "looper" / "pooling.py").write_text(_pooling_with("", MAX_POOL_BODY, "    while True:\n        pass\n"))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(course), "TMPDIR": str(scratch)}
+    batch = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(subs), "--out", str(tmp_path / "out"),
+                              "--exercise", "pooling", "--timeout", "120", "--jobs", "1"], cwd=course, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not _grading_processes(scratch, workers_only=True):  # a worker runs the student's endless loop
+            assert batch.poll() is None, batch.communicate()
+            assert time.monotonic() < deadline, "no worker started"
+            time.sleep(0.2)
+        assert list(scratch.rglob("cnn-grader-zygote-*"))
+        os.killpg(batch.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        _, err = batch.communicate(timeout=120)
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+            batch.wait()
+    assert batch.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-3000:]
+    deadline = time.monotonic() + 10
+    while _grading_processes(scratch) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _grading_processes(scratch) == []
+    assert list(scratch.rglob("cnn-grader-*")) == []
+    assert not (tmp_path / "out" / "looper.json").exists()  # its grading was cut short: no result, not a crash
 
 
 def test_batch_help_lists_the_options():

@@ -45,12 +45,13 @@ CLASS = ClassResults([ADA, EVE])
 def test_csv_one_row_per_student_one_column_per_exercise_and_topic():
     rows = list(csv.DictReader(io.StringIO(exports.class_csv(CLASS))))
     assert list(rows[0]) == ["student", "score", "max_score", "percent", "conv", "pooling",
-                             "quiz:convolution", "quiz:gap", "quiz_answered"]
+                             "quiz:convolution", "quiz:gap", "quiz_answered", "problems"]
     ada = rows[0] if rows[0]["student"] == "ada" else rows[1]
     assert ada == {"student": "ada", "score": "6", "max_score": "10", "percent": "60", "conv": "2", "pooling": "4",
-                   "quiz:convolution": "100", "quiz:gap": "50", "quiz_answered": "3"}
+                   "quiz:convolution": "100", "quiz:gap": "50", "quiz_answered": "3",
+                   "problems": "two quiz files; used the newest"}
     eve = next(r for r in rows if r is not ada)
-    assert eve["conv"] == "" and eve["quiz:gap"] == "" and eve["quiz_answered"] == "0"
+    assert eve["conv"] == "" and eve["quiz:gap"] == "" and eve["quiz_answered"] == "0" and eve["problems"] == ""
     assert eve["student"].startswith("'=")  # a spreadsheet must not run it as a formula
 
 
@@ -84,7 +85,7 @@ def test_gradescope_results_use_only_documented_fields():
     assert grad["name"] == "pooling / max_pool2d / grad" and grad["number"] == "1.2"
     assert "ceil-mode" in grad["output"] and "Convolution" in grad["output"]
     assert {t["visibility"] for t in doc["tests"]} == {"after_published"}
-    assert "two quiz files" in doc["output"]
+    assert doc["output"].startswith("Problem: two quiz files")  # problems first: they explain the rest
     with pytest.raises(ValueError, match="visibility"):
         exports.gradescope_results(ADA, visibility="secret")
 

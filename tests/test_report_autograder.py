@@ -114,6 +114,17 @@ def test_run_autograder_grades_a_fake_submission(autograder_zip, tmp_path):
     assert {t["visibility"] for t in results["tests"]} == {"after_due_date"}
 
 
+@pytest.mark.slow
+def test_an_empty_upload_is_told_no_py_files_were_found(tmp_path):
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / CONFIG_NAME).write_text(json.dumps({"seed": 3, "exercises": ["pooling"], "timeout": 5.0}))
+    (tmp_path / "submission").mkdir()
+    results = run(tmp_path)
+    assert validate_gradescope(results) == []
+    assert results["output"].startswith("Problem: the submission is empty: no .py files found")
+    assert results["score"] == 0.0 and {t["status"] for t in results["tests"]} == {"failed"}
+
+
 def test_a_broken_setup_still_writes_results(tmp_path):
     (tmp_path / "source").mkdir()  # no configuration file in it
     (tmp_path / "submission").mkdir()

@@ -50,7 +50,7 @@ class Progress:
 
 
 @click.command("batch")
-@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the per-student results (default: SUBMISSIONS-results beside SUBMISSIONS).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
@@ -59,50 +59,64 @@ class Progress:
               help="Base seed of the hidden inputs; use a secret one for collected work.")
 @click.option("--exercise", "exercises", multiple=True, metavar="NAME",
               help="Grade only this exercise (repeatable; default: all).")
-@click.option("--force", is_flag=True, help="Grade again the students who already have a result.")
+@click.option("--force", is_flag=True, help="Grade everyone again, also with another seed than the folder's results.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Wall-clock seconds allowed per check.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, exercises: tuple[str, ...],
               force: bool, timeout: float, device: str) -> None:
-    """Grade every submission in SUBMISSIONS (one folder or .zip per student) in parallel.
+    """Grade every submission in SUBMISSIONS in parallel.
 
+    SUBMISSIONS is a folder, or one .zip of them all, holding one folder or .zip per student, or
+    the flat export of Canvas, Moodle or Blackboard (the student taken from each file's name).
     Writes OUT/<student>.json per student (schema 1 plus the student id and the quiz results that
-    `grade quiz --json` wrote, when the submission holds them). A student already graded is skipped
-    unless --force, so an interrupted batch resumes. A submission that hangs, crashes, exhausts
-    memory or kills its grader costs that student points and nothing else.
+    `grade quiz --json` wrote, when the submission holds them). A student already graded from the
+    same submission, grader and exercises is kept; the others are graded again, so an interrupted
+    batch resumes. A submission that hangs, crashes, exhausts memory or kills its grader costs that
+    student points and nothing else.
     """
-    from grader.instructor.batch import BatchError, BatchOptions, run_batch
-    from grader.instructor.submissions import discover
-
     from grader.catalog import exercise_names
+    from grader.instructor.batch import BatchError, BatchOptions, run_batch
+    from grader.instructor.submissions import DiscoveryError, class_submissions
 
     unknown = [n for n in exercises if n not in exercise_names()]
     if unknown:
         raise click.UsageError(f"Unknown exercise(s) {', '.join(unknown)}. `grade list` shows them all.")
-    try:
-        subs = discover(submissions)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if not subs:
-        raise click.UsageError(f"{submissions} holds no submissions: put one folder or .zip per student in it.")
-    out = out or submissions.parent / f"{submissions.name}-results"
+    if submissions.is_file() and submissions.suffix.lower() != ".zip":
+        raise click.UsageError(f"{submissions} is neither a folder of submissions nor a .zip of them all.")
+    stem = submissions.name[:-4] if submissions.is_file() else submissions.name
+    out = out or submissions.parent / f"{stem}-results"
     if seed == 0:
         click.echo("note: grading with the public seed 0, whose inputs the student edition carries; "
                    "pass a secret --seed for collected work.", err=True)
     options = BatchOptions(out=out, jobs=jobs or max(1, os.cpu_count() or 1), seed=seed, timeout=timeout,
                            exercises=exercises, force=force, device=device)
     try:
-        summary = run_batch(subs, options, Progress())
+        with class_submissions(submissions, exclude=(out,)) as found:
+            for note in found.left_out:
+                click.echo(f"note: left out {note}", err=True)
+            if not found.submissions:
+                raise click.UsageError(f"{submissions} holds no submissions: put one folder or .zip per student in "
+                                       "it, or the export of Canvas, Moodle or Blackboard.")
+            summary = run_batch(found.submissions, options, Progress())
+    except DiscoveryError as exc:
+        raise click.UsageError(str(exc)) from None
     except BatchError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: every grading process was stopped. The results written so far are kept in {out}; "
+                   "run the same command again to grade the rest.", err=True)
+        sys.exit(130)
     parts = [f"graded {len(summary.graded)}"]
     if summary.crashed:
         parts.append(f"with crashes or timeouts {len(summary.crashed)}")
     if summary.refused:
         parts.append(f"refused {len(summary.refused)} ({', '.join(summary.refused)})")
+    if summary.regraded:
+        reasons = ", ".join(f"{len(names)} {why}" for why, names in summary.regraded.items())
+        parts.append(f"of which graded again {sum(map(len, summary.regraded.values()))} ({reasons})")
     if summary.skipped:
-        parts.append(f"skipped {len(summary.skipped)} already graded (--force grades them again)")
+        parts.append(f"kept {len(summary.skipped)} already graded from the same submission (--force grades them again)")
     click.echo(f"{', '.join(parts)} in {_duration(summary.elapsed_s)}; results in {out}")
     click.echo(f"next: grade report {out} --html report.html")
 

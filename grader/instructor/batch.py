@@ -14,9 +14,14 @@ grade only:
   students being graded at that moment (the suspects) and says what to do;
 - a zip that escapes its folder, or is too large, is refused before anything runs.
 
-Results are written atomically as `OUT/<student>.json` (see `classdata`); a student who already
-has one is skipped unless `force`, so an interrupted batch resumes where it stopped. `OUT/_batch.json`
-keeps the settings; resuming with another seed or other exercises is refused.
+Results are written atomically as `OUT/<student>.json` (see `classdata`), so an interrupted batch
+resumes where it stopped: a student's result is kept when it was graded from the same submission
+content (`Submission.digest`), by this grader version, for the same exercises, and graded again
+otherwise (`BatchSummary.regraded` says why). Results of another seed are never mixed into one
+folder: `OUT/_batch.json` keeps the settings, and a batch with another seed is refused unless
+`force` (which grades everyone again). Files the batch keeps in OUT start with `_`; student ids
+never do. Worker and zygote folders live in one private folder of the batch, removed when it ends,
+even on Ctrl-C, after every process it started is killed.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Any, Callable
 from grader import __version__
 from grader.paths import PACKAGE_DIR
 from grader.instructor import agent as agent_mod
-from grader.instructor.classdata import student_document, validate_exercise
+from grader.instructor.classdata import student_document, validate_exercise, validate_result
 from grader.instructor.submissions import Limits, Submission, SubmissionError, unpack
 from grader.engine.results import write_json
 from grader.runner.hygiene import become_subreaper, describe_exit
@@ -87,7 +92,8 @@ class Event:
 @dataclass
 class BatchSummary:
     graded: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # kept: graded before from the same submission and settings
+    regraded: dict[str, list[str]] = field(default_factory=dict)  # why -> students whose result was stale
     refused: list[str] = field(default_factory=list)
     crashed: list[str] = field(default_factory=list)  # graded, with at least one crashed or timed-out check
     elapsed_s: float = 0.0
@@ -125,12 +131,14 @@ def student_limit(exercises: list[str], timeout: float) -> float:
 class _AgentProcess:
     """The batch's handle on one agent: start, send a line, read a line with a deadline, kill."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    def __init__(self, settings: dict[str, Any], scratch: Path) -> None:
+        # TMPDIR: the agent's zygotes and workers make their folders in the batch's scratch folder
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
+                   TMPDIR=str(scratch))
         self.proc = subprocess.Popen(
             [sys.executable, "-c", agent_mod.BOOT, str(PACKAGE_DIR.parent)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            cwd=tempfile.gettempdir(), close_fds=True)
+            cwd=scratch, close_fds=True)
         self._buffer = b""
         self.log: deque[bytes] = deque(maxlen=64)
         threading.Thread(target=self._drain, daemon=True).start()
@@ -205,13 +213,16 @@ class _AgentProcess:
 
 # --- the batch ----------------------------------------------------------------------------------
 class _Batch:
-    def __init__(self, submissions: list[Submission], options: BatchOptions, exercises: list[str]) -> None:
-        self.options, self.exercises = options, exercises
+    def __init__(self, submissions: list[Submission], options: BatchOptions, exercises: list[str],
+                 digests: dict[str, str], scratch: Path) -> None:
+        self.options, self.exercises, self.digests, self.scratch = options, exercises, digests, scratch
+        self.agents: set[_AgentProcess] = set()  # every agent started, to kill at once on Ctrl-C
         self.todo: queue.Queue[Submission] = queue.Queue()
         for s in submissions:
             self.todo.put(s)
         self.events: queue.Queue[Event] = queue.Queue()
         self.stop = threading.Event()
+        self.interrupted = threading.Event()  # Ctrl-C: an agent that dies now was killed by it, not by a student
         self.lock = threading.Lock()
         self.in_flight: set[str] = set()
         self.failure: BatchError | None = None
@@ -223,7 +234,11 @@ class _Batch:
 
     # -- agents ------------------------------------------------------------------------------
     def _start_agent(self) -> _AgentProcess:
-        agent = _AgentProcess(self.settings)
+        with self.lock:
+            if self.stop.is_set():
+                raise BatchError("stopped")
+            agent = _AgentProcess(self.settings, self.scratch)
+            self.agents.add(agent)
         message = agent.read(time.monotonic() + AGENT_STARTUP_S, self.stop)
         if isinstance(message, dict) and message.get("kind") == "ready":
             return agent
@@ -283,21 +298,38 @@ class _Batch:
                         self.failure = TamperingError(_tamper_message(suspects), suspects)
                         self.stop.set()
                     self.in_flight.discard(sub.student)
-                    keep = document is not None and not isinstance(self.failure, TamperingError)
+                    keep = (document is not None and not isinstance(self.failure, TamperingError)
+                            and not self.interrupted.is_set())
                 if keep:
                     write_json(self.options.out / f"{sub.student}.json", document)
                     self.events.put(Event(sub.student, document, _outcome(document)))
         finally:
             if agent is not None:
-                agent.close()
+                if self.stop.is_set():
+                    agent.kill()
+                else:
+                    agent.close()
             from grader.runner.hygiene import sweep_orphans
 
             sweep_orphans()
 
+    def kill_agents(self) -> None:
+        """Stop at once: kill every agent (their workers and zygotes are then swept as orphans);
+        each slot sees its agent die and closes its handle."""
+        self.interrupted.set()
+        self.stop.set()
+        with self.lock:
+            agents = list(self.agents)
+        for agent in agents:
+            try:
+                agent.proc.kill()
+            except ProcessLookupError:
+                pass
+
     def _grade(self, sub: Submission, agent: _AgentProcess | None) -> tuple[_AgentProcess | None, dict | None]:
         """Grade one student; returns the agent to reuse (None when it had to go) and the document."""
         seed = self.options.seed
-        scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
+        scratch = Path(tempfile.mkdtemp(prefix="student-", dir=self.scratch))
         try:
             try:
                 found = unpack(sub, scratch / "submission", self.exercises, self.options.limits)
@@ -342,8 +374,9 @@ class _Batch:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _document(self, sub: Submission, exercises: list[dict], quiz: dict | None, problems: list[str]) -> dict:
-        return student_document(sub.student, sub.source.name, exercises, seed=self.options.seed,
-                                grader_version=__version__, graded_at=_now(), quiz=quiz, problems=problems)
+        return student_document(sub.student, sub.name, exercises, seed=self.options.seed,
+                                grader_version=__version__, graded_at=_now(), quiz=quiz, problems=problems,
+                                submission_digest=self.digests[sub.student])
 
 
 def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
@@ -359,10 +392,9 @@ def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
 
 def _relative_paths(result: dict[str, Any], root: Path, sub: Submission) -> dict[str, Any]:
     try:
-        rel = Path(result["path"]).resolve().relative_to(root.resolve()).as_posix()
-        result["path"] = f"{sub.source.name}/{rel}"
+        result["path"] = sub.origin(Path(result["path"]).resolve().relative_to(root.resolve()).as_posix())
     except (ValueError, OSError):
-        result["path"] = sub.source.name
+        result["path"] = sub.name
     return result
 
 
@@ -382,18 +414,46 @@ def _tamper_message(suspects: list[str]) -> str:
             "(e.g. `git checkout grader solutions`) and run the batch again: students already graded are skipped.")
 
 
-def _check_settings(out: Path, settings: dict[str, Any], force: bool) -> None:
-    path = out / BATCH_FILE
-    if force or not path.is_file():
-        return
+def _seeds_in(out: Path) -> dict[Any, list[str]]:
+    """Seed -> the files in `out` graded with it (the manifest's and the students' results)."""
+    seeds: dict[Any, list[str]] = {}
+    for path in sorted(out.glob("*.json")):
+        if path.name.startswith(".") or (path.name.startswith("_") and path.name != BATCH_FILE):
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and "seed" in doc:
+            seeds.setdefault(doc["seed"], []).append(path.name)
+    return seeds
+
+
+def _stale(path: Path, digest: str, exercises: list[str]) -> str | None:
+    """Why the result at `path` must be graded again; None when it is current (the seed is checked apart)."""
     try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return
-    for key in ("seed", "exercises"):
-        if key in previous and previous[key] != settings[key]:
-            raise BatchError(f"{out} holds results graded with {key} {previous[key]!r}, not {settings[key]!r}. "
-                             "Use another --out folder, or --force to grade everyone again.")
+        return "unreadable result"
+    if not isinstance(doc, dict) or validate_result(doc):
+        return "unreadable result"
+    if doc.get("submission_digest") != digest:
+        return "changed submission"
+    if doc.get("grader_version") != __version__:
+        return "another grader version"
+    if [e["exercise"] for e in doc["exercises"]] != exercises:
+        return "other exercises"
+    return None
+
+
+def _refuse_other_seeds(out: Path, seed: int) -> None:
+    others = {s: files for s, files in _seeds_in(out).items() if s != seed}
+    if others:
+        found = "; ".join(f"seed {s!r} in {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
+                          for s, files in others.items())
+        raise BatchError(f"{out} holds results graded with another seed than {seed} ({found}). One folder holds "
+                         "one seed, so that the class report compares the same tests: use another --out folder, "
+                         "or --force to grade everyone again with this seed.")
 
 
 def run_batch(submissions: list[Submission], options: BatchOptions,
@@ -411,32 +471,37 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
     exercises = [n for n in known if not options.exercises or n in options.exercises]
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not options.force:
+        _refuse_other_seeds(out, options.seed)
     summary = BatchSummary()
+    digests = {sub.student: sub.digest(options.limits) for sub in submissions}
     todo = []
     for sub in submissions:
-        if not options.force and (out / f"{sub.student}.json").is_file():
+        path = out / f"{sub.student}.json"
+        if not path.is_file():
+            todo.append(sub)
+            continue
+        why = "asked with --force" if options.force else _stale(path, digests[sub.student], exercises)
+        if why is None:
             summary.skipped.append(sub.student)
         else:
+            summary.regraded.setdefault(why, []).append(sub.student)
             todo.append(sub)
     if not todo:
         summary.elapsed_s = time.monotonic() - started
         return summary
-    batch = _Batch(todo, options, exercises)
-    _check_settings(out, batch.settings, options.force)
+    scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
+    batch = _Batch(todo, options, exercises, digests, scratch)
     write_json(out / BATCH_FILE, {**batch.settings, "grader_version": __version__, "started_at": _now(),
                                   "submissions": len(submissions)})
     become_subreaper()
     threads = [threading.Thread(target=batch.run_slot, name=f"batch-{i}", daemon=True)
                for i in range(max(1, min(options.jobs, len(todo))))]
-    for t in threads:
-        t.start()
-    try:
-        batch.prepare()
-    except BaseException:
-        batch.stop.set()
-        raise
     done = 0
     try:
+        for t in threads:
+            t.start()
+        batch.prepare()
         while any(t.is_alive() for t in threads) or not batch.events.empty():
             try:
                 event = batch.events.get(timeout=0.2)
@@ -451,13 +516,17 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
                     summary.crashed.append(event.student)
             if on_event is not None:
                 on_event(event, done, len(todo))
-    except KeyboardInterrupt:
-        batch.stop.set()
-        for t in threads:
-            t.join(timeout=30)
+    except BaseException:  # Ctrl-C above all: nothing may be left running or lying about
+        batch.kill_agents()
         raise
-    for t in threads:
-        t.join()
+    finally:
+        for t in threads:
+            if t.ident is not None:  # started
+                t.join(timeout=30)
+        from grader.runner.hygiene import sweep_orphans
+
+        sweep_orphans()
+        shutil.rmtree(scratch, ignore_errors=True)
     summary.elapsed_s = time.monotonic() - started
     if batch.failure is not None:
         if isinstance(batch.failure, TamperingError):

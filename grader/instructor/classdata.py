@@ -5,9 +5,14 @@ plus who and what was graded:
 
     {"schema": 1, "student": "ada", "submission": "ada.zip", "score": 31.0, "max_score": 43,
      "seed": 0, "grader_version": "0.1.0", "graded_at": "2025-01-31T10:00:00+00:00",
+     "submission_digest": "9f86d081884c7d65...",
      "exercises": [<schema-1 exercise result>, ...],
      "quiz": <the document `grade quiz --json` wrote, or null>,
-     "problems": ["several conv.py at the same depth; graded a/conv.py", ...]}
+     "problems": ["2 copies of conv.py: a/conv.py, b/conv.py; graded a/conv.py (...)", ...]}
+
+`submission_digest` is the digest of the submission's content (`submissions.Submission.digest`):
+`grade batch` grades a student again when it changed. `problems` are what the instructor should
+look at: an empty submission, no exercise file, several copies of one, a refused zip...
 
 Everything the instructor tools read from a quiz document is read here, in one place
 (`validate_quiz`, `quiz_item_scores`): `format`, `version` and, per statement id in
@@ -87,12 +92,13 @@ def validate_exercise(ex: Any) -> str | None:
 
 def student_document(student: str, submission: str, exercises: list[dict[str, Any]], *, seed: int,
                      grader_version: str, graded_at: str, quiz: dict[str, Any] | None = None,
-                     problems: list[str] | None = None) -> dict[str, Any]:
+                     problems: list[str] | None = None, submission_digest: str = "") -> dict[str, Any]:
     """The per-student result document (see the module docstring)."""
     return {
         "schema": SCHEMA_VERSION, "student": student, "submission": submission,
         "score": sum(e["score"] for e in exercises), "max_score": sum(e["max_score"] for e in exercises),
         "seed": seed, "grader_version": grader_version, "graded_at": graded_at,
+        "submission_digest": submission_digest,
         "exercises": exercises, "quiz": quiz, "problems": list(problems or []),
     }
 

@@ -2,8 +2,9 @@
 
 - CSV: one row per student: `student`, `score`, `max_score`, `percent`, one column per exercise (its
   score), one `quiz:<topic>` column per quiz topic (the share of first answers that were right, in
-  percent; empty when the student answered none) and `quiz_answered`. Cells that a spreadsheet would
-  run as a formula (starting with = + - @) are prefixed with a quote.
+  percent; empty when the student answered none), `quiz_answered` and `problems` (what the instructor
+  should look at, e.g. an empty submission; joined by "; "). Cells that a spreadsheet would run as a
+  formula (starting with = + - @) are prefixed with a quote.
 - JUnit XML: `<testsuites>` with one `<testsuite name=student>` per student and one `<testcase
   classname="student.exercise.part" name=check>` per check; failed, not implemented and forbidden
   are `<failure type=status>`, error, timeout and crashed are `<error type=status>`.
@@ -62,7 +63,7 @@ def class_csv(results: ClassResults) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "score", "max_score", "percent", *exercises, *[f"quiz:{t}" for t in topics],
-                     "quiz_answered"])
+                     "quiz_answered", "problems"])
     for s in results.students:
         by_ex = {e["exercise"]: e for e in s["exercises"]}
         quiz = quiz_share_by_topic(s)
@@ -71,6 +72,7 @@ def class_csv(results: ClassResults) -> str:
         row += [_num(by_ex[n]["score"]) if n in by_ex else "" for n in exercises]
         row += [_num(100 * quiz[t][0] / quiz[t][1]) if t in quiz and quiz[t][1] else "" for t in topics]
         row.append(sum(n for _, n in quiz.values()))
+        row.append(_cell("; ".join(s.get("problems") or [])))
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -127,7 +129,8 @@ def gradescope_results(student: dict[str, Any], visibility: str = "visible") -> 
     """Gradescope's results.json for one per-student result document (see `classdata`)."""
     if visibility not in GRADESCOPE_VISIBILITY:
         raise ValueError(f"visibility {visibility!r}: Gradescope accepts {', '.join(GRADESCOPE_VISIBILITY)}")
-    tests, lines, seconds = [], [], 0.0
+    tests, seconds = [], 0.0
+    lines = [f"Problem: {p}" for p in student.get("problems", [])]  # first: "no .py files found" explains the rest
     for i, e in enumerate(student["exercises"], 1):
         seconds += float(e.get("duration_s") or 0)
         lines.append(f"{e['exercise']}: {e['score']:g}/{e['max_score']:g}")
@@ -143,7 +146,6 @@ def gradescope_results(student: dict[str, Any], visibility: str = "visible") -> 
             })
         for notice in e.get("notices", [])[:5]:
             lines.append(f"  note: {notice[:500]}")
-    lines += [f"note: {p}" for p in student.get("problems", [])]
     return {
         "score": float(student["score"]),
         "execution_time": int(round(seconds)),
