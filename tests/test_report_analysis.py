@@ -111,6 +111,10 @@ def test_pass_rates_per_exercise_and_part():
 def test_frequent_failures_and_mistakes():
     top = analysis.frequent_failures(CLASS)
     assert [(f.check, f.count, f.total) for f in top] == [("fwd", 2, 3), ("err", 1, 3)]
+    idle = ClassResults(CLASS.students + [_student("d", [_check("fwd", "max_pool2d", "not_implemented"),
+                                                             _check("err", "errors", "not_implemented")])])
+    assert [(f.check, f.count, f.total) for f in analysis.frequent_failures(idle)] == [("fwd", 2, 3), ("err", 1, 3)]
+    assert analysis.exercise_rates(idle)[0].not_attempted == 1 and analysis.exercise_rates(CLASS)[0].not_attempted == 0
     assert top[0].statuses in ("failed 1, timeout 1", "timeout 1, failed 1")
     (m,) = analysis.frequent_mistakes(CLASS)
     assert (m.name, m.count, m.section) == ("ceil-mode", 1, "Convolution")

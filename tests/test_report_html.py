@@ -71,6 +71,40 @@ def test_the_quiz_section_says_its_results_are_formative(page):
     assert "for a summative quiz, export the bank ( grade quiz export --format moodle-xml or gift )" in text
 
 
+def test_student_sections_collapse_and_problems_are_flagged(page, class_results):
+    assert page.count('<details class="student" id="student-') == 30
+    assert '<details class="student" id="student-1" open' not in page
+    assert "Submissions with problems" in page and "1 problem</span>" in page
+    table = page.split('id="student-table"', 1)[1].split("</tbody>", 1)[0]
+    assert table.count('class="num flag"') == 1  # one student has a problem: its count is flagged
+
+
+def test_numbers_are_formatted_and_words_agree():
+    from grader.instructor.report import num, pct, plural
+
+    assert (pct(0.245), pct(1.0), pct(float("nan"))) == ("24.5 %", "100.0 %", "–")
+    assert (num(24.5), num(18.0), num(10 / 3), num(7), num(0.123456, 4)) == ("24.5", "18", "3.33", "7", "0.1235")
+    assert (plural(1, "student"), plural(2, "student"), plural(0, "student")) == ("1 student", "2 students",
+                                                                                    "0 students")
+    one = render_report(ClassResults(demo_class(1, seed=3, exercises=["conv"])))
+    assert "1 student &middot;" in one and "1 students" not in one
+    assert re.search(r"<b>\d+\.\d %</b>", one)  # the mean, with one decimal
+
+
+def test_not_implemented_is_not_a_failure_but_a_non_attempt():
+    docs = demo_class(4, seed=5, exercises=["pooling"])
+    for doc in docs[:3]:  # three students never touched pooling
+        (e,) = doc["exercises"]
+        for c in e["checks"]:
+            c.update(status="not_implemented", points=0, message="not implemented")
+        e["score"] = doc["score"] = 0
+    page = render_report(ClassResults(docs))
+    failures = page.split("Checks failed most often", 1)[1].split("</table>", 1)[0]
+    assert "not_implemented" not in failures and "/ 3<" not in failures
+    rates = page.split("Pass rate per exercise", 1)[1].split("</table>", 1)[0]
+    assert "3 students</td>" in rates
+
+
 def test_templates_are_j2_files():
     names = sorted(p.name for p in TEMPLATES.iterdir())
     assert {"report.html.j2", "_student.html.j2", "_style.css.j2", "_script.js.j2", "_histogram.svg.j2"} <= set(names)
@@ -102,8 +136,12 @@ def test_report_loads_in_chromium_without_errors(page, tmp_path):
     assert not [line for line in log.splitlines() if ":CONSOLE" in line]
     # ... and sorted the students by share, highest first, from the link.
     body = dom.split('id="student-table"', 1)[1].split("</tbody>", 1)[0]
-    shares = [float(v) for v in re.findall(r'<td class="num" data-sort="([0-9.]+)">\d+%</td>', body)]
+    shares = [float(v) for v in re.findall(r'<td class="num" data-sort="([0-9.]+)">\d+\.\d %</td>', body)]
     assert len(shares) == 30 and shares == sorted(shares, reverse=True)
+    # A link to a student opens that student's collapsed section.
+    run = _chromium("--dump-dom", url + "#student-3", user_dir=tmp_path / "profile")
+    assert re.search(r'<details class="student" id="student-3" open=""', run.stdout)
+    assert not re.search(r'<details class="student" id="student-4" open', run.stdout)
 
 
 def test_report_command_writes_html_csv_and_junit(class_results, tmp_path):
@@ -124,7 +162,7 @@ def test_report_command_writes_html_csv_and_junit(class_results, tmp_path):
                                    "--junit", f"{out}.xml"])
     assert run.exit_code == 0, run.output
     assert "left out broken.json" in run.output and "(5 students)" in run.output
-    assert Path(f"{out}.html").read_text().count('<section class="student"') == 5
+    assert Path(f"{out}.html").read_text().count('<details class="student"') == 5
     assert len(Path(f"{out}.csv").read_text().splitlines()) == 6
     assert Path(f"{out}.xml").read_text().count("<testsuite ") == 5
     assert CliRunner().invoke(cli, ["report", str(results)]).exit_code == 2  # nothing to write

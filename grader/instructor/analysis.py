@@ -161,6 +161,7 @@ class Rate:
     passed: int
     total: int
     mean_share: float = math.nan  # mean score / max score, where it applies
+    not_attempted: int = 0  # students whose every check is not_implemented (exercises only)
 
     @property
     def rate(self) -> float:
@@ -172,8 +173,8 @@ class FrequentFailure:
     exercise: str
     check: str
     part: str
-    count: int
-    total: int
+    count: int  # students who attempted the check and did not pass it
+    total: int  # students who attempted it (its status is not not_implemented)
     statuses: str  # e.g. "failed 7, timeout 1"
 
 
@@ -200,13 +201,15 @@ def histogram(shares: list[float], bins: int = 10) -> list[int]:
 
 
 def exercise_rates(results: ClassResults) -> list[Rate]:
-    """Per exercise: students who passed every check, and the mean share of the points."""
+    """Per exercise: students who passed every check, the mean share of the points, and the
+    students who did not attempt it (every check not implemented)."""
     rates = []
     for name in results.exercise_names:
         found = [e for s in results.students for e in s["exercises"] if e["exercise"] == name]
         passed = sum(all(c["status"] == "passed" for c in e["checks"]) for e in found)
         shares = [e["score"] / e["max_score"] for e in found if e["max_score"]]
-        rates.append(Rate(name, passed, len(found), sum(shares) / len(shares) if shares else math.nan))
+        idle = sum(bool(e["checks"]) and all(c["status"] == "not_implemented" for c in e["checks"]) for e in found)
+        rates.append(Rate(name, passed, len(found), sum(shares) / len(shares) if shares else math.nan, idle))
     return rates
 
 
@@ -229,12 +232,16 @@ def part_rates(results: ClassResults) -> list[Rate]:
 
 
 def frequent_failures(results: ClassResults, top: int = 10) -> list[FrequentFailure]:
+    """The checks that most students who attempted them did not pass. A check not implemented was
+    not attempted: it counts neither here nor in the total (`exercise_rates` counts those students)."""
     counts: dict[tuple[str, str], Counter] = {}
     parts: dict[tuple[str, str], str] = {}
     totals: Counter = Counter()
     for s in results.students:
         for e in s["exercises"]:
             for c in e["checks"]:
+                if c["status"] == "not_implemented":
+                    continue
                 key = (e["exercise"], c["name"])
                 totals[key] += 1
                 parts[key] = c["part"]

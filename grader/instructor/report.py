@@ -29,15 +29,33 @@ _HIST = {"left": 34.0, "right": 430.0, "base": 170.0, "height": 150.0, "bins": 1
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
-    env.filters["pct"] = lambda x: "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
-    env.filters["num"] = _num
+    env.filters["pct"] = pct
+    env.filters["num"] = num
+    env.filters["plural"] = plural
     return env
 
 
-def _num(x: Any, digits: int | None = None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def pct(share: Any) -> str:
+    """A share as a percentage with one decimal: 0.245 -> "24.5 %"; "–" when there is none."""
+    return "–" if _missing(share) else f"{100 * share:.1f} %"
+
+
+def num(x: Any, digits: int | None = None) -> str:
+    """A number for a person: `digits` decimals, or at most two without trailing zeros (24.5, 18, 3.33)."""
+    if _missing(x):
         return "–"
-    return f"{x:.{digits}f}" if digits is not None else f"{x:g}"
+    if digits is not None:
+        return f"{x:.{digits}f}"
+    return f"{x:.2f}".rstrip("0").rstrip(".") if isinstance(x, float) else str(x)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 student", "2 students" (`words` for an irregular plural)."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def _histogram(shares: list[float]) -> dict[str, Any]:
@@ -61,7 +79,7 @@ def _student_rows(results: ClassResults) -> list[dict[str, Any]]:
         cells = []
         for name in results.exercise_names:
             e = by_ex.get(name)
-            cells.append({"text": f"{e['score']:g}/{e['max_score']:g}" if e else "–",
+            cells.append({"text": f"{num(e['score'])} / {num(e['max_score'])}" if e else "–",
                           "sort": f"{e['score'] / e['max_score']:.4f}" if e and e["max_score"] else "-1"})
         quiz = analysis.quiz_share_by_topic(doc)
         right, answered = sum(r for r, _ in quiz.values()), sum(n for _, n in quiz.values())
@@ -72,6 +90,7 @@ def _student_rows(results: ClassResults) -> list[dict[str, Any]]:
             "quiz_sort": f"{right / answered:.4f}" if answered else "-1",
             "quiz_topics": [(t, r, n) for t, (r, n) in sorted(quiz.items())],
             "crashes": sum(c["status"] in ("crashed", "timeout") for e in doc["exercises"] for c in e["checks"]),
+            "problems": list(doc.get("problems") or []),
         })
     return rows
 
@@ -93,6 +112,7 @@ def render_report(results: ClassResults, *, title: str = "cnn-grader class repor
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     shares = [analysis.score_share(s) for s in results.students]
     quiz = analysis.analyse_quiz(results, bank if bank is not None else _load_bank())
+    students = _student_rows(results)
     context = {
         "title": title,
         "version": __version__,
@@ -111,7 +131,8 @@ def render_report(results: ClassResults, *, title: str = "cnn-grader class repor
         "mistakes": analysis.frequent_mistakes(results),
         "quiz": quiz,
         "exercise_names": results.exercise_names,
-        "students": _student_rows(results),
+        "students": students,
+        "problem_students": [s for s in students if s["problems"]],
         "script": Markup(script),
         "script_hash": f"sha256-{digest}",
     }
