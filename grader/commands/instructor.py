@@ -147,10 +147,10 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
     for note in results.skipped:
         click.echo(f"note: left out {note}", err=True)
     if html_path:
-        from grader.instructor.report import render_report
+        from grader.instructor.report import plural, render_report
 
         exports.write_text(html_path, render_report(results, title=title))
-        click.echo(f"wrote {html_path} ({len(results.students)} students)")
+        click.echo(f"wrote {html_path} ({plural(len(results.students), 'student')})")
     if csv_path:
         exports.write_text(csv_path, exports.class_csv(results))
         click.echo(f"wrote {csv_path}")
