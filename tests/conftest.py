@@ -27,12 +27,12 @@ def worker():
 
 
 def copy_course(dest: Path) -> Path:
-    """A private copy of the course (grader, references, stubs, quizzes) in `dest`: what a test or a
+    """A private copy of the course (grader, references, stubs, quizzes, docs) in `dest`: what a test or a
     student's code does to it cannot touch this checkout. Run `grade` there with PYTHONPATH=dest."""
     import shutil
 
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("grader", "solutions", "exercises", "quizzes"):
+    for name in ("grader", "solutions", "exercises", "quizzes", "docs"):
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, dest / name, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
