@@ -160,7 +160,7 @@ def all_cmd(path: Path | None, seed: int, timeout: float, device: str, json_path
 
     if verbose:
         for r in results:
-            click.echo(exercise_report(r, verbose=True) + "\n")
+            click.echo(exercise_report(r, verbose=True, section=get_exercise(r["exercise"]).section) + "\n")
     click.echo(summary_table(results))
     if missing:
         click.echo(f"not found in {folder}: {', '.join(missing)}")

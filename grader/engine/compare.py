@@ -10,6 +10,7 @@ few values got vs expected.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -34,7 +35,7 @@ def describe(value: Any) -> str:
     """A short description of a result value for messages."""
     if is_tensor(value):
         t = value[TENSOR_KEY]
-        return f"a tensor of shape {tuple(t.shape)} and dtype {str(t.dtype).replace('torch.', '')}"
+        return f"a tensor of shape {tuple(t.shape)} and dtype {_dtype_name(t.dtype)}"
     if isinstance(value, dict) and UNSUPPORTED_KEY in value:
         return f"an object of type {value[UNSUPPORTED_KEY]}"
     if isinstance(value, (tuple, list)):
@@ -58,7 +59,10 @@ def compare_tensors(got: torch.Tensor, exp: torch.Tensor, where: str, rtol: floa
     if tuple(got.shape) != tuple(exp.shape):
         return f"{where}: shape {tuple(got.shape)}, expected {tuple(exp.shape)}"
     if got.dtype != exp.dtype:
-        return f"{where}: dtype {str(got.dtype).replace('torch.', '')}, expected {str(exp.dtype).replace('torch.', '')} (the output dtype must follow the input's)"
+        why = ("the output dtype must follow the input's" if exp.is_floating_point() or exp.is_complex() else
+               "a mask is bool" if exp.dtype == torch.bool else
+               f"indices and labels are {_dtype_name(exp.dtype)} whatever the input's dtype")
+        return f"{where}: dtype {_dtype_name(got.dtype)}, expected {_dtype_name(exp.dtype)} ({why})"
     if not exp.is_floating_point() and not exp.is_complex():
         wrong = got != exp
         if not bool(wrong.any()):
@@ -84,17 +88,30 @@ def compare_tensors(got: torch.Tensor, exp: torch.Tensor, where: str, rtol: floa
         return None
     shape = tuple(exp.shape)
     worst = int(err.flatten().argmax())
-    rel = (err / e.abs().clamp_min(1e-12)).masked_fill(~wrong, 0.0)
-    worst_rel = int(rel.flatten().argmax())
     first = int(wrong.flatten().nonzero()[0])
     gf, ef = g.flatten(), e.flatten()
     return (
         f"{where}: {int(wrong.sum())} of {exp.numel()} elements differ (rtol {rtol:g}, atol {atol:g})\n"
         f"  first wrong element at {_fmt_index(first, shape)}: got {_num(gf[first].item())}, expected {_num(ef[first].item())}\n"
         f"  largest absolute error {_num(err.flatten()[worst].item())} at {_fmt_index(worst, shape)}\n"
-        f"  largest relative error {_num(rel.flatten()[worst_rel].item())} at {_fmt_index(worst_rel, shape)}"
+        + _relative_line(err, e, wrong, shape)
         + _few(got, exp)
     )
+
+
+def _relative_line(err: torch.Tensor, e: torch.Tensor, wrong: torch.Tensor, shape: tuple[int, ...]) -> str:
+    """The largest relative error among the wrong elements whose expected value is not 0 (a
+    relative error means nothing where the expected value is 0)."""
+    defined = wrong & (e != 0) & e.isfinite()
+    if not bool(defined.any()):
+        return "  no relative error: every wrong element is expected to be 0"
+    rel = (err / e.abs()).masked_fill(~defined, 0.0)
+    worst_rel = int(rel.flatten().argmax())
+    return f"  largest relative error {_num(rel.flatten()[worst_rel].item())} at {_fmt_index(worst_rel, shape)}"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
 
 
 def _few(got: torch.Tensor, exp: torch.Tensor, n: int = 6) -> str:
@@ -102,6 +119,12 @@ def _few(got: torch.Tensor, exp: torch.Tensor, n: int = 6) -> str:
     e = [_num(v) if isinstance(v, float) else str(v) for v in exp.flatten()[:n].tolist()]
     more = ", ..." if exp.numel() > n else ""
     return f"\n  got      [{', '.join(g)}{more}]\n  expected [{', '.join(e)}{more}]"
+
+
+def _is_number(value: Any, kind: type) -> bool:
+    """A number of `kind` by value (numpy scalars included), never a bool; tensors are not numbers:
+    where the contract asks for a Python number, a tensor is refused."""
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def compare(got: Any, expected: Any, where: str = "result", rtol: float | None = None,
@@ -133,12 +156,16 @@ def compare(got: Any, expected: Any, where: str = "result", rtol: float | None =
             if msg:
                 return msg
         return None
-    if isinstance(expected, bool) or isinstance(expected, int):
-        if type(got) is not type(expected) or got != expected:
-            return f"{where}: got {describe(got)}, expected {type(expected).__name__} {expected!r}"
+    if isinstance(expected, bool):
+        if not isinstance(got, bool) or got != expected:
+            return f"{where}: got {describe(got)}, expected bool {expected!r}"
+        return None
+    if isinstance(expected, int):
+        if not _is_number(got, numbers.Integral) or got != expected:
+            return f"{where}: got {describe(got)}, expected int {expected!r}"
         return None
     if isinstance(expected, float):
-        if type(got) not in (float, int) or isinstance(got, bool):
+        if not _is_number(got, numbers.Real):
             return f"{where}: got {describe(got)}, expected float {expected!r}"
         r, a = FLOAT_TOLERANCE if rtol is None else (rtol, atol or 0.0)
         if math.isnan(expected) and math.isnan(got):

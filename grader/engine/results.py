@@ -25,6 +25,17 @@ class MistakeInfo:
     subsection: str = ""  # a heading of the section's notes (docs/notes/), or "" when none is named
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """A precise finding on a failed check: what kind of wrong it is (see `grader.engine.diagnose`)."""
+
+    kind: str  # one of DIAGNOSIS_KINDS
+    text: str  # one or two sentences for the student: the pattern found and its usual cause
+
+
+DIAGNOSIS_KINDS = ("shape", "layout", "arithmetic", "location", "structure", "across_cases", "gradients")
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -34,10 +45,14 @@ class CheckResult:
     status: str
     message: str = ""
     mistake: MistakeInfo | None = None
+    diagnosis: list[Diagnosis] = field(default_factory=list)  # empty when nothing specific was found
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
+        for d in self.diagnosis:
+            if d.kind not in DIAGNOSIS_KINDS:
+                raise ValueError(f"unknown diagnosis kind {d.kind!r}")
 
 
 @dataclass

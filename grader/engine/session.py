@@ -3,7 +3,11 @@
 Follow one check from here: `grade_exercise` asks the oracle for the check's seeded cases and
 their expected values, sends each case to the worker, and `judge` turns the worker's outcome into
 a status and a message (with `compare` saying what differed). When a case fails, the check's
-known mistakes are computed on the same inputs; if the student's result equals one, it is named.
+known mistakes are computed on the same inputs; if the student's result equals one, it is named;
+and `diagnose` says what kind of wrong it is. After a failed or erroring case the check's remaining
+cases still run (within its timeout budget), only to learn which case parameters separate passing
+from failing cases (`across_cases`); the first failure decides the verdict. A passing check runs
+nothing more.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import torch
 from grader import __version__
 from grader.catalog import Exercise, get_exercise
 from grader.engine.compare import compare, describe
+from grader.engine.diagnose import CaseFacts, across_cases, diagnose
 from grader.paths import PACKAGE_DIR, data_dir
-from grader.engine.results import CheckResult, ExerciseResult, MistakeInfo
+from grader.engine.results import CheckResult, Diagnosis, ExerciseResult, MistakeInfo
 from grader.runner import probes
 from grader.runner.guard import static_scan
 from grader.runner.handle import DEFAULT_TIMEOUT_S, Outcome, WorkerProcess
@@ -210,15 +215,31 @@ def judge(case: Case, outcome: Outcome, expected: Any, *, timeout: float, device
     return "passed", ""
 
 
+def _without_inputs(value: Any) -> Any:
+    return {k: v for k, v in value.items() if k != "args_after"} if isinstance(value, dict) else value
+
+
 def _match_mistake(value: Any, mistake_values: dict[str, Any], case: Case, device: str) -> str | None:
-    got = {k: v for k, v in value.items() if k != "args_after"} if isinstance(value, dict) else value
+    got = _without_inputs(value)
     for name, mval in mistake_values.items():
-        if mval is None:
-            continue
-        exp = {k: v for k, v in mval.items() if k != "args_after"} if isinstance(mval, dict) else mval
-        if compare(got, exp, "result", case.rtol, case.atol, device) is None:
+        if mval is not None and compare(got, _without_inputs(mval), "result", case.rtol, case.atol, device) is None:
             return name
     return None
+
+
+def _diagnosis(case: Case, outcome: Outcome, expected: Any, arg_names: list[str]) -> list[Diagnosis]:
+    """What kind of wrong a failed case is; only for results judged by comparing values."""
+    if case.raises or case.assess is not None or not outcome.reply:
+        return []
+    value = outcome.reply.get("value")
+    if isinstance(value, dict) and "state_dict_shapes" in value:
+        return []
+    return diagnose(_without_inputs(value), _without_inputs(expected), CaseFacts.of(case, arg_names),
+                    rtol=case.rtol, atol=case.atol)
+
+
+# A failure with one of these statuses lets the check's remaining cases run, to learn the pattern.
+_KEEP_LEARNING = ("failed", "error")
 
 
 # --- the exercise loop --------------------------------------------------------------------------
@@ -265,8 +286,11 @@ def grade_exercise(
     printed = 0
     for check in checks:
         cases = oracle.cases(check, derive_seed(seed, name, check.name))
-        status, message, mistake, budget = "passed", "", None, timeout
+        status, message, mistake, diagnosis, budget = "passed", "", None, [], timeout
+        pattern: list[tuple[CaseFacts, bool]] = []  # each case run, and whether it passed
         for index, case in enumerate(cases):
+            if status != "passed" and (load_failure is not None or budget <= 0):
+                break
             if load_failure is not None:
                 outcome, expected = load_failure, oracle.expected(check, index, case)
             else:
@@ -284,17 +308,24 @@ def grade_exercise(
                 printed += total
                 if text and len(result.notices) < 20:
                     result.notices.append(f"output during {check.name}: {_printable(text[:2000])}")
-            status, message = judge(case, outcome, expected, timeout=timeout, device=device,
-                                    arg_names=_arg_names(getattr(oracle, "ref", None), case))
-            if status == "failed" and check.mistakes and outcome.reply and not message.startswith("your "):
-                found = _match_mistake(outcome.reply.get("value"), oracle.mistakes(check, index, case), case, device)
-                if found:
-                    m = next(m for m in check.mistakes if m.name == found)
-                    mistake = MistakeInfo(m.name, m.explanation, m.section or exercise.section, m.subsection)
-            if status != "passed":
+            arg_names = _arg_names(getattr(oracle, "ref", None), case)
+            case_status, case_message = judge(case, outcome, expected, timeout=timeout, device=device, arg_names=arg_names)
+            if status == "passed":  # no failure yet: this case decides the verdict
+                status, message = case_status, case_message
+                if status == "failed" and check.mistakes and outcome.reply and not message.startswith("your "):
+                    found = _match_mistake(outcome.reply.get("value"), oracle.mistakes(check, index, case), case, device)
+                    if found:
+                        m = next(m for m in check.mistakes if m.name == found)
+                        mistake = MistakeInfo(m.name, m.explanation, m.section or exercise.section, m.subsection)
+                if status == "failed":
+                    diagnosis = _diagnosis(case, outcome, expected, arg_names)
+            if status not in ("passed", *_KEEP_LEARNING) or case_status in ("timeout", "crashed"):
                 break
+            pattern.append((CaseFacts.of(case, arg_names), case_status == "passed"))
+        if status in _KEEP_LEARNING:
+            diagnosis += across_cases(pattern)
         result.checks.append(CheckResult(check.name, check.part, check.points if status == "passed" else 0,
-                                         check.points, status, message, mistake))
+                                         check.points, status, message, mistake, diagnosis))
     if printed > 2000:
         result.notices.append(f"your code printed {printed} bytes in all; only the beginning was kept")
     result.duration_s = time.monotonic() - started

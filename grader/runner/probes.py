@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import numbers
 from types import ModuleType
 from typing import Any, Iterator
 
@@ -22,7 +23,8 @@ UNSUPPORTED_KEY = "__unsupported__"
 
 
 def sanitize(obj: Any, depth: int = 0) -> Any:
-    """`obj` as plain data: tensors become {TENSOR_KEY: cpu tensor, "device": str}, anything
+    """`obj` as plain data: tensors become {TENSOR_KEY: cpu tensor, "device": str}; numbers are
+    kept by value (a numpy scalar or a float subclass becomes a Python int, float or bool); anything
     that is not a tensor, number, string, None or container of them becomes {UNSUPPORTED_KEY: type}."""
     if depth > 20:
         return {UNSUPPORTED_KEY: "structure nested too deeply"}
@@ -33,6 +35,12 @@ def sanitize(obj: Any, depth: int = 0) -> Any:
         return {TENSOR_KEY: plain.to("cpu", copy=True), "device": str(plain.device)}
     if obj is None or type(obj) in (bool, int, float, str):
         return obj
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
+    if type(obj).__module__ == "numpy" and type(obj).__name__ in ("bool", "bool_"):
+        return bool(obj)
     if type(obj) in (tuple, list):
         return type(obj)(sanitize(v, depth + 1) for v in obj)
     if type(obj) is dict and all(type(k) is str for k in obj):

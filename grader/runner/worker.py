@@ -120,7 +120,11 @@ class WorkerLoop:
             return self._exception_reply(exc, path, "run")
         if self.guard.hits:
             return {"kind": "forbidden", "name": self.guard.hits[0], "phase": "run", "traceback": ""}
-        return {"kind": "ok", "value": self.probes.sanitize(value)}
+        try:
+            plain = self.probes.sanitize(value)  # runs the student's __int__/__float__ on number-like results
+        except BaseException as exc:  # noqa: BLE001
+            return self._exception_reply(exc, path, "run")
+        return {"kind": "ok", "value": plain}
 
     def serve(self) -> None:
         self.send({"kind": "ready", "pid": os.getpid()})

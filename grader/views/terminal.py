@@ -1,7 +1,13 @@
-"""Terminal rendering of results: part by part, what passed, what failed and why. No torch."""
+"""Terminal rendering of results: part by part, what passed, what failed and why. No torch.
+
+Under each check: its message, the named mistake (explained, with the notes' section) and the
+diagnosis. What several checks of one part share (the same mistake, the same diagnosis) is
+explained once, after the part's checks ("the same in 3 checks"), not once per check.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import click
@@ -19,6 +25,10 @@ _MARKS = {
 }
 
 
+_INDENT = " " * 14
+_KIND_LABELS = {"across_cases": "across cases"}
+
+
 def _fmt_points(x: float) -> str:
     return f"{x:g}"
 
@@ -27,6 +37,43 @@ def notes_pointer(section: str, subsection: str = "") -> str:
     """Where to read about a section (and one of its subsections): its name and the command that shows it."""
     where = f'{section}, "{subsection}"' if subsection else section
     return f"{where} (`grade notes {section_slug(section)}`)"
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _diagnosis_line(d: dict[str, str], indent: str) -> str:
+    head = f"diagnosis ({_KIND_LABELS.get(d['kind'], d['kind'])}): "
+    wrapped = _wrap(head + d["text"], indent)
+    return click.style(wrapped[:len(indent) + len(head)], fg="cyan") + wrapped[len(indent) + len(head):]
+
+
+def _mistake_lines(m: dict[str, str], indent: str) -> list[str]:
+    return [click.style(f"{indent}likely mistake: {m['name']}", fg="cyan"), _wrap(m["explanation"], indent),
+            f"{indent}revisit the notes: " + notes_pointer(m["section"], m.get("subsection", ""))]
+
+
+def _shared(checks: list[dict[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """What two or more checks of a part have in common, grouped by the checks that share it:
+    {check names: {"mistake": the mistake or None, "diagnosis": [diagnoses]}}."""
+    owners: dict[Any, list[str]] = {}
+    for c in checks:
+        if c.get("mistake"):
+            owners.setdefault(("mistake", c["mistake"]["name"]), []).append(c["name"])
+        for d in c.get("diagnosis") or []:
+            owners.setdefault(("diagnosis", d["kind"], d["text"]), []).append(c["name"])
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for key, names in owners.items():
+        if len(names) < 2:
+            continue
+        group = groups.setdefault(tuple(names), {"mistake": None, "diagnosis": []})
+        if key[0] == "mistake":
+            group["mistake"] = next(c["mistake"] for c in checks if c.get("mistake") and c["mistake"]["name"] == key[1])
+        else:
+            group["diagnosis"].append({"kind": key[1], "text": key[2]})
+    return groups
 
 
 def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str = "", section: str = "") -> str:
@@ -45,6 +92,9 @@ def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str
         got = sum(c["points"] for c in checks)
         total = sum(c["max_points"] for c in checks)
         lines.append(f"\n  {click.style(part, bold=True)}  {_fmt_points(got)}/{total}")
+        groups = _shared(checks)
+        shared_mistakes = {g["mistake"]["name"]: len(names) for names, g in groups.items() if g["mistake"]}
+        shared_diagnoses = {(d["kind"], d["text"]) for g in groups.values() for d in g["diagnosis"]}
         for c in checks:
             mark, colour = _MARKS[c["status"]]
             lines.append(f"    {click.style(mark.ljust(9), fg=colour)} {c['name']} ({_fmt_points(c['points'])}/{c['max_points']})")
@@ -53,11 +103,23 @@ def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str
             if c["message"] and c["status"] != "passed":
                 msg = c["message"] if verbose else _trim(c["message"], 14)
                 lines.append("              " + msg.replace("\n", "\n              "))
-            if c.get("mistake"):
-                m = c["mistake"]
-                lines.append(click.style(f"              likely mistake: {m['name']}", fg="cyan") +
-                             f"\n              {m['explanation']}\n              revisit the notes: "
-                             + notes_pointer(m["section"], m.get("subsection", "")))
+            m = c.get("mistake")
+            if m and m["name"] in shared_mistakes:
+                lines.append(click.style(f"{_INDENT}likely mistake: {m['name']}", fg="cyan") +
+                             f" (the same in {shared_mistakes[m['name']]} checks: see below)")
+            elif m:
+                lines += _mistake_lines(m, _INDENT)
+            for d in c.get("diagnosis") or []:
+                if (d["kind"], d["text"]) not in shared_diagnoses:
+                    lines.append(_diagnosis_line(d, _INDENT))
+        for names, group in groups.items():
+            lines.append(f"    the same in {len(names)} checks ({', '.join(names)}):")
+            if group["mistake"]:
+                lines += _mistake_lines(group["mistake"], "      ")
+            for d in group["diagnosis"]:
+                lines.append(_diagnosis_line(d, "      "))
+            if not group["mistake"] and section:
+                lines.append(f"      revisit the notes: {notes_pointer(section)}")
     if all(c["status"] == "not_implemented" for c in result["checks"]):
         lines.append(f"\n  Nothing implemented yet: open {result['path']} and replace the stubs."
                      + (f" The notes' section: {notes_pointer(section)}." if section else ""))

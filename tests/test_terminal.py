@@ -1,0 +1,45 @@
+"""The terminal report: what several checks of a part share is explained once, with the notes' section."""
+
+from __future__ import annotations
+
+import click
+
+from grader.views.terminal import exercise_report
+
+FLIPPED = {"name": "flipped-kernel", "explanation": "You flipped the kernel (textbook convolution).", "section": "Convolution"}
+STRIDE = {"kind": "across_cases", "text": "passes every case with stride 1 (2) and fails every case with stride > 1 (3)"}
+
+
+def _check(name, part="conv2d", mistake=None, diagnosis=(), status="failed"):
+    return {"name": name, "part": part, "points": 0, "max_points": 3, "status": status, "message": f"{name}: values differ",
+            "mistake": mistake, "diagnosis": list(diagnosis)}
+
+
+def _report(checks, **kwargs):
+    result = {"exercise": "conv", "path": "/x/conv.py", "score": 0, "max_score": 3 * len(checks), "notices": [], "checks": checks}
+    return click.unstyle(exercise_report(result, **kwargs))
+
+
+def test_a_mistake_shared_by_three_checks_is_explained_once():
+    text = _report([_check("conv2d_forward", mistake=FLIPPED), _check("conv2d_float64", mistake=FLIPPED),
+                    _check("conv2d_gradients", mistake=FLIPPED)])
+    assert text.count("You flipped the kernel") == 1
+    assert text.count("revisit the notes: Convolution") == 1
+    assert "the same in 3 checks (conv2d_forward, conv2d_float64, conv2d_gradients):" in text
+    assert text.count("likely mistake: flipped-kernel (the same in 3 checks: see below)") == 3
+
+
+def test_shared_and_own_diagnoses():
+    own = {"kind": "shape", "text": "dimension 2 (height) is 7, expected 4 (3 more): the stride (2) is not applied"}
+    text = _report([_check("conv2d_forward", diagnosis=[own, STRIDE]), _check("conv2d_gradients", diagnosis=[STRIDE]),
+                    _check("pool", part="max_pool2d", mistake=FLIPPED)], section="Convolution")
+    assert text.count("passes every case with stride 1") == 1
+    assert "the same in 2 checks (conv2d_forward, conv2d_gradients):\n      diagnosis (across cases): passes every case" in text
+    assert "diagnosis (shape): dimension 2 (height) is 7" in text
+    assert text.count("revisit the notes: Convolution") == 2  # the shared diagnosis, and the lone mistake of another part
+    assert "the same in" not in text.split("max_pool2d")[1]  # one check alone: explained in place
+
+
+def test_nothing_shared_across_parts():
+    text = _report([_check("a", part="conv2d", mistake=FLIPPED), _check("b", part="conv_transpose2d", mistake=FLIPPED)])
+    assert text.count("You flipped the kernel") == 2 and "the same in" not in text
