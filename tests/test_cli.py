@@ -79,7 +79,8 @@ def test_exercise_exit_codes_and_json(tmp_path):
     assert data["score"] == data["max_score"] == 18
     assert set(data) >= {"schema", "exercise", "path", "score", "max_score", "seed", "grader_version",
                          "started_at", "duration_s", "checks"}
-    assert set(data["checks"][0]) == {"name", "part", "points", "max_points", "status", "message", "mistake"}
+    assert set(data["checks"][0]) == {"name", "part", "points", "max_points", "status", "message", "mistake", "diagnosis"}
+    assert all(c["diagnosis"] == [] for c in data["checks"])
     stub = _run("exercise", "pooling")
     assert stub.returncode == 1
     assert "TODO" in stub.stdout and "Nothing implemented yet" in stub.stdout

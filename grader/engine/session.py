@@ -287,7 +287,7 @@ def grade_exercise(
     for check in checks:
         cases = oracle.cases(check, derive_seed(seed, name, check.name))
         status, message, mistake, diagnosis, budget = "passed", "", None, [], timeout
-        pattern: list[tuple[CaseFacts, bool]] = []  # each case run, and whether it passed
+        pattern: list[tuple[Case, list[str], bool]] = []  # each case run, its parameter names, and whether it passed
         for index, case in enumerate(cases):
             if status != "passed" and (load_failure is not None or budget <= 0):
                 break
@@ -321,9 +321,9 @@ def grade_exercise(
                     diagnosis = _diagnosis(case, outcome, expected, arg_names)
             if status not in ("passed", *_KEEP_LEARNING) or case_status in ("timeout", "crashed"):
                 break
-            pattern.append((CaseFacts.of(case, arg_names), case_status == "passed"))
+            pattern.append((case, arg_names, case_status == "passed"))
         if status in _KEEP_LEARNING:
-            diagnosis += across_cases(pattern)
+            diagnosis += across_cases([(CaseFacts.of(c, names), ok) for c, names, ok in pattern])
         result.checks.append(CheckResult(check.name, check.part, check.points if status == "passed" else 0,
                                          check.points, status, message, mistake, diagnosis))
     if printed > 2000:
