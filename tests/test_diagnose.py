@@ -178,6 +178,29 @@ def test_layout_view_where_a_permute_was_needed():
     assert "laid out as (N, H, W, C)" in text and "permute" in text
 
 
+def test_layout_slices_in_another_order():
+    def branches(x, weight, bias=None, stride=1, padding=0):  # two "branches" concatenated along the channels
+        return torch.cat([F.conv2d(x, weight[:1], bias[:1]), F.conv2d(x, weight[1:], bias[1:])], dim=1)
+
+    def swapped(x, weight, bias=None, stride=1, padding=0):
+        return torch.cat([F.conv2d(x, weight[1:], bias[1:]), F.conv2d(x, weight[:1], bias[:1])], dim=1)
+
+    text = one(diag(branches, swapped, X, W, B), "layout")
+    assert text.startswith("the right channels in another order: yours 0-2 are the expected 1-3; yours 3 is the expected 0")
+
+    def grid(base, rows, cols):  # location-major: the anchors of one location are consecutive
+        shifts = torch.tensor([[float(c), float(r)] * 2 for r in range(rows) for c in range(cols)])
+        return (shifts[:, None, :] + base[None]).reshape(-1, 4)
+
+    def anchor_major(base, rows, cols):
+        shifts = torch.tensor([[float(c), float(r)] * 2 for r in range(rows) for c in range(cols)])
+        return (shifts[None, :, :] + base[:, None]).reshape(-1, 4)
+
+    base = torch.tensor([[-1.0, -2, 1, 2], [-2, -1, 2, 1]], dtype=torch.float64)
+    text = one(diag(grid, anchor_major, base, 2, 3), "layout")
+    assert text.startswith("the right rows in another order (12 stretches)")
+
+
 def test_layout_flipped():
     def wrong(x, kernel_size, stride=None):  # rows collected bottom-up
         rows = [F.avg_pool2d(x, kernel_size, stride)[:, :, i] for i in range(F.avg_pool2d(x, kernel_size, stride).shape[2])]
@@ -273,13 +296,13 @@ def test_location_some_channels_or_batch_items():
         return out
 
     text = one(diag(conv2d, last_channel_skipped, X, W, B), "location")
-    assert text.startswith("only channel [3] of 4 is wrong; [0, 1, 2] are right")
+    assert text == "only channel 3 of 4 is wrong; 0-2 are right"
 
     def first_sample_everywhere(x, weight, bias=None, stride=1, padding=0):
         return F.conv2d(x[:1], weight, bias).expand(x.shape[0], -1, -1, -1)
 
     text = one(diag(conv2d, first_sample_everywhere, X, W, B), "location")
-    assert text.startswith("only batch item [1] of 2 is wrong; [0] is right")
+    assert text.startswith("only batch item 1 of 2 is wrong; 0 is right: does each sample use its own input")
 
 
 def test_location_only_where_windows_overlap():
@@ -358,9 +381,15 @@ def test_structure_indices_order_ties_and_sets():
     tied = torch.tensor([0.5, 0.9, 0.5, 0.5, 0.1])
     assert "equal scores are in another order: ties keep the lower index first" in one(diag(nms, unstable, apart, tied, 0.5), "structure")
     capped = one(diag(nms, lambda boxes, scores, iou_threshold: nms(boxes, scores, iou_threshold)[:2], BOXES, SCORES, 0.5), "structure")
-    assert capped.startswith("yours is the first 2 of the expected 3: the rest is cut off")
+    assert capped.startswith("yours is the first 2 of the expected 3, and the rest is missing")
     too_many = one(diag(nms, lambda boxes, scores, iou_threshold: torch.tensor([3, 1, 5, 4]), BOXES, SCORES, 0.5), "structure")
-    assert too_many == "4 elements where 3 are expected: [5] in yours are not expected"
+    assert too_many == "4 elements where 3 are expected: [5] in yours is not expected"
+    labels = torch.tensor([3, -1, 3, 5])  # labels repeat: a label vector is not a set of indices
+
+    def verify(query, threshold):
+        return labels
+
+    assert diag(verify, lambda query, threshold: labels[[2, 1, 0, 3]].flip(0), torch.zeros(4, 2), 1.0) == []
 
 
 def test_structure_number_as_tensor_and_int_as_float():
@@ -437,13 +466,16 @@ def test_across_cases_names_the_separating_parameter():
 
 def test_across_cases_threshold_ties_and_nothing_to_say():
     outcomes = [(_facts(boxes=BOXES, label="IoU exactly 0.5 = the threshold: both stay"), False),
+                (_facts(boxes=BOXES, label="IoU(2, 3) is exactly 0.75 = the threshold"), False),
                 (_facts(boxes=BOXES, label="random boxes"), True), (_facts(boxes=BOXES, label="equal scores: lower index first"), True)]
     text = one(across_cases(outcomes), "across_cases")
-    assert text.startswith("passes every case with no value exactly at the threshold (2) and fails every case with a value exactly at the threshold (1)")
+    assert text.startswith("passes every case with no value exactly at the threshold (2) and fails every case with a value exactly at the threshold (2)")
     assert "(> against >=" in text
     assert across_cases([(f, False) for f, _ in outcomes]) == []  # every case fails: nothing separates
     assert across_cases([(f, True) for f, _ in outcomes]) == []
-    same = [(_facts(boxes=BOXES, label="a"), True), (_facts(boxes=BOXES, label="a"), False)]
+    assert across_cases([(f, not ok) for f, ok in outcomes]) == []  # passing the ties proves nothing about them
+    assert across_cases(outcomes[1:]) == []  # one failing case differs from the others in too many ways
+    same = [(_facts(boxes=BOXES, label="a"), True), (_facts(boxes=BOXES, label="a"), False), (_facts(boxes=BOXES, label="a"), False)]
     assert across_cases(same) == []  # identical parameters cannot separate anything
 
 

@@ -52,7 +52,8 @@ class CaseFacts:
     """A case's arguments by parameter name, in call order, and its label.
 
     Positional arguments take the reference's parameter names (`arg_names`); without them they are
-    "argument 0", "argument 1"...; a module case's inputs are "input 0", "input 1"...
+    "argument 0", "argument 1"...; a module case's inputs are "input 0", "input 1"..., followed by
+    the weights it loads, by state_dict key ("fc.bias").
     """
 
     values: dict[str, Any]
@@ -62,6 +63,7 @@ class CaseFacts:
     def of(cls, case: Case, arg_names: Sequence[str] = ()) -> "CaseFacts":
         if case.probe == "module":
             values = {f"input {i}": v for i, v in enumerate(case.kwargs.get("inputs", ()))}
+            values.update(case.kwargs.get("state_dict") or {})
             return cls(values, case.label)
         positional = case.args[1:] if case.probe == "call" else case.args
         values = {(arg_names[i] if i < len(arg_names) else f"argument {i}"): v for i, v in enumerate(positional)}
@@ -88,6 +90,11 @@ class CaseFacts:
             i = int(match.group(2))
             return names[i] if i < len(names) else f"argument {i}"
         return key
+
+
+def _named_tensors(facts: CaseFacts) -> list[tuple[str, torch.Tensor]]:
+    """The tensor arguments whose names mean something to the student (not "argument 2")."""
+    return [(k, v) for k, v in facts.tensors() if not k.startswith("argument ")]
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,10 @@ def _dim(d: int, ndim: int) -> str:
     return f"dimension {d} ({_NCHW[d]})" if ndim == 4 else f"dimension {d}"
 
 
+def _are(values: Sequence[Any]) -> str:
+    return "is" if len(values) == 1 else "are"
+
+
 def _list(values: Sequence[int], limit: int = 8) -> str:
     shown = ", ".join(str(v) for v in values[:limit])
     return f"[{shown}{', ...' if len(values) > limit else ''}]"
@@ -366,7 +377,7 @@ def diagnose_tensor(got: torch.Tensor, exp: torch.Tensor, facts: CaseFacts, *, r
     pair = _Pair(got.double(), exp.double(), facts, tol, context, exp.dtype, output_zeros)
     if exp.numel() == 1:  # a scalar (a loss): judged as a number
         return _non_finite(pair) or _real(float(got.reshape(-1)[0]), float(exp.reshape(-1)[0]), facts)
-    for finder in (_non_finite, _all_zero, _input_returned, _permuted, _flipped, _reshaped_permutation,
+    for finder in (_non_finite, _all_zero, _input_returned, _permuted, _flipped, _reshaped_permutation, _reordered,
                    _lower_precision, _scale, _offset, _axis_term, _shift):
         found = finder(pair)
         if found:
@@ -417,13 +428,15 @@ def _rank(gs: tuple[int, ...], es: tuple[int, ...]) -> list[Diagnosis]:
 
 
 def _axis_source(d: int, ndim: int, g: int, e: int, facts: CaseFacts) -> list[str]:
-    """`g` is one axis of a parameter tensor where another axis of it (`e`) was expected: its axes
-    are read in the wrong order. Only when each size names exactly one axis; the output's channels
-    (dimension 1 of a 4-D output) come from a 4-D parameter's first two axes."""
-    for name, t in facts.tensors()[1:]:
-        if t.dim() < 2:
+    """The output's channels (dimension 1 of a 4-D or 2-D output) are `g`, one of the first two axes
+    of a weight of the same rank, where the other axis (`e`) was expected: the weight's axes are
+    read in the wrong order. Only when each size names exactly one of the two axes."""
+    if d != 1 or ndim not in (2, 4):
+        return []
+    for name, t in _named_tensors(facts)[1:]:
+        if t.dim() != ndim:
             continue
-        axes = range(2) if ndim == 4 and d == 1 and t.dim() == 4 else range(t.dim())
+        axes = range(2)
         from_g = [a for a in axes if t.shape[a] == g]
         from_e = [a for a in axes if t.shape[a] == e]
         if len(from_g) == 1 and len(from_e) == 1:
@@ -483,8 +496,8 @@ def _dtype_only(got: torch.Tensor, exp: torch.Tensor) -> list[Diagnosis]:
     if got.is_floating_point() and exp.is_floating_point() and _close(got.double(), exp.double(), tol):
         g, e = str(got.dtype)[6:], str(exp.dtype)[6:]
         return [Diagnosis("arithmetic", f"the values are right to {g} precision, but the result is {g} where {e} is expected: "
-                                        f"something along the way is {g} (a tensor made without dtype=, a .float() or .half()); "
-                                        "keep the input's dtype throughout")]
+                                        f"something along the way is {g} (a tensor made with another dtype, or a cast such as "
+                                        ".float() or .double()); keep the expected dtype throughout")]
     return []
 
 
@@ -549,6 +562,76 @@ def _reshaped_permutation(p: _Pair) -> list[Diagnosis]:
     return []
 
 
+def _slice_unit(axis: int, ndim: int) -> str:
+    if ndim == 4 and axis == 1:
+        return "channels"
+    if axis == 0:
+        return "rows" if ndim == 2 else "batch items"
+    return f"indices along dimension {axis}"
+
+
+def _runs(mapping: list[int]) -> list[tuple[int, int, int]]:
+    """(start, stop, expected start) of the stretches where yours[i] = expected[mapping[i]] consecutively."""
+    runs = [[0, 1, mapping[0]]]
+    for i in range(1, len(mapping)):
+        if mapping[i] == mapping[i - 1] + 1:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1, mapping[i]])
+    return [tuple(r) for r in runs]  # type: ignore[misc]
+
+
+def _matching(mine: torch.Tensor, theirs: torch.Tensor, tol: tuple[float, float]) -> list[int] | None:
+    """For each row of `mine`, a distinct row of `theirs` that it equals within `tol` (None if any has none).
+    Rows are compared by a random projection first, so this costs n log n, not n squared."""
+    key = torch.randn(theirs.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    keys = theirs @ key
+    order = torch.argsort(keys)
+    sorted_keys = keys[order].contiguous()
+    slack = float((tol[1] + tol[0] * theirs.abs().max()) * key.abs().sum())  # |key . (a - b)| when a and b match
+    lows = torch.searchsorted(sorted_keys, (mine @ key - slack).contiguous())
+    used: set[int] = set()
+    mapping = []
+    for i, k in enumerate((mine @ key).tolist()):
+        c, match = int(lows[i]), None
+        following = mapping[-1] + 1 if mapping else 0  # equal rows (dead channels) keep a stretch going
+        if following < len(order) and following not in used and _close(mine[i], theirs[following], tol):
+            match, c = following, len(order)
+        while c < len(order) and float(sorted_keys[c]) <= k + slack:
+            j = int(order[c])
+            if j not in used and _close(mine[i], theirs[j], tol):
+                match = j
+                break
+            c += 1
+        if match is None:
+            return None
+        used.add(match)
+        mapping.append(match)
+    return mapping
+
+
+def _reordered(p: _Pair) -> list[Diagnosis]:
+    """The right slices along one axis (channels, rows, batch items) in another order."""
+    e, g, ndim = p.exp, p.got, p.exp.dim()
+    for axis in range(ndim):
+        n = e.shape[axis]
+        if not 2 <= n <= 4096 or e.numel() == 0:
+            continue
+        mapping = _matching(g.movedim(axis, 0).reshape(n, -1), e.movedim(axis, 0).reshape(n, -1), p.tol)
+        if mapping is None or mapping == list(range(n)):
+            continue
+        runs = _runs(mapping)
+        if len(runs) <= 4:
+            pieces = [f"yours {a}-{b - 1} are the expected {j}-{j + b - a - 1}" if b - a > 1 else f"yours {a} is the expected {j}"
+                      for a, b, j in runs]
+            where = ": " + "; ".join(pieces)
+        else:
+            where = f" ({len(runs)} stretches)"
+        return [Diagnosis("layout", f"the right {_slice_unit(axis, ndim)} in another order{where}: put them in the contract's "
+                                    "order (the order of a torch.cat, or of nested loops)")]
+    return []
+
+
 # arithmetic -------------------------------------------------------------------------------------
 def _lower_precision(p: _Pair) -> list[Diagnosis]:
     """A float64 result that is only float32-close to the expected one."""
@@ -583,9 +666,9 @@ def _counts(facts: CaseFacts) -> dict[str, int]:
 
 
 def _named(k: int, counts: dict[str, int]) -> str:
-    """"kH*kW = 6" when exactly one count is `k`, else just the number."""
+    """"kH*kW = 6" when exactly one count is `k` (and `k` > 2: 2 matches too much by chance), else the number."""
     names = [n for n, v in counts.items() if v == k]
-    return f"{names[0]} = {k}" if len(names) == 1 else str(k)
+    return f"{names[0]} = {k}" if len(names) == 1 and k > 2 else str(k)
 
 
 def _scale_text(c: float, facts: CaseFacts, context: str) -> str:
@@ -600,7 +683,7 @@ def _scale_text(c: float, facts: CaseFacts, context: str) -> str:
     if simple and frac.denominator == 1:
         k = frac.numerator
         return (f"every value is {k} times the expected one: a sum where the mean over {_named(k, counts)} was needed, "
-                f"or a term counted {k} times?")
+                f"a term counted {k} times, or a factor 1/{k} missing?")
     if simple and frac.numerator == 1:
         k = frac.denominator
         return f"every value is 1/{k} of the expected one: divided by {_named(k, counts)} once too often (a mean where a sum was needed?)"
@@ -648,6 +731,8 @@ def _scalars(facts: CaseFacts) -> list[tuple[str, float]]:
     """The case's number arguments, and its one-element float tensors, by name."""
     out = []
     for name, v in facts.values.items():
+        if name.startswith("argument "):
+            continue
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.append((name, float(v)))
         elif isinstance(v, torch.Tensor) and v.numel() == 1 and v.is_floating_point():
@@ -668,7 +753,7 @@ def _axis_term(p: _Pair) -> list[Diagnosis]:
     ndim = e.dim()
     if ndim < 2 or not bool(r.isfinite().all()):
         return []
-    vectors = [(k, t.double()) for k, t in p.facts.tensors() if t.dim() == 1 and t.is_floating_point() and t.numel() > 1]
+    vectors = [(k, t.double()) for k, t in _named_tensors(p.facts) if t.dim() == 1 and t.is_floating_point() and t.numel() > 1]
     for name, b in vectors:  # on the wrong axis: yours = expected - b[a1] + b[a2]
         axes = [a for a in range(ndim) if e.shape[a] == b.numel()]
         for a1, a2 in itertools.permutations(axes, 2):
@@ -698,7 +783,7 @@ def _axis_term(p: _Pair) -> list[Diagnosis]:
 def _shift(p: _Pair) -> list[Diagnosis]:
     """got[..., i, j] = expected[..., i + dy, j + dx] wherever both exist."""
     g, e = p.got, p.exp
-    if e.dim() < 2 or e.shape[-2] < 3 or e.shape[-1] < 3:
+    if e.dim() < 3 or e.shape[-2] < 3 or e.shape[-1] < 3:  # images: (N, H, W) or (N, C, H, W)
         return []
     h, w = e.shape[-2], e.shape[-1]
     for dy, dx in sorted(itertools.product(range(-3, 4), repeat=2), key=lambda s: (abs(s[0]) + abs(s[1]), s)):
@@ -713,13 +798,13 @@ def _shift(p: _Pair) -> list[Diagnosis]:
             return [Diagnosis("location", (
                 f"the values are right but shifted: yours[..., i, j] = expected[..., i {'+' if dy >= 0 else '-'} {abs(dy)}, "
                 f"j {'+' if dx >= 0 else '-'} {abs(dx)}] wherever both exist (the expected picture moved {_join(moves)}): "
-                "the windows start at the wrong offset (padding on one side only, or a start index off by one?)"))]
+                "everything is taken from an offset start (padding on one side only, or a start index off by one?)"))]
     return []
 
 
 def _border(p: _Pair) -> list[Diagnosis]:
     g, e = p.got, p.exp
-    if e.dim() < 2:
+    if e.dim() < 3:  # images only
         return []
     wrong = _wrong(g, e, p.tol)
     wrong2d = wrong.reshape(-1, *e.shape[-2:]).any(dim=0)
@@ -747,16 +832,26 @@ def _padded(facts: CaseFacts) -> bool:
     return pad is not None and max(pad) > 0
 
 
+def _ranges(indices: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2 and 5" (at most 6 stretches shown)."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    shown = [f"{a}-{b}" if b > a else str(a) for a, b in runs[:6]]
+    return _join(shown + (["..."] if len(runs) > 6 else []))
+
+
 def _slices(p: _Pair) -> list[Diagnosis]:
-    """Only some batch items (rows) or channels (columns) are wrong."""
+    """Only some rows (a matrix), batch items or channels (images) are wrong; the others are right."""
     e = p.exp
     ndim = e.dim()
     if ndim < 2:
         return []
     wrong = _wrong(p.got, e, p.tol)
-    axes = [(0, "row"), (1, "column")] if ndim == 2 else [(0, "batch item")] + ([(1, "channel")] if ndim == 4 else [])
-    hints = {"batch item": ": does each sample use its own input (no x[0], nothing summed across the batch)?",
-             "channel": ": is each channel computed with its own weights (and bias)?"}
+    axes = [(0, "row")] if ndim == 2 else [(0, "batch item")] + ([(1, "channel")] if ndim == 4 else [])
     found = []
     for axis, unit in axes:
         size = e.shape[axis]
@@ -766,9 +861,9 @@ def _slices(p: _Pair) -> list[Diagnosis]:
         if size < 2 or not bad or len(bad) == size or float(per_index[bad].min()) < 0.25:
             continue
         good = [i for i in range(size) if i not in bad]
-        found.append(Diagnosis("location", f"only {unit}{'s' if len(bad) > 1 else ''} {_list(bad)} of {size} "
-                                           f"{'are' if len(bad) > 1 else 'is'} wrong; {_list(good)} "
-                                           f"{'are' if len(good) > 1 else 'is'} right{hints.get(unit, '')}"))
+        hint = ": does each sample use its own input (no x[0], nothing summed across the batch)?" if unit == "batch item" else ""
+        found.append(Diagnosis("location", f"only {unit}{'s' if len(bad) > 1 else ''} {_ranges(bad)} of {size} {_are(bad)} "
+                                           f"wrong; {_ranges(good)} {_are(good)} right{hint}"))
     return found
 
 
@@ -855,7 +950,7 @@ def _all_zero(p: _Pair) -> list[Diagnosis]:
 
 
 def _input_returned(p: _Pair) -> list[Diagnosis]:
-    for name, t in p.facts.tensors():
+    for name, t in _named_tensors(p.facts):
         if t.is_floating_point() and tuple(t.shape) == tuple(p.exp.shape) and _close(p.got, t.double(), p.tol) \
                 and not _close(p.exp, t.double(), p.tol):
             return [Diagnosis("structure", f"the result is the input {name}, unchanged: nothing is applied to it")]
@@ -880,6 +975,8 @@ def _index_sets(got: torch.Tensor, exp: torch.Tensor, facts: CaseFacts) -> list[
     if got.dim() != 1 or exp.dim() != 1 or got.is_floating_point() or exp.is_floating_point():
         return []
     g, e = [int(v) for v in got.tolist()], [int(v) for v in exp.tolist()]
+    if len(set(e)) != len(e):  # labels or counts, not a list of indices: no set to speak of
+        return []
     scores = _scores_for(exp, facts)
     if sorted(g) == sorted(e):
         if g == sorted(g):
@@ -897,14 +994,14 @@ def _index_sets(got: torch.Tensor, exp: torch.Tensor, facts: CaseFacts) -> list[
     if repeated:
         return [Diagnosis("structure", f"{_list(repeated)} appear{'s' if len(repeated) == 1 else ''} more than once in yours")]
     if len(g) < len(e) and g == e[:len(g)]:
-        return [Diagnosis("structure", f"yours is the first {len(g)} of the expected {len(e)}: the rest is cut off "
-                                       "(a cap on the number kept, or a loop that stops early?)")]
+        return [Diagnosis("structure", f"yours is the first {len(g)} of the expected {len(e)}, and the rest is missing "
+                                       "(too much suppressed, a cap on the number kept, or a loop that stops early?)")]
     if len(g) > len(e) and g[:len(e)] == e:
         return [Diagnosis("structure", f"the expected {len(e)} come first, then {len(g) - len(e)} more: "
-                                       f"{_list(g[len(e):])} should not be there")]
+                                       f"{_list(g[len(e):])} should not be there (too little suppressed?)")]
     extra = [v for v in g if v not in e]
     missing = [v for v in e if v not in g]
-    parts = ([f"{_list(extra)} in yours are not expected"] if extra else []) + ([f"{_list(missing)} are missing"] if missing else [])
+    parts = ([f"{_list(extra)} in yours {_are(extra)} not expected"] if extra else []) + ([f"{_list(missing)} {_are(missing)} missing"] if missing else [])
     if not parts:
         return []
     count = f"{len(g)} elements where {len(e)} are expected: " if len(g) != len(e) else ""
@@ -950,11 +1047,11 @@ def _real(got: float, exp: float, facts: CaseFacts) -> list[Diagnosis]:
         return []
     c = got / exp
     frac = Fraction(c).limit_denominator(16)
-    if abs(float(frac) - c) <= 1e-9 * abs(c) and frac != 1 and abs(frac.numerator) <= 64:
+    if c != 0 and abs(float(frac) - c) <= 1e-9 * abs(c) and frac != 1 and abs(frac.numerator) <= 64:
         return [Diagnosis("arithmetic", _scale_text(float(frac), facts, "output"))]
     d = got - exp
-    for name, value in facts.values.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value != 0 and abs(abs(d) - abs(value)) <= 1e-9 * abs(value):
+    for name, value in _scalars(facts):
+        if value != 0 and abs(abs(d) - abs(value)) <= 1e-9 * abs(value):
             return [Diagnosis("arithmetic", f"off by {d:+.6g}, exactly {'' if d * value > 0 else 'minus '}{name}: "
                                             f"{name} is {'added' if d > 0 else 'subtracted'} once too often")]
     rel = abs(d) / abs(exp)
@@ -974,6 +1071,7 @@ class _Feature:
     test: Callable[[CaseFacts], bool | None]  # None: not defined for this case
     hint_on: str = ""  # asked when the failing cases are the ones where it holds
     hint_off: str = ""
+    both_ways: bool = True  # False: worth saying only when the failing cases are those where it holds
 
 
 def _value_of(name: str, check: Callable[[Any], bool | None]) -> Callable[[CaseFacts], bool | None]:
@@ -998,8 +1096,9 @@ def _label(pattern: str) -> Callable[[CaseFacts], bool]:
     return lambda f: bool(regex.search(f.label))
 
 
-def _largest(f: CaseFacts) -> bool:
-    return max((float(t.abs().max()) for _, t in f.tensors() if t.is_floating_point() and t.numel()), default=0.0) >= 1e3
+def _extreme(f: CaseFacts) -> bool:
+    """Values as large as 1e4: the inputs that test overflow (coordinates reach 1e3 on their own)."""
+    return max((float(t.abs().max()) for _, t in f.tensors() if t.is_floating_point() and t.numel()), default=0.0) >= 1e4
 
 
 _FEATURES = (
@@ -1019,16 +1118,16 @@ _FEATURES = (
              "are both values of the pair used, rows first?"),
     _Feature("a value exactly at the threshold", "no value exactly at the threshold",
              _label(r"exactly [^;:]*threshold|= the threshold|at the threshold"),
-             "is the comparison strict or not as the contract says (> against >=, < against <=)?"),
+             "is the comparison strict or not as the contract says (> against >=, < against <=)?", both_ways=False),
     _Feature("ties (equal scores or distances)", "no ties", _label(r"\bties?\b|equal scores|same score|equidistant|scores from"),
-             "ties go to the lower index: a stable sort (torch.sort(..., stable=True)), or a strict comparison that keeps the first"),
+             "ties go to the lower index: a stable sort (torch.sort(..., stable=True)), or a strict comparison that keeps the first", both_ways=False),
     _Feature("empty inputs", "non-empty inputs", lambda f: any(t.numel() == 0 for _, t in f.tensors()) if f.tensors() else None,
-             "is the empty case handled up front, with the right shape and dtype?"),
+             "is the empty case handled up front, with the right shape and dtype?", both_ways=False),
     _Feature("zero areas or distances", "no zero area or distance", _label(r"zero-area|zero distances?|distance 0|d = 0"),
-             "a division by a zero area or norm, or a square root differentiated at 0?"),
-    _Feature("inputs as large as 1e3 or more", "moderate inputs", lambda f: _largest(f) if f.tensors() else None,
-             "an overflow: use a numerically stable form (logsigmoid, softplus, logsumexp, BCE with logits) instead of exp or log(sigmoid)"),
-    _Feature("negative values", "no negative values", _label(r"negative"), "are negative values handled (no offsets or logs that assume >= 0)?"),
+             "a division by a zero area or norm, or a square root differentiated at 0?", both_ways=False),
+    _Feature("inputs as large as 1e4", "moderate inputs", lambda f: _extreme(f) if f.tensors() else None,
+             "an overflow: use a numerically stable form (logsigmoid, softplus, logsumexp, BCE with logits) instead of exp or log(sigmoid)", both_ways=False),
+    _Feature("negative values", "no negative values", _label(r"negative"), "are negative values handled (no offsets or logs that assume >= 0)?", both_ways=False),
     _Feature("float64 inputs", "float32 inputs", _main_test(lambda t: t.dtype == torch.float64 if t.is_floating_point() else None),
              "does anything along the way fall back to float32 (a tensor made without dtype=, a .float(), a float32 constant)?"),
     _Feature("a batch of more than one", "a batch of one", _main_test(lambda t: t.shape[0] > 1 if t.dim() >= 3 else None),
@@ -1044,14 +1143,16 @@ def across_cases(outcomes: Sequence[tuple[CaseFacts, bool]]) -> list[Diagnosis]:
     """Which case parameters separate the passing cases (True) from the failing ones (False)."""
     passed = [f for f, ok in outcomes if ok]
     failed = [f for f, ok in outcomes if not ok]
-    if not passed or not failed:
+    if not passed or len(failed) < 2:  # one failing case differs from the others in too many ways to tell
         return []
     separating: list[tuple[_Feature, bool]] = []
     for feature in _FEATURES:
         on_failed = {feature.test(f) for f in failed}
         on_passed = {feature.test(f) for f in passed}
         if len(on_failed) == 1 and len(on_passed) == 1 and None not in on_failed | on_passed and on_failed != on_passed:
-            separating.append((feature, on_failed.pop()))
+            on = on_failed.pop()
+            if on or feature.both_ways:
+                separating.append((feature, on))
     if not separating:
         return []
     failing = _join([f.on if on else f.off for f, on in separating])
