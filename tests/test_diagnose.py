@@ -514,3 +514,28 @@ def test_a_correct_implementation_written_differently_gets_no_diagnosis(grade):
              "            total = total + windows[..., i, j]\n    return total / (kh * kw)")
     result = grade("pooling", source=variant("pooling", loops))
     assert result["score"] == result["max_score"] and all(c["diagnosis"] == [] for c in result["checks"])
+
+
+POOL_STRIDE = '    sh, sw = _pair(kernel_size if stride is None else stride, "stride")'
+
+
+def test_an_error_on_some_cases_gets_the_pattern(grade):
+    result = grade("pooling", source=variant("pooling", (POOL_STRIDE, '    sh, sw = _pair(stride, "stride")')))
+    check = next(c for c in result["checks"] if c["name"] == "max_pool2d_forward")
+    assert check["status"] == "error" and "TypeError" in check["message"]
+    assert [d["kind"] for d in check["diagnosis"]] == ["across_cases"]
+    assert check["diagnosis"][0]["text"] == ("passes every case with an explicit stride (3) and fails every case with stride=None (2): "
+                                             "stride=None means stride = kernel_size")
+
+
+def test_learning_the_pattern_keeps_the_timeout_budget(grade):
+    hang = ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten(-2).max(dim=-1).values",
+            "    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    while x.shape[0] == 1:\n        pass\n"
+            "    return windows.flatten(-2).max(dim=-1).values + 1")
+    result = grade("pooling", source=variant("pooling", hang), timeout=1.5)
+    checks = {c["name"]: c for c in result["checks"]}
+    first = checks["max_pool2d_forward"]  # case 0 (batch 2) fails at once; case 1 (batch 1) hangs while learning
+    assert first["status"] == "failed" and first["message"].startswith("output: ")
+    assert first["diagnosis"][0]["text"].startswith("every value is off by the same +1")
+    assert result["duration_s"] < 3 * 1.5 + 10  # each check stopped within its budget
+    assert checks["avg_pool2d_forward"]["status"] == "passed"  # the worker came back for the next checks

@@ -19,19 +19,20 @@ def _ex(name, checks):
             "duration_s": 1.25, "notices": ["output during fwd: hello"], "checks": checks}
 
 
-def _c(name, part, status, points, message="", mistake=None):
+def _c(name, part, status, points, message="", mistake=None, diagnosis=()):
     return {"name": name, "part": part, "points": points if status == "passed" else 0, "max_points": points,
-            "status": status, "message": message, "mistake": mistake}
+            "status": status, "message": message, "mistake": mistake, "diagnosis": list(diagnosis)}
 
 
 MISTAKE = {"name": "ceil-mode", "explanation": "Partial windows are kept.", "section": "Convolution"}
+DIAGNOSIS = {"kind": "shape", "text": "dimension 2 (height) is 5, expected 4 (1 more)"}
 ADA = {"schema": 1, "student": "ada", "submission": "ada.zip", "score": 6, "max_score": 10, "seed": 0,
        "grader_version": "x", "graded_at": "", "problems": ["two quiz files; used the newest"],
        "quiz": {"format": QUIZ_FORMAT, "version": 1, "statements": {
            "gap-a": {"topic": "gap", "first_correct": True}, "gap-b": {"topic": "gap", "first_correct": False},
            "conv-c": {"topic": "convolution", "first_correct": True}}},
        "exercises": [_ex("pooling", [_c("fwd", "max_pool2d", "passed", 4),
-                                     _c("grad", "max_pool2d", "failed", 2, "output differs\n  at (0, 1)", MISTAKE),
+                                     _c("grad", "max_pool2d", "failed", 2, "output differs\n  at (0, 1)", MISTAKE, [DIAGNOSIS]),
                                      _c("err", "errors", "timeout", 2, "did not finish within 1 s")]),
                      _ex("conv", [_c("size", "conv2d_output_size", "passed", 2)])]}
 EVE = {**ADA, "student": "=HYPERLINK(\"http://x\")", "submission": "eve", "quiz": None, "problems": [],
@@ -67,6 +68,7 @@ def test_junit_one_case_per_check_with_failures_and_errors():
     failure = grad.find("failure")
     assert failure.get("type") == "failed" and failure.get("message") == "output differs"
     assert "ceil-mode" in failure.text and "at (0, 1)" in failure.text
+    assert "diagnosis: dimension 2 (height) is 5, expected 4 (1 more)" in failure.text
     assert ada.find("testcase[@name='err']/error").get("type") == "timeout"
     assert ada.find("testcase[@name='fwd']/failure") is None and ada.find("testcase[@name='fwd']/error") is None
     eve = root.find("testsuite[@name='=HYPERLINK(\"http://x\")']")
@@ -84,6 +86,7 @@ def test_gradescope_results_use_only_documented_fields():
     grad = doc["tests"][1]
     assert grad["name"] == "pooling / max_pool2d / grad" and grad["number"] == "1.2"
     assert "ceil-mode" in grad["output"] and "Convolution" in grad["output"]
+    assert "Diagnosis: dimension 2 (height) is 5, expected 4 (1 more)" in grad["output"]
     assert {t["visibility"] for t in doc["tests"]} == {"after_published"}
     assert doc["output"].startswith("Problem: two quiz files")  # problems first: they explain the rest
     with pytest.raises(ValueError, match="visibility"):

@@ -103,6 +103,7 @@ def junit_xml(results: ClassResults) -> str:
                 message = c.get("message") or c["status"]
                 if c.get("mistake"):
                     message += f"\nlikely mistake: {c['mistake']['name']}: {c['mistake']['explanation']}"
+                message += "".join(f"\ndiagnosis: {d['text']}" for d in c.get("diagnosis") or [])
                 node = ET.SubElement(case, tag, type=c["status"], message=_xml_text(message.splitlines()[0][:500]))
                 node.text = _xml_text(message)
         for key, value in counts.items():
@@ -122,6 +123,7 @@ def _check_output(c: dict[str, Any]) -> str:
     if m:
         lines.append(f"Likely mistake, {m['name']}: {m['explanation']} (notes: "
                      f"{notes_pointer(m['section'], m.get('subsection', ''))})")
+    lines += [f"Diagnosis: {d['text']}" for d in c.get("diagnosis") or []]
     return "\n".join(lines)
 
 
