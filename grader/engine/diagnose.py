@@ -30,6 +30,7 @@ case's arguments by parameter name (`CaseFacts`) and from its label, never per e
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -365,6 +366,8 @@ def diagnose_tensor(got: torch.Tensor, exp: torch.Tensor, facts: CaseFacts, *, r
                     atol: float | None = None, context: str = "output", output_zeros: int = 0) -> list[Diagnosis]:
     """Findings on a tensor `got` that fails to match `exp` (`context` "gradient" for a gradient,
     with `output_zeros` the number of zeros in the output it is the gradient of)."""
+    if got.is_complex() or exp.is_complex():
+        return []
     tol = _tolerance(exp.dtype, rtol, atol)
     if tuple(got.shape) != tuple(exp.shape):
         if got.dim() != exp.dim():
@@ -671,22 +674,24 @@ def _named(k: int, counts: dict[str, int]) -> str:
     return f"{names[0]} = {k}" if len(names) == 1 and k > 2 else str(k)
 
 
-def _scale_text(c: float, facts: CaseFacts, context: str) -> str:
+def _scale_text(c: float, facts: CaseFacts, context: str, scalar: bool = False) -> str:
+    """yours = c * expected, for a person: the factor as a fraction when it is one, and its usual cause."""
     frac = Fraction(c).limit_denominator(64)
     simple = abs(float(frac) - c) <= 1e-6 * abs(c) and abs(frac.numerator) <= 256
     counts = _counts(facts)
+    every, one = ("yours", "the expected value") if scalar else ("every value", "the expected one")
     if simple and frac == -1:
-        return ("every value has the right size but the wrong sign (yours = -expected): a minus sign too many or too few"
+        return (f"{every} has the right size but the wrong sign (yours = -expected): a minus sign too many or too few"
                 + (" (ascending where the loss should be minimised?)" if context == "gradient" else ""))
     if c < 0:
-        return f"every value is {_num(c)} times the expected one: the sign is flipped and the size is off by a factor {_num(-c)}"
+        return f"{every} is {_num(c)} times {one}: the sign is flipped and the size is off by a factor {_num(-c)}"
     if simple and frac.denominator == 1:
         k = frac.numerator
-        return (f"every value is {k} times the expected one: a sum where the mean over {_named(k, counts)} was needed, "
+        return (f"{every} is {k} times {one}: a sum where the mean over {_named(k, counts)} was needed, "
                 f"a term counted {k} times, or a factor 1/{k} missing?")
     if simple and frac.numerator == 1:
         k = frac.denominator
-        return f"every value is 1/{k} of the expected one: divided by {_named(k, counts)} once too often (a mean where a sum was needed?)"
+        return f"{every} is 1/{k} of {one}: divided by {_named(k, counts)} once too often (a mean where a sum was needed?)"
     if simple:
         means = ("kH*kW",) if "kH*kW" in counts else ("the batch size", "the number of elements")  # what a mean divides by
         pairs = {(counts[r], w) for r in means if r in counts for w in counts.values()
@@ -695,8 +700,8 @@ def _scale_text(c: float, facts: CaseFacts, context: str) -> str:
         if len(pairs) == 1:
             right, wrong = pairs.pop()
             cause = f": divided by {_named(wrong, counts)} instead of {_named(right, counts)}?"
-        return f"every value is {frac.numerator}/{frac.denominator} of the expected one ({_num(c)}x){cause}"
-    return f"every value is {_num(c)} times the expected one: a constant factor is wrong"
+        return f"{every} is {frac.numerator}/{frac.denominator} of {one} ({_num(c)}x){cause}"
+    return f"{every} is {_num(c)} times {one}: a constant factor is wrong"
 
 
 def _scale(p: _Pair) -> list[Diagnosis]:
@@ -957,6 +962,10 @@ def _input_returned(p: _Pair) -> list[Diagnosis]:
     return []
 
 
+def _integral(t: torch.Tensor) -> bool:
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
+
 def _scores_for(exp: torch.Tensor, facts: CaseFacts) -> tuple[str, torch.Tensor] | None:
     """A 1-D float argument by which the expected indices are in decreasing order."""
     if exp.numel() == 0:
@@ -972,7 +981,7 @@ def _scores_for(exp: torch.Tensor, facts: CaseFacts) -> tuple[str, torch.Tensor]
 
 def _index_sets(got: torch.Tensor, exp: torch.Tensor, facts: CaseFacts) -> list[Diagnosis]:
     """Integer vectors (indices, labels): the right elements in the wrong order, or extra and missing ones."""
-    if got.dim() != 1 or exp.dim() != 1 or got.is_floating_point() or exp.is_floating_point():
+    if got.dim() != 1 or exp.dim() != 1 or not (_integral(got) and _integral(exp)):
         return []
     g, e = [int(v) for v in got.tolist()], [int(v) for v in exp.tolist()]
     if len(set(e)) != len(e):  # labels or counts, not a list of indices: no set to speak of
@@ -1043,12 +1052,12 @@ def _integer(got: int, exp: int, facts: CaseFacts) -> list[Diagnosis]:
 
 
 def _real(got: float, exp: float, facts: CaseFacts) -> list[Diagnosis]:
-    if exp == 0 or got != got or abs(got) == float("inf"):
+    if exp == 0 or not math.isfinite(exp) or not math.isfinite(got):
         return []
     c = got / exp
     frac = Fraction(c).limit_denominator(16)
     if c != 0 and abs(float(frac) - c) <= 1e-9 * abs(c) and frac != 1 and abs(frac.numerator) <= 64:
-        return [Diagnosis("arithmetic", _scale_text(float(frac), facts, "output"))]
+        return [Diagnosis("arithmetic", _scale_text(float(frac), facts, "output", scalar=True))]
     d = got - exp
     for name, value in _scalars(facts):
         if value != 0 and abs(abs(d) - abs(value)) <= 1e-9 * abs(value):
