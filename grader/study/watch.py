@@ -40,7 +40,7 @@ QUIT_KEYS = ("q", "Q")
 # --- what changed between two runs --------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckChange:
-    """One check whose status or message differs from the previous run (before: None = new)."""
+    """One check whose status, message, named mistake or diagnosis differs from the previous run (before: None = new)."""
 
     name: str
     part: str
@@ -51,20 +51,22 @@ class CheckChange:
     max_points: float
     message: str
     mistake: dict[str, Any] | None = None
+    diagnosis: list[dict[str, str]] = field(default_factory=list)
 
 
 def diff_checks(before: dict[str, Any] | None, after: dict[str, Any]) -> list[CheckChange]:
-    """The checks of `after` whose status or message changed since `before` (all when None)."""
+    """The checks of `after` whose status, message, named mistake or diagnosis changed since `before`
+    (all when None)."""
     old = {c["name"]: c for c in (before or {}).get("checks", [])}
     changes = []
     for c in after.get("checks", []):
         prev = old.get(c["name"])
-        if prev is not None and prev["status"] == c["status"] and prev.get("message", "") == c.get("message", ""):
+        if prev is not None and all(prev.get(k) == c.get(k) for k in ("status", "message", "mistake", "diagnosis")):
             continue
         changes.append(CheckChange(
             c["name"], c["part"], prev["status"] if prev else None, c["status"],
             float(prev["points"]) if prev else 0.0, float(c["points"]), float(c["max_points"]),
-            c.get("message", ""), c.get("mistake")))
+            c.get("message", ""), c.get("mistake"), list(c.get("diagnosis") or [])))
     return changes
 
 
@@ -89,6 +91,7 @@ def render_changes(before: dict[str, Any], after: dict[str, Any], changes: Seque
             lines.append(click.style(f"            likely mistake: {ch.mistake['name']}", fg="cyan")
                          + f"\n            {ch.mistake['explanation']}\n            revisit the notes: "
                          + notes_pointer(ch.mistake["section"], ch.mistake.get("subsection", "")))
+        lines.extend(click.style("            diagnosis: ", fg="cyan") + d["text"] for d in ch.diagnosis)
     new_notices = [n for n in after.get("notices", []) if n not in before.get("notices", []) and not n.startswith("output during")]
     lines.extend(click.style("  note: ", fg="yellow") + n for n in new_notices)
     return "\n".join(lines)
