@@ -511,8 +511,8 @@ def test_references_get_no_diagnosis(grade, name):
 
 def test_a_correct_implementation_written_differently_gets_no_diagnosis(grade):
     loops = ("    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)",
-             "    total = torch.zeros_like(windows[..., 0, 0])\n    for i in range(kh):\n        for j in range(kw):\n"
-             "            total = total + windows[..., i, j]\n    return total / (kh * kw)")
+             ("    total = torch.zeros_like(windows[..., 0, 0])\n    for i in range(kh):\n        for j in range(kw):\n"
+              "            total = total + windows[..., i, j]\n    return total / (kh * kw)"))
     result = grade("pooling", source=variant("pooling", loops))
     assert result["score"] == result["max_score"] and all(c["diagnosis"] == [] for c in result["checks"])
 
@@ -531,8 +531,8 @@ def test_an_error_on_some_cases_gets_the_pattern(grade):
 
 def test_learning_the_pattern_keeps_the_timeout_budget(grade):
     hang = ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten(-2).max(dim=-1).values",
-            "    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    while x.shape[0] == 1:\n        pass\n"
-            "    return windows.flatten(-2).max(dim=-1).values + 1")
+            ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    while x.shape[0] == 1:\n        pass\n"
+             "    return windows.flatten(-2).max(dim=-1).values + 1"))
     result = grade("pooling", source=variant("pooling", hang), timeout=1.5)
     checks = {c["name"]: c for c in result["checks"]}
     first = checks["max_pool2d_forward"]  # case 0 (batch 2) fails at once; case 1 (batch 1) hangs while learning

@@ -32,9 +32,10 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -61,7 +62,7 @@ class CaseFacts:
     label: str = ""
 
     @classmethod
-    def of(cls, case: Case, arg_names: Sequence[str] = ()) -> "CaseFacts":
+    def of(cls, case: Case, arg_names: Sequence[str] = ()) -> CaseFacts:
         if case.probe == "module":
             values = {f"input {i}": v for i, v in enumerate(case.kwargs.get("inputs", ()))}
             values.update(case.kwargs.get("state_dict") or {})
@@ -443,8 +444,8 @@ def _axis_source(d: int, ndim: int, g: int, e: int, facts: CaseFacts) -> list[st
         from_g = [a for a in axes if t.shape[a] == g]
         from_e = [a for a in axes if t.shape[a] == e]
         if len(from_g) == 1 and len(from_e) == 1:
-            return [f"{g} is {name}.shape[{from_g[0]}] where {name}.shape[{from_e[0]}] = {e} is expected: are the axes of "
-                    f"{name} {tuple(t.shape)} read in the wrong order?"]
+            return [(f"{g} is {name}.shape[{from_g[0]}] where {name}.shape[{from_e[0]}] = {e} is expected: are the axes of "
+                     f"{name} {tuple(t.shape)} read in the wrong order?")]
     return []
 
 
