@@ -110,6 +110,26 @@ def test_shape_stride_not_applied_and_stride_none():
     assert "stride=None is taken as 1, where it means the kernel size (3)" in text
 
 
+def test_shape_padding_twice_and_stride_as_kernel():
+    def twice(x, weight, bias=None, stride=1, padding=0):
+        return F.conv2d(F.pad(x, (padding,) * 4), weight, bias, stride, padding)
+
+    assert "the padding (1) is applied twice" in one(diag(conv2d, twice, X, W, B, 1, 1), "shape")
+
+    def stride_as_kernel(x, kernel_size, stride=None):
+        return F.max_pool2d(x, kernel_size)
+
+    assert "the stride is taken as the kernel size (3) where 1 is given" in one(diag(max_pool2d, stride_as_kernel, X, 3, 1), "shape")
+
+
+def test_structure_indices_instead_of_values():
+    def argmax_pool(x, kernel_size, stride=None):
+        return F.max_pool2d(x, kernel_size, stride, return_indices=True)[1]
+
+    assert one(diag(max_pool2d, argmax_pool, X, 2, None), "structure").startswith(
+        "yours holds int64 indices where float64 values are expected: the positions (argmax, .indices)")
+
+
 def test_shape_missing_plus_one():
     def wrong(x, weight, bias=None, stride=1, padding=0):  # out = (H + 2p - k) // s, windows from 0
         return F.conv2d(x, weight, bias, stride, padding)[..., :-1, :-1]

@@ -167,6 +167,10 @@ _CONV_VARIANTS = (
     _Variant(lambda w: f"the padding ({w.padding} on each side) is not applied", lambda n, w: conv_size(n, replace(w, padding=0)), True),
     _Variant(lambda w: f"the padding counts once (size + {w.padding}) where it pads both sides (size + 2 * {w.padding})",
              lambda n, w: (n + w.padding - _span(w)) // w.stride + 1, False),
+    _Variant(lambda w: f"the padding ({w.padding}) is applied twice (padded by hand, then padded again)",
+             lambda n, w: conv_size(n, replace(w, padding=2 * w.padding)), True),
+    _Variant(lambda w: f"the stride is taken as the kernel size ({w.kernel}) where {w.stride} is given",
+             lambda n, w: conv_size(n, replace(w, stride=w.kernel)) if w.stride_given else conv_size(n, w), False),
     _Variant(lambda w: (f"the stride ({w.stride}) is not applied" if w.stride_given else
                         f"stride=None is taken as 1, where it means the kernel size ({w.stride})"),
              lambda n, w: conv_size(n, replace(w, stride=1)), False),
@@ -496,6 +500,9 @@ def _reshaped(got: torch.Tensor, exp: torch.Tensor, tol: tuple[float, float]) ->
 
 
 def _dtype_only(got: torch.Tensor, exp: torch.Tensor) -> list[Diagnosis]:
+    if _integral(got) and exp.is_floating_point() and got.numel() and int(got.min()) >= 0:
+        return [Diagnosis("structure", f"yours holds {str(got.dtype)[6:]} indices where {str(exp.dtype)[6:]} values are "
+                                       "expected: the positions (argmax, .indices) instead of the values (max, .values)?")]
     tol = _tolerance(got.dtype, None, None)
     if got.is_floating_point() and exp.is_floating_point() and _close(got.double(), exp.double(), tol):
         g, e = str(got.dtype)[6:], str(exp.dtype)[6:]
