@@ -87,7 +87,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """NMS within each category independently, like `torchvision.ops.batched_nms`.
 
-    Boxes of different categories never suppress each other.
+    Boxes of different categories never suppress each other, whatever their coordinates (they
+    may be negative) and whatever the category ids (any integers).
 
     Args:
         boxes (Tensor[N, 4]): boxes `(x1, y1, x2, y2)`.
