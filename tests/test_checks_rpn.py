@@ -3,7 +3,11 @@ torchvision is refused (through a stand-in module, as torchvision is not install
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import mistakes, statuses, variant
+from grader.checks.rpn import CHECKS
+from mistake_matching import assert_named, check_named, indistinguishable
 
 ANCHORS = {"generate_anchors_defaults", "generate_anchors_sizes_ratios"}
 GRID = {"grid_anchors_order_count", "grid_anchors_strides"}
@@ -179,3 +183,38 @@ def test_torchvision_nms_is_forbidden(grade):
     assert "torchvision.ops.nms" in _message(result, "proposals_default_limits")
     assert any("torchvision.ops.nms" in n for n in result["notices"])
     assert not (ANCHORS | GRID | HEAD | FLATTEN) & _failing(result)
+
+
+# --- every mistake is told apart from the others, on the cases of each check ----------------------
+@pytest.mark.parametrize("check", [c.name for c in CHECKS if c.mistakes])
+def test_mistakes_of_each_check_are_told_apart(check):
+    assert indistinguishable("rpn", check_named("rpn", check)) == {}
+
+
+_SHIFT_X = "shifts_x = torch.arange(w, device=base_anchors.device).to(base_anchors.dtype) * sw  # (W,)"
+_SHIFT_Y = "shifts_y = torch.arange(h, device=base_anchors.device).to(base_anchors.dtype) * sh  # (H,)"
+_HEAD_RETURN = "return self.cls_logits(hidden), self.bbox_pred(hidden)  # (N, A, H, W), (N, 4A, H, W)"
+_SCORES = "scores = objectness.permute(0, 2, 3, 1).reshape(n, -1)  # (N, H, W, A) -> (N, H*W*A)"
+_DELTAS = "deltas = deltas.permute(0, 3, 4, 1, 2).reshape(n, -1, 4)  # (N, H, W, A, 4) -> (N, H*W*A, 4)"
+
+
+@pytest.mark.parametrize("edits, checks, mistake", [
+    ([('h, w = _pair(feature_size, "feature_size")', 'w, h = _pair(feature_size, "feature_size")')],
+     ("grid_anchors_order_count", "grid_anchors_strides"), "grid-feature-size-read-as-w-h"),
+    ([(_SHIFT_X, _SHIFT_X.replace(" * sw", "")), (_SHIFT_Y, _SHIFT_Y.replace(" * sh", ""))],
+     ("grid_anchors_order_count", "grid_anchors_strides"), "grid-stride-ignored"),
+    ([(_HEAD_RETURN, "return torch.softmax(self.cls_logits(hidden), dim=1), self.bbox_pred(hidden)")],
+     ("rpn_head_outputs", "rpn_head_gradients"), "rpn-head-softmax-objectness"),
+    ([(_HEAD_RETURN, "return self.bbox_pred(hidden), self.cls_logits(hidden)")],
+     ("rpn_head_outputs", "rpn_head_gradients"), "rpn-head-outputs-swapped"),
+    ([(_SCORES, "scores = objectness.reshape(n, -1)")],
+     ("flatten_matches_grid_anchors", "flatten_random_maps"), "flatten-scores-not-permuted"),
+    # torchvision's concat_box_prediction_layers: one list for the whole batch
+    ([(_SCORES, "scores = objectness.permute(0, 2, 3, 1).reshape(-1, 1)"), (_DELTAS, "deltas = deltas.permute(0, 3, 4, 1, 2).reshape(-1, 4)")],
+     ("flatten_matches_grid_anchors", "flatten_random_maps"), "flatten-batch-merged"),
+])
+def test_more_wrong_anchors_heads_and_flattenings_are_named(grade, tmp_path, edits, checks, mistake):
+    src = variant("rpn", *edits)
+    result = grade("rpn", source=src)
+    for check in checks:
+        assert_named(result, "rpn", src, tmp_path, check, mistake)

@@ -73,6 +73,10 @@ def _grid_variant(kind: str):
             sh, sw = _pair(stride)
             if kind == "stride-swapped":
                 sh, sw = sw, sh
+            if kind == "size-hw-swapped":
+                h, w = w, h
+            if kind == "stride-ignored":
+                sh, sw = 1, 1
             offset = 0.5 if kind == "half-stride" else 0.0
             xs = (torch.arange(w, dtype=base_anchors.dtype) + offset) * sw
             ys = (torch.arange(h, dtype=base_anchors.dtype) + offset) * sh
@@ -108,6 +112,8 @@ GRID_MISTAKES = (
     Mistake("grid-stride-hw-swapped", "The stride pair is (stride_h, stride_w): rows (y) move by stride_h, columns (x) by stride_w.", _grid_variant("stride-swapped"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("grid-shift-xy-swapped", "x is shifted by the row index and y by the column index; column j moves x, row i moves y.", _grid_variant("xy-swapped"), _SECTION),
     Mistake("grid-half-stride-offset", "The anchors are centred at ((j + 0.5) * stride, (i + 0.5) * stride); torchvision's grid starts at 0: location (i, j) is at (j * stride_w, i * stride_h).", _grid_variant("half-stride"), _SECTION),
+    Mistake("grid-feature-size-read-as-w-h", "feature_size was read as (W, H): it is (H, W), the shape of the feature map's last two dimensions, so the grid has H rows of W locations (x goes along W).", _grid_variant("size-hw-swapped"), _SECTION),
+    Mistake("grid-stride-ignored", "The shifts are the feature-map indices themselves: multiply them by the stride, since location (i, j) of a map downsampled stride times looks at pixel (j * stride_w, i * stride_h) of the image.", _grid_variant("stride-ignored"), _SECTION),
 )
 
 
@@ -205,8 +211,12 @@ def _head_variant(kind: str):
                 objectness, deltas = self.cls_logits(hidden), self.bbox_pred(hidden)
                 if kind == "sigmoid":
                     objectness = torch.sigmoid(objectness)
+                if kind == "softmax":
+                    objectness = torch.softmax(objectness, dim=1)
                 if kind == "relu-outputs":
                     objectness, deltas = F.relu(objectness), F.relu(deltas)
+                if kind == "outputs-swapped":
+                    return deltas, objectness
                 return objectness, deltas
 
         return {"RPNHead": RPNHead}
@@ -222,6 +232,10 @@ def _flatten_variant(kind: str):
                 return objectness.reshape(n, -1), deltas.view(n, a, 4, h, w).permute(0, 1, 3, 4, 2).reshape(n, -1, 4)
             if kind == "no-permute":
                 return objectness.reshape(n, -1), deltas.reshape(n, -1, 4)
+            if kind == "scores-not-permuted":
+                return objectness.reshape(n, -1), deltas.view(n, a, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, 4)
+            if kind == "batch-merged":
+                return objectness.permute(0, 2, 3, 1).reshape(-1, 1), deltas.view(n, a, 4, h, w).permute(0, 3, 4, 1, 2).reshape(-1, 4)
             if kind == "coordinate-major":
                 return (objectness.permute(0, 2, 3, 1).reshape(n, -1),
                         deltas.view(n, 4, a, h, w).permute(0, 3, 4, 2, 1).reshape(n, -1, 4))
@@ -239,6 +253,8 @@ HEAD_MISTAKES = (
     Mistake("rpn-head-skips-shared-conv", "The 1x1 heads were applied to the features directly; they read the output of the shared 3x3 conv (after its ReLU).", _head_variant("skips-conv"), _SECTION, subsection="Anchors and the region proposal network"),
     Mistake("rpn-head-sigmoid-objectness", "The objectness went through a sigmoid: the head returns logits (the loss and rpn_proposals apply the sigmoid).", _head_variant("sigmoid"), _SECTION),
     Mistake("rpn-head-relu-on-outputs", "A ReLU was applied to the heads' outputs: logits and offsets can be negative.", _head_variant("relu-outputs"), _SECTION),
+    Mistake("rpn-head-softmax-objectness", "A softmax over the anchors was applied to the objectness: the A channels are A independent binary scores (one logit per anchor, as torchvision's RPN has), not one A-way choice; return the logits (the original Faster R-CNN's softmax was over 2 scores per anchor).", _head_variant("softmax"), _SECTION),
+    Mistake("rpn-head-outputs-swapped", "The outputs come back as (deltas, objectness): forward returns (objectness (N, A, H, W), deltas (N, 4A, H, W)), in that order.", _head_variant("outputs-swapped"), _SECTION),
 )
 
 FLATTEN_MISTAKES = (
@@ -246,6 +262,8 @@ FLATTEN_MISTAKES = (
     Mistake("flatten-without-permute", "The deltas were reshaped to (N, -1, 4) straight from (N, 4A, H, W): that mixes coordinates of different locations. View them as (N, A, 4, H, W) and permute to (N, H, W, A, 4) first.", _flatten_variant("no-permute"), _SECTION),
     Mistake("flatten-deltas-coordinate-major", "The delta channels were read as (4, A) (channel j * A + a); channel 4a + j is coordinate j of anchor a: view as (N, A, 4, H, W).", _flatten_variant("coordinate-major"), _SECTION),
     Mistake("flatten-column-major", "The locations were flattened column by column (W before H); grid_anchors goes row by row.", _flatten_variant("column-major"), _SECTION),
+    Mistake("flatten-scores-not-permuted", "The deltas are in the right order but the scores were reshaped straight from (N, A, H, W), anchor by anchor: permute them to (N, H, W, A) too, or score i belongs to another anchor than delta i.", _flatten_variant("scores-not-permuted"), _SECTION),
+    Mistake("flatten-batch-merged", "The images of the batch were merged into one list ((N*H*W*A, 1) and (N*H*W*A, 4), as torchvision's concat_box_prediction_layers does for its loss): keep one row per image, scores (N, H*W*A) and deltas (N, H*W*A, 4).", _flatten_variant("batch-merged"), _SECTION),
 )
 
 
