@@ -45,9 +45,6 @@ def pairwise_distances(a: torch.Tensor, b: torch.Tensor, squared: bool = False) 
 
     Returns:
         Tensor[N, M]: `out[i, j] = ||a[i] - b[j]||` (squared if asked).
-
-    Raises:
-        ValueError: `a` or `b` is not 2-D, or their dimensions D differ.
     """
     # TODO: your code here
     raise NotImplementedError("pairwise_distances")
@@ -67,9 +64,6 @@ def contrastive_loss(x1: torch.Tensor, x2: torch.Tensor, same: torch.Tensor, mar
 
     Returns:
         Tensor[]: the scalar loss, in the dtype of `x1`.
-
-    Raises:
-        ValueError: the shapes do not match.
     """
     # TODO: your code here
     raise NotImplementedError("contrastive_loss")
@@ -87,9 +81,6 @@ def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.T
 
     Returns:
         Tensor[]: the scalar loss.
-
-    Raises:
-        ValueError: the three shapes differ or are not (N, D).
     """
     # TODO: your code here
     raise NotImplementedError("triplet_loss")
@@ -110,9 +101,6 @@ def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, marg
 
     Returns:
         Tensor[]: the scalar loss; 0 (in the embeddings' dtype) when no anchor qualifies.
-
-    Raises:
-        ValueError: the shapes do not match.
     """
     # TODO: your code here
     raise NotImplementedError("batch_hard_triplet_loss")
@@ -147,9 +135,6 @@ def verify(query: torch.Tensor, gallery: torch.Tensor, gallery_labels: torch.Ten
 
     Returns:
         LongTensor[Q]: labels, -1 for unknown. Ties go to the lower gallery index.
-
-    Raises:
-        ValueError: the gallery is empty or the shapes do not match.
     """
     # TODO: your code here
     raise NotImplementedError("verify")

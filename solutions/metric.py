@@ -45,9 +45,6 @@ def pairwise_distances(a: torch.Tensor, b: torch.Tensor, squared: bool = False) 
 
     Returns:
         Tensor[N, M]: `out[i, j] = ||a[i] - b[j]||` (squared if asked).
-
-    Raises:
-        ValueError: `a` or `b` is not 2-D, or their dimensions D differ.
     """
     _check_2d("a", a)
     _check_2d("b", b)
@@ -73,9 +70,6 @@ def contrastive_loss(x1: torch.Tensor, x2: torch.Tensor, same: torch.Tensor, mar
 
     Returns:
         Tensor[]: the scalar loss, in the dtype of `x1`.
-
-    Raises:
-        ValueError: the shapes do not match.
     """
     _check_2d("x1", x1)
     if x1.shape != x2.shape or same.shape != (x1.shape[0],):
@@ -99,9 +93,6 @@ def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.T
 
     Returns:
         Tensor[]: the scalar loss.
-
-    Raises:
-        ValueError: the three shapes differ or are not (N, D).
     """
     _check_2d("anchor", anchor)
     if anchor.shape != positive.shape or anchor.shape != negative.shape:
@@ -126,9 +117,6 @@ def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, marg
 
     Returns:
         Tensor[]: the scalar loss; 0 (in the embeddings' dtype) when no anchor qualifies.
-
-    Raises:
-        ValueError: the shapes do not match.
     """
     _check_2d("embeddings", embeddings)
     if labels.shape != (embeddings.shape[0],):
@@ -179,9 +167,6 @@ def verify(query: torch.Tensor, gallery: torch.Tensor, gallery_labels: torch.Ten
 
     Returns:
         LongTensor[Q]: labels, -1 for unknown. Ties go to the lower gallery index.
-
-    Raises:
-        ValueError: the gallery is empty or the shapes do not match.
     """
     _check_2d("query", query)
     _check_2d("gallery", gallery)

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from conftest import mistakes, statuses, variant
+from grader.checks.metric import CHECKS
+from mistake_matching import assert_named, check_named, indistinguishable
 
 _SQ = "    if squared:\n        return (diff * diff).sum(dim=-1)  # (N, M)\n"
 _NORM = "    return torch.linalg.vector_norm(diff, dim=-1)  # (N, M)\n"
@@ -191,3 +193,72 @@ def test_reference_triplet_loss_matches_pytorch_within_eps():
     theirs = torch.nn.functional.triplet_margin_loss(a, p, n, margin=0.7)
     assert abs(float(ours - theirs)) < 2 * 1e-6 * 8**0.5
     assert float(ours - theirs) != 0.0  # the eps is real: an exact comparison would be wrong
+
+
+# --- every mistake is told apart from the others, on the cases of each check ----------------------
+@pytest.mark.parametrize("check", [c.name for c in CHECKS if c.mistakes])
+def test_mistakes_of_each_check_are_told_apart(check):
+    assert indistinguishable("metric", check_named("metric", check)) == {}
+
+
+_VERIFY_BODY = variant("metric")[variant("metric").index("    dist = pairwise_distances(query, gallery)  # (Q, G)\n"):]
+
+# "Take the first gallery row within the threshold", as a loop over the gallery would.
+_FIRST_MATCH = '''    out = []
+    for q in query:
+        label = -1
+        for g, lab in zip(gallery, gallery_labels):
+            if float(torch.linalg.vector_norm(q - g)) <= threshold:
+                label = int(lab)
+                break
+        out.append(label)
+    return torch.tensor(out, dtype=torch.long)
+'''
+
+
+def test_first_gallery_row_within_the_threshold_is_named_not_called_a_tie(grade, tmp_path):
+    src = variant("metric", (_VERIFY_BODY, _FIRST_MATCH))
+    result = grade("metric", source=src)
+    for check in ("verify_nearest_or_unknown", "verify_ties_and_thresholds"):
+        assert_named(result, "metric", src, tmp_path, check, "first-gallery-row-within-threshold")
+    assert "ties-to-higher-index" not in mistakes(result)
+
+
+# Batch-hard as Olivier Moindrot's TensorFlow tutorial writes it: positives masked with zeros
+# before the max (a singleton's hardest positive is 0), negatives pushed up by the row's max
+# before the min, and the mean over every anchor.
+_BH_BODY = variant("metric")[variant("metric").index("    n = embeddings.shape[0]\n    dist = pairwise_distances(embeddings, embeddings)"):
+                             variant("metric").index("class SiameseNet")]
+_MOINDROT = '''    dist = pairwise_distances(embeddings, embeddings)  # (N, N)
+    same = labels[:, None] == labels[None, :]
+    not_self = ~torch.eye(labels.shape[0], dtype=torch.bool, device=embeddings.device)
+    pos_mask = (same & not_self).to(dist.dtype)
+    hardest_pos = (pos_mask * dist).max(dim=1).values
+    neg_mask = (~same).to(dist.dtype)
+    row_max = dist.max(dim=1, keepdim=True).values
+    hardest_neg = (dist + row_max * (1.0 - neg_mask)).min(dim=1).values
+    return torch.relu(hardest_pos - hardest_neg + margin).mean()
+
+
+'''
+
+
+def test_batch_hard_with_zero_masked_positives_is_explained_by_the_mask_too(grade, tmp_path):
+    src = variant("metric", (_BH_BODY, _MOINDROT))
+    result = grade("metric", source=src)
+    assert_named(result, "metric", src, tmp_path, "batch_hard_values", "anchor-is-its-own-positive")
+    explanation = next(c for c in result["checks"] if c["name"] == "batch_hard_values")["mistake"]["explanation"]
+    assert "mask" in explanation and "diagonal" in explanation
+
+
+@pytest.mark.parametrize("edit, mistake", [
+    # anchors without a positive kept as zeros in the mean: named as such, not as "own positive"
+    ((_BHRET, "    return torch.where(valid, losses, torch.zeros_like(losses)).mean()\n"), "mean-over-all-anchors"),
+    (("    losses = torch.relu(hardest_pos - hardest_neg + margin)  # (N,)\n",
+      "    losses = hardest_pos - hardest_neg + margin  # (N,)\n"), "batch-hard-hinge-missing"),
+    (("    dist = pairwise_distances(embeddings, embeddings)  # (N, N)\n",
+      "    dist = pairwise_distances(embeddings, embeddings, squared=True)  # (N, N)\n"), "batch-hard-squared-distances"),
+])
+def test_wrong_batch_hard_losses_are_named(grade, tmp_path, edit, mistake):
+    src = variant("metric", edit)
+    assert_named(grade("metric", source=src), "metric", src, tmp_path, "batch_hard_values", mistake)

@@ -286,14 +286,42 @@ def _bh_case(g, labels, d, dtype, label, scale=0.5, margin=1.0, grad=True):
                 label=f"{label}: labels {labels.tolist()}, embeddings {tuple(emb.shape)}, margin {margin}, {_dt(dtype)}")
 
 
+def _bh_singleton_near_negative(g):
+    """Singletons 4 and 5 each lie 0.2 from a sample of another class, well within the margin:
+    counted with a hardest positive of 0 they would add relu(0 - 0.2 + 1) > 0 to the loss, and
+    counted as zeros they would lower the mean; left out, they change nothing."""
+    labels = torch.tensor([0, 0, 1, 1, 2, 3])
+    emb = randn(g, 6, 4, dtype=torch.float64) * 0.8
+    for single, near in ((4, 0), (5, 2)):
+        step = randn(g, 4, dtype=torch.float64)
+        emb[single] = emb[near] + 0.2 * step / step.norm()
+    return call("batch_hard_triplet_loss", emb, labels, 1.0, grad=True,
+                label=f"labels {labels.tolist()}: singletons 2 and 3 (rows 4 and 5) each lie 0.2 from a sample of another class, "
+                      f"so they would matter if they took part; embeddings {[[round(v, 3) for v in row] for row in emb.tolist()]}, margin 1.0, float64")
+
+
 def _bh_values(g, ref):
     return [
+        _bh_singleton_near_negative(g),
         _bh_case(g, [0, 1, 0, 2, 1, 2, 0, 1], 4, torch.float32, "3 classes, every anchor qualifies", grad=False),
         _bh_case(g, [0, 0, 1, 1, 2, 2, 3, 3], 6, torch.float64, "4 classes of 2", margin=0.8),
         _bh_case(g, [2, 0, 1, 0, 3, 1, 0], 5, torch.float64, "singletons 2 and 3: anchors without positives are left out"),
         _bh_case(g, [5, 5, 5, 7, 9], 3, torch.float64, "one class of 3 and two singletons", scale=0.4, margin=2.0),
         _bh_case(g, [1, 0, 0, 1, 1, 0, 2, 2, 2, 3], 8, torch.float32, "uneven classes and a singleton", margin=1.5),
+        _bh_separated(g),
     ]
+
+
+def _bh_separated(g):
+    """Three tight clusters 4 apart, one sample of class 2 moved next to class 0: most anchors
+    already satisfy the margin (their term is 0 after the hinge), a few do not."""
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2])
+    centres = torch.tensor([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [0.0, 4.0, 0.0]], dtype=torch.float64)
+    emb = centres[labels] + 0.3 * randn(g, 8, 3, dtype=torch.float64)
+    emb[7] = centres[0] + torch.tensor([0.0, 0.0, 1.2], dtype=torch.float64)
+    return call("batch_hard_triplet_loss", emb, labels, 1.0, grad=True,
+                label=f"labels {labels.tolist()} in three tight clusters 4 apart, sample 7 (class 2) moved next to class 0: most anchors "
+                      f"already satisfy the margin, a few do not; embeddings {[[round(v, 3) for v in row] for row in emb.tolist()]}, margin 1.0, float64")
 
 
 def _bh_edges(g, ref):
@@ -336,8 +364,8 @@ BH_MISTAKES = (
     Mistake("easiest-negative", "The farthest negative was taken: batch-hard mining uses the *closest* negative (the hardest one), min over the negatives.", _bh_variant(neg="max"), _SECTION, subsection="Triplet loss"),
     Mistake("easiest-positive", "The closest positive was taken: batch-hard mining uses the *farthest* positive (the hardest one), max over the positives.", _bh_variant(pos="min"), _SECTION, subsection="Triplet loss"),
     Mistake("batch-hard-squared-distances", "Squared distances were used: the batch-hard loss here uses Euclidean distances.", _bh_variant(squared=True), _SECTION),
-    Mistake("anchor-is-its-own-positive", "The anchor counted as its own positive (distance 0): exclude the diagonal, so anchors of singleton classes do not qualify.", _bh_variant(self_positive=True), _SECTION, subsection="Triplet loss"),
-    Mistake("mean-over-all-anchors", "Anchors without a positive or a negative were averaged in as zeros: the mean is over the anchors that qualify only.", _bh_variant(all_anchors=True), _SECTION, subsection="Triplet loss"),
+    Mistake("anchor-is-its-own-positive", "Anchors without a positive (singletons) took part with a hardest-positive distance of 0, adding relu(margin - hardest_neg): either the anchor counted as its own positive (the diagonal is not excluded), or the positive distances were masked with zeros (mask * dist) before the max, so a singleton's max is 0. Leave such anchors out of the loss and of the mean.", _bh_variant(self_positive=True), _SECTION, subsection="Triplet loss"),
+    Mistake("mean-over-all-anchors", "Anchors without a positive or a negative were averaged in as zeros, which lowers the loss: the mean is over the anchors that qualify only.", _bh_variant(all_anchors=True), _SECTION, subsection="Triplet loss"),
     Mistake("batch-hard-hinge-missing", "Without relu, anchors that already satisfy the margin lower the loss: apply relu(hardest_pos - hardest_neg + margin).", _bh_variant(hinge=False), _SECTION),
 )
 
@@ -430,16 +458,27 @@ SIAMESE_MISTAKES = (
 
 # --- verify --------------------------------------------------------------------------------------
 def _verify_random(g, ref):
+    """Random galleries with a "twin" near each of their first rows: a second row, 0.5 away,
+    with another label, added at the end. Some queries lie near a twin, so that two gallery rows
+    are within the threshold and the nearest is not the first of them."""
     cases = []
     for gsize, qsize, d, dtype in [(6, 8, 4, torch.float32), (10, 5, 8, torch.float64), (4, 6, 3, torch.float32), (1, 3, 5, torch.float64)]:
-        gallery = randn(g, gsize, d, dtype=dtype) * 3.0
-        labels = torch.randint(0, 4, (gsize,), generator=g) + 10  # labels differ from indices
-        pick = torch.randint(0, gsize, (qsize,), generator=g)
+        base = randn(g, gsize, d, dtype=dtype) * 3.0
+        twins = min(gsize, 2)
+        step = randn(g, twins, d, dtype=dtype)
+        gallery = torch.cat([base, base[:twins] + 0.5 * step / step.norm(dim=1, keepdim=True)])  # (G + twins, D)
+        base_labels = torch.randint(0, 4, (gsize,), generator=g) + 10  # labels differ from indices
+        labels = torch.cat([base_labels, base_labels[:twins] + 5])  # a twin never shares its row's label
+        pick = torch.randint(0, gallery.shape[0], (qsize,), generator=g)
+        pick[: min(qsize, twins)] = torch.arange(gsize, gsize + twins)[: min(qsize, twins)]  # near a twin
         known = torch.rand(qsize, generator=g) < 0.6
-        query = torch.where(known[:, None], gallery[pick] + 0.1 * randn(g, qsize, d, dtype=dtype),
+        known[: min(qsize, twins)] = True
+        query = torch.where(known[:, None], gallery[pick] + 0.1 * randn(g, qsize, d, dtype=dtype) / d**0.5,
                             randn(g, qsize, d, dtype=dtype) * 3.0 + 20.0)
         cases.append(call("verify", query, gallery, labels, 1.0,
-                          label=f"gallery {tuple(gallery.shape)} with labels {labels.tolist()}, {qsize} queries ({int(known.sum())} near a gallery entry, the others far away), threshold 1.0, {_dt(dtype)}"))
+                          label=f"gallery {tuple(gallery.shape)} with labels {labels.tolist()}, where the last {twins} rows are 0.5 from the first "
+                                f"{twins}; {qsize} queries ({int(known.sum())} near a gallery entry, the first {min(qsize, twins)} near those last rows, "
+                                f"so two rows are within the threshold and the nearest is not the first; the others far away), threshold 1.0, {_dt(dtype)}"))
     return cases
 
 
@@ -454,7 +493,8 @@ def _verify_edges(g, ref):
     where = f"gallery {gallery.tolist()}, labels {labels.tolist()}, queries {query.tolist()}"
     return [
         call("verify", query, gallery, labels, 5.0,
-             label=f"integer points (exact distances); query 1 is exactly at the threshold 5.0 (known); gallery rows 1 and 2 are equal (labels 3, 5): the lower index wins; {where}"),
+             label=f"integer points (exact distances); query 1 is exactly at the threshold 5.0 (known); gallery rows 1 and 2 are equal (labels 3, 5): the lower index wins; "
+                   f"query 2 lies on rows 1 and 2 and exactly 5.0 from row 0: the nearest row counts, not the first within the threshold; {where}"),
         call("verify", query, gallery, labels, 0.0, label=f"threshold 0: only exact matches are known; {where}"),
         call("verify", tie_query, tie_gallery, tie_labels, 8.0,
              label=f"queries 0 and 1 are equidistant (sqrt(61)) from gallery rows 0 and 1: the lower index wins; gallery {tie_gallery.tolist()}, labels {tie_labels.tolist()}, queries {tie_query.tolist()}, threshold 8.0"),
@@ -464,10 +504,15 @@ def _verify_edges(g, ref):
     ]
 
 
-def _verify_variant(strict=False, index=False, last=False, squared=False, unknown=-1):
+def _verify_variant(strict=False, index=False, last=False, squared=False, unknown=-1, first_within=False):
     def build(ref):
         def verify(query, gallery, gallery_labels, threshold):
             dist = ref.pairwise_distances(query, gallery, squared=squared)
+            if first_within:  # the lowest index within the threshold, nearest or not
+                within = dist <= threshold
+                first = within.to(torch.int64).argmax(1)
+                out = gallery_labels.long()[first]
+                return torch.where(within.any(1), out, torch.full_like(out, unknown))
             if last:
                 flipped = dist.flip(1).argmin(1)
                 nearest = dist.shape[1] - 1 - flipped
@@ -487,6 +532,7 @@ VERIFY_MISTAKES = (
     Mistake("threshold-strict", "A distance equal to the threshold is accepted: use <=, not <.", _verify_variant(strict=True), _SECTION, subsection="Verification and identification"),
     Mistake("index-instead-of-label", "This returns the index of the nearest gallery embedding: return its label, gallery_labels[index].", _verify_variant(index=True), _SECTION, subsection="Verification and identification"),
     Mistake("ties-to-higher-index", "Among equally near gallery embeddings the lower index must win (argmin returns the first minimum).", _verify_variant(last=True), _SECTION),
+    Mistake("first-gallery-row-within-threshold", "The first gallery row within the threshold was taken, not the nearest: when several rows are within the threshold, the label is that of the nearest (argmin of the distances); only then is its distance compared with the threshold.", _verify_variant(first_within=True), _SECTION),
     Mistake("squared-distance-vs-threshold", "The threshold is a Euclidean distance: compare it with ||q - g||, not with its square.", _verify_variant(squared=True), _SECTION),
     Mistake("unknown-not-minus-one", "An unknown query is labelled -1.", _verify_variant(unknown=0), _SECTION, subsection="Verification and identification"),
 )
