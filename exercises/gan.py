@@ -48,9 +48,6 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
     Returns:
         Tensor[]: the scalar loss; finite for logits up to +-1e4.
-
-    Raises:
-        ValueError: an argument is empty or not floating point.
     """
     # TODO: your code here
     raise NotImplementedError("discriminator_loss")
@@ -108,7 +105,8 @@ def gan_train_step(
         discriminator (nn.Module): samples -> logits.
         g_opt, d_opt (torch.optim.Optimizer): the optimizers of G's and of D's parameters.
         real (Tensor[N, ...]): a batch of real samples.
-        z (Tensor[M, latent]): the noise for the fakes.
+        z (Tensor[M, latent]): the noise for the fakes; M may differ from N (each loss term is a
+            mean over its own batch).
 
     Returns:
         (d_loss, g_loss): Python floats, each computed before its update.

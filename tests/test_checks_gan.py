@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from conftest import mistakes, statuses, variant
+from grader.checks.gan import CHECKS
+from mistake_matching import assert_named, check_named, indistinguishable
 
 _REAL = "    real_term = F.softplus(-real_logits).mean()  # -log sigmoid(real)\n"
 _FAKE = "    fake_term = F.softplus(fake_logits).mean()  # -log(1 - sigmoid(fake))\n"
@@ -132,3 +134,93 @@ def test_reference_gradients_at_an_untrained_generator():
     for loss in (ref.discriminator_loss(big, big), ref.generator_loss_minimax(big), ref.generator_loss_nonsaturating(big)):
         (grad,) = torch.autograd.grad(loss, [big])
         assert torch.isfinite(loss) and torch.isfinite(grad).all()
+
+
+# --- every mistake is told apart from the others, on the cases of each check ----------------------
+@pytest.mark.parametrize("check", [c.name for c in CHECKS if c.mistakes])
+def test_mistakes_of_each_check_are_told_apart(check):
+    assert indistinguishable("gan", check_named("gan", check)) == {}
+
+
+# max(x, 0) + log(1 + exp(-|x|)), the stable rewrite of softplus, built from relu and abs.
+_KINKED = "(F.relu({x}) + torch.log1p(torch.exp(-({x}).abs())))"
+
+
+def test_stable_rewrite_with_a_kink_at_zero_is_named_for_every_loss(grade, tmp_path):
+    src = variant("gan",
+                  (_REAL, f"    real_term = {_KINKED.format(x='-real_logits')}.mean()\n"),
+                  (_FAKE, f"    fake_term = {_KINKED.format(x='fake_logits')}.mean()\n"),
+                  (_MINIMAX, f"    return (-{_KINKED.format(x='fake_logits')}).mean()\n"),
+                  (_NONSAT, f"    return {_KINKED.format(x='-fake_logits')}.mean()\n"))
+    result = grade("gan", source=src)
+    st = statuses(result)
+    # right values everywhere, and finite at +-1e4: only the gradient at exactly 0 is wrong
+    assert st["generator_loss_minimax_values"] == st["generator_loss_nonsaturating_values"] == "passed"
+    for check in ("discriminator_loss_values", "discriminator_loss_extreme_logits", "generator_loss_minimax_extreme_logits",
+                  "generator_loss_minimax_saturates", "generator_loss_nonsaturating_extreme_logits", "generator_loss_nonsaturating_gradient"):
+        assert_named(result, "gan", src, tmp_path, check, "stable-rewrite-gradient-wrong-at-zero")
+    assert "gradient" in next(c for c in result["checks"] if c["name"] == "discriminator_loss_values")["message"]
+
+
+# The PyTorch DCGAN tutorial's training loop, adapted to the contract's arguments: one label
+# tensor, sized from the real batch, filled with 1 for the real batch, 0 for the fakes and 1 again
+# for G's step.
+_DCGAN = '''    criterion = nn.BCEWithLogitsLoss()
+    b_size = real.size(0)
+    label = torch.full((b_size,), 1.0, dtype=real.dtype, device=real.device)
+    discriminator.zero_grad()
+    output = discriminator(real).view(-1)
+    err_d_real = criterion(output, label)
+    err_d_real.backward()
+    fake = generator(z)
+    label.fill_(0.0)
+    output = discriminator(fake.detach()).view(-1)
+    err_d_fake = criterion(output, label)
+    err_d_fake.backward()
+    err_d = err_d_real + err_d_fake
+    d_opt.step()
+    generator.zero_grad()
+    label.fill_(1.0)
+    output = discriminator(fake).view(-1)
+    err_g = criterion(output, label)
+    err_g.backward()
+    g_opt.step()
+    return err_d.item(), err_g.item()
+'''
+
+
+def test_dcgan_loop_with_labels_sized_from_the_real_batch_is_named(grade, tmp_path):
+    src = variant("gan", (_STEP_BODY + "    return d_loss.item(), g_loss.item()\n", _DCGAN))
+    result = grade("gan", source=src)
+    for check in STEP_CHECKS:
+        assert_named(result, "gan", src, tmp_path, check, "labels-sized-from-real-batch")
+        message = next(c for c in result["checks"] if c["name"] == check)["message"]
+        assert "size" in message and "real samples" in message and "Traceback" not in message
+
+
+def test_dcgan_loop_with_labels_like_the_logits_passes(grade):
+    """The same loop with each target sized like its own logits is a correct step."""
+    src = variant("gan", (_STEP_BODY + "    return d_loss.item(), g_loss.item()\n", _DCGAN
+                          .replace("    label.fill_(0.0)\n    output = discriminator(fake.detach()).view(-1)\n",
+                                   "    output = discriminator(fake.detach()).view(-1)\n    label = torch.zeros_like(output)\n")
+                          .replace("    label.fill_(1.0)\n    output = discriminator(fake).view(-1)\n",
+                                   "    output = discriminator(fake).view(-1)\n    label = torch.ones_like(output)\n")))
+    result = grade("gan", source=src)
+    assert result["score"] == result["max_score"], {c["name"]: c["message"] for c in result["checks"] if c["message"]}
+
+
+def test_generator_step_with_fresh_noise_is_named(grade, tmp_path):
+    src = variant("gan", (_G_BLOCK, _G_BLOCK.replace("discriminator(generator(z))", "discriminator(generator(torch.randn_like(z)))")))
+    result = grade("gan", source=src)
+    for check in STEP_CHECKS:
+        assert_named(result, "gan", src, tmp_path, check, "generator-step-fresh-noise")
+    message = next(c for c in result["checks"] if c["name"] == "gan_train_step_one_step")["message"]
+    assert "*same* z" in message
+
+
+def test_a_size_error_with_equal_batches_stays_an_error(grade):
+    """Only a size error where real and z differ in size is read as the labels' mistake."""
+    src = variant("gan", (_STEP_BODY, "    if real.shape[0] == z.shape[0]:\n        raise ValueError('the sizes do not fit')\n" + _STEP_BODY))
+    result = grade("gan", source=src)
+    check = next(c for c in result["checks"] if c["name"] == "gan_train_step_one_step")
+    assert check["status"] == "error" and "the sizes do not fit" in check["message"]

@@ -7,11 +7,12 @@ only what is particular to it: its inputs, its parts and its known mistakes.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import torch
 
-from grader.engine.compare import describe
+from grader.engine.compare import TENSOR_KEY, describe, is_tensor
 from grader.engine.spec import Case
 
 
@@ -96,3 +97,29 @@ def random_boxes(g: torch.Generator, n: int, *, dtype: torch.dtype = torch.float
     corner = torch.rand(n, 2, generator=g, dtype=torch.float64) * extent
     size = min_size + torch.rand(n, 2, generator=g, dtype=torch.float64) * (max_size - min_size)
     return torch.cat([corner, corner + size], dim=1).to(dtype)  # (n, 4)
+
+
+def relative_gap(got: Any, expected: Any) -> float:
+    """How far apart two results of the same structure are, relative to the expected values: the
+    largest `max|got - expected| / max|expected|` over their tensors and numbers (inf where the
+    structures, shapes or types differ). A near miss of a training loop is below 1e-3 or so."""
+    if is_tensor(expected):
+        if not is_tensor(got):
+            return math.inf
+        g, e = got[TENSOR_KEY], expected[TENSOR_KEY]
+        if g.shape != e.shape or not (g.is_floating_point() and e.is_floating_point()):
+            return 0.0 if torch.equal(g, e) else math.inf
+        if e.numel() == 0:
+            return 0.0
+        return float((g.double() - e.double()).abs().max() / e.double().abs().max().clamp_min(1e-12))
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            return math.inf
+        return max((relative_gap(got[k], expected[k]) for k in expected), default=0.0)
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+            return math.inf
+        return max((relative_gap(a, b) for a, b in zip(got, expected)), default=0.0)
+    if isinstance(expected, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        return abs(got - expected) / max(abs(expected), 1e-12)
+    return 0.0 if got == expected else math.inf
