@@ -64,9 +64,6 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
     Returns:
         Tensor[]: the mean over every pixel of every image of `(x_hat - x)**2`.
-
-    Raises:
-        ValueError: the shapes differ.
     """
     # TODO: your code here
     raise NotImplementedError("reconstruction_loss")
@@ -82,9 +79,6 @@ def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = N
 
     Returns:
         Tensor[...]: a new tensor of x's shape, dtype and device.
-
-    Raises:
-        ValueError: std is negative.
     """
     # TODO: your code here
     raise NotImplementedError("add_noise")
@@ -117,9 +111,6 @@ def train_autoencoder(
     Returns:
         list[float]: one value per epoch, the mean reconstruction loss over that epoch's samples
         (each batch's loss, computed before its update, weighted by its size).
-
-    Raises:
-        ValueError: epochs < 0, batch_size < 1, lr < 0, noise_std < 0 or data is not (N, C, H, W).
     """
     # TODO: your code here
     raise NotImplementedError("train_autoencoder")

@@ -84,9 +84,6 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
     Returns:
         Tensor[]: the mean over every pixel of every image of `(x_hat - x)**2`.
-
-    Raises:
-        ValueError: the shapes differ.
     """
     if x.shape != x_hat.shape:
         raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
@@ -103,9 +100,6 @@ def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = N
 
     Returns:
         Tensor[...]: a new tensor of x's shape, dtype and device.
-
-    Raises:
-        ValueError: std is negative.
     """
     if std < 0:
         raise ValueError(f"std must be >= 0, got {std}")
@@ -140,9 +134,6 @@ def train_autoencoder(
     Returns:
         list[float]: one value per epoch, the mean reconstruction loss over that epoch's samples
         (each batch's loss, computed before its update, weighted by its size).
-
-    Raises:
-        ValueError: epochs < 0, batch_size < 1, lr < 0, noise_std < 0 or data is not (N, C, H, W).
     """
     if epochs < 0 or batch_size < 1 or lr < 0 or noise_std < 0:
         raise ValueError(f"need epochs >= 0, batch_size >= 1, lr >= 0, noise_std >= 0; got {epochs}, {batch_size}, {lr}, {noise_std}")

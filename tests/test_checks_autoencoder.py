@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import mistakes, statuses, variant
+from mistake_matching import assert_named, check_named, indistinguishable
 
 TRAINING = ("autoencoder_trains_below_baseline", "train_autoencoder_denoises")
 
@@ -250,3 +251,76 @@ def test_a_loop_that_never_adds_noise_fails_the_denoising_check(grade, monkeypat
     check = grade("autoencoder", source=variant("autoencoder", (_INPUTS, "            inputs = clean\n")))["checks"][0]
     assert check["status"] == "failed"
     assert "noisy inputs were" in check["message"]
+
+
+# --- the loop's mistakes are told apart from one another ------------------------------------------
+@pytest.mark.parametrize("check", [*LOOP_CHECKS, "train_autoencoder_denoises"])
+def test_loop_mistakes_are_told_apart(check):
+    assert indistinguishable("autoencoder", check_named("autoencoder", check)) == {}
+
+
+def test_a_loop_that_trains_against_the_noisy_input_fails_the_denoising_check(grade, monkeypatch, tmp_path):
+    """It still denoises a little (the bottleneck cannot copy the noise), but it learns the
+    noise's mean: its outputs are as much brighter than the clean images as the noisy inputs."""
+    _only(monkeypatch, "train_autoencoder_denoises")
+    src = variant("autoencoder", (_STEP_LOSS, "            loss = reconstruction_loss(inputs, model(inputs))\n"))
+    result = grade("autoencoder", source=src)
+    assert_named(result, "autoencoder", src, tmp_path, "train_autoencoder_denoises", "noisy-image-as-target")
+    assert "brighter" in result["checks"][0]["message"]
+
+
+def test_a_correct_loop_written_differently_passes_the_denoising_check(grade, monkeypatch):
+    """The noise of a whole epoch drawn at once, F.mse_loss, its own indexing: correct."""
+    _only(monkeypatch, "train_autoencoder_denoises")
+    loop = ("    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n"
+            "    n = data.shape[0]\n    history = []\n    for _ in range(epochs):\n"
+            "        noisy = add_noise(data, noise_std, generator) if noise_std > 0 else data\n"
+            "        perm = torch.randperm(n, generator=generator)\n        total = 0.0\n"
+            "        for i in range(0, n, batch_size):\n            idx = perm[i:i + batch_size]\n"
+            "            loss = torch.nn.functional.mse_loss(model(noisy[idx]), data[idx])\n"
+            "            optimizer.zero_grad()\n            loss.backward()\n            optimizer.step()\n"
+            "            total += loss.item() * len(idx)\n        history.append(total / n)\n    return history\n")
+    body = variant("autoencoder")[variant("autoencoder").index(_OPT):]
+    result = grade("autoencoder", source=variant("autoencoder", (body, loop)))
+    assert result["checks"][0]["status"] == "passed", result["checks"][0]["message"]
+
+
+def test_adamw_is_named_and_a_near_miss_suggests_the_usual_causes(grade, monkeypatch, tmp_path):
+    _only(monkeypatch, "train_autoencoder_exact_full_batch")
+    src = variant("autoencoder", (_OPT, "    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)\n"))
+    result = grade("autoencoder", source=src)
+    assert_named(result, "autoencoder", src, tmp_path, "train_autoencoder_exact_full_batch", "adamw-weight-decay")
+    # an optimiser setting no mistake reproduces: not named, but the message says where to look
+    check = grade("autoencoder", source=variant("autoencoder", (_OPT, "    optimizer = torch.optim.Adam(model.parameters(), lr=lr, amsgrad=True)\n")))["checks"][0]
+    assert check["status"] == "failed" and check["mistake"] is None
+    assert "weight decay" in check["message"] and "zero_grad" in check["message"]
+
+
+def test_a_wrong_loss_report_gets_no_optimiser_hint(grade, monkeypatch):
+    """The weights are right when only the reported loss is wrong: the hint would mislead."""
+    _only(monkeypatch, "train_autoencoder_exact_full_batch")
+    edit = (_STEP, _STEP + "            with torch.no_grad():\n                loss = reconstruction_loss(clean, model(inputs))\n")
+    check = grade("autoencoder", source=variant("autoencoder", edit))["checks"][0]
+    assert check["mistake"]["name"] == "loss-reported-after-step" and "weight decay" not in check["message"]
+
+
+_LATENT_16 = [("        self.in_channels, self.latent_dim = in_channels, latent_dim\n", "        self.in_channels, self.latent_dim = in_channels, 16\n"),
+              ("            nn.Linear(32 * 7 * 7, latent_dim),  # (N, latent_dim)\n", "            nn.Linear(32 * 7 * 7, 16),\n"),
+              ("            nn.Linear(latent_dim, 32 * 7 * 7),\n", "            nn.Linear(16, 32 * 7 * 7),\n")]
+
+
+def test_a_wrong_latent_size_is_reported_once_and_the_range_still_checked(grade, monkeypatch):
+    """latent_dim ignored and no sigmoid: the shapes check names the latent size; the range check
+    decodes codes of the size encode returns, so it still reports the outputs outside [0, 1]
+    rather than a size error inside decode."""
+    _only(monkeypatch, *MODEL_CHECKS)
+    result = grade("autoencoder", source=variant("autoencoder", *_LATENT_16, (_SIGMOID, "")))
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["autoencoder_shapes"]["mistake"]["name"] == "latent-dim-ignored"
+    assert checks["autoencoder_output_range"]["status"] == "failed"
+    message = checks["autoencoder_output_range"]["message"]
+    assert "outside [0, 1]" in message and "reported by autoencoder_shapes" in message
+    assert "encode returns codes of shape" in checks["autoencoder_bottleneck"]["message"]
+    # with the sigmoid, the latent size alone costs the range check nothing
+    alone = grade("autoencoder", source=variant("autoencoder", *_LATENT_16))
+    assert statuses(alone)["autoencoder_output_range"] == "passed"
