@@ -532,7 +532,7 @@ VERIFY_MISTAKES = (
     Mistake("threshold-strict", "A distance equal to the threshold is accepted: use <=, not <.", _verify_variant(strict=True), _SECTION, subsection="Verification and identification"),
     Mistake("index-instead-of-label", "This returns the index of the nearest gallery embedding: return its label, gallery_labels[index].", _verify_variant(index=True), _SECTION, subsection="Verification and identification"),
     Mistake("ties-to-higher-index", "Among equally near gallery embeddings the lower index must win (argmin returns the first minimum).", _verify_variant(last=True), _SECTION),
-    Mistake("first-gallery-row-within-threshold", "The first gallery row within the threshold was taken, not the nearest: when several rows are within the threshold, the label is that of the nearest (argmin of the distances); only then is its distance compared with the threshold.", _verify_variant(first_within=True), _SECTION),
+    Mistake("first-gallery-row-within-threshold", "The first gallery row within the threshold was taken, not the nearest: when several rows are within the threshold, the label is that of the nearest (argmin of the distances); only then is its distance compared with the threshold.", _verify_variant(first_within=True), _SECTION, subsection="Verification and identification"),
     Mistake("squared-distance-vs-threshold", "The threshold is a Euclidean distance: compare it with ||q - g||, not with its square.", _verify_variant(squared=True), _SECTION),
     Mistake("unknown-not-minus-one", "An unknown query is labelled -1.", _verify_variant(unknown=0), _SECTION, subsection="Verification and identification"),
 )
