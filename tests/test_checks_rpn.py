@@ -218,3 +218,12 @@ def test_more_wrong_anchors_heads_and_flattenings_are_named(grade, tmp_path, edi
     result = grade("rpn", source=src)
     for check in checks:
         assert_named(result, "rpn", src, tmp_path, check, mistake)
+
+
+def test_a_wrong_encode_costs_the_decode_part_nothing(grade):
+    """The round trip decodes offsets made by the reference's encode: each part is graded on its own."""
+    src = variant("rpn", ("dw = ww * torch.log(g_w / a_w)", "dw = ww * (g_w / a_w)"), ("dh = wh * torch.log(g_h / a_h)", "dh = wh * (g_h / a_h)"))
+    result = grade("rpn", source=src)
+    st = statuses(result)
+    assert st["encode_boxes_values"] == "failed" and "encode-size-without-log" in mistakes(result)
+    assert {st[c] for c in ("decode_boxes_values", "decode_boxes_clamp", "decode_encode_round_trip")} == {"passed"}
