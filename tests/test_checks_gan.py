@@ -1,7 +1,8 @@
 """The `gan` checks catch wrong losses (also at +-1e4 logits) and wrong training steps, and name the known mistakes.
 
-The losses are independent parts, so one variant breaks all three at once; the training step
-uses the student's own losses, so its mistakes are tested with correct losses.
+The losses are independent parts, so one variant breaks all three at once; the training step is
+graded with the grader's own losses in place of the student's, so it keeps its points when only the
+losses are wrong (tested below), and its mistakes are tested on their own.
 """
 
 from __future__ import annotations
@@ -224,3 +225,13 @@ def test_a_size_error_with_equal_batches_stays_an_error(grade):
     result = grade("gan", source=src)
     check = next(c for c in result["checks"] if c["name"] == "gan_train_step_one_step")
     assert check["status"] == "error" and "the sizes do not fit" in check["message"]
+
+
+def test_wrong_losses_cost_the_training_step_nothing(grade):
+    """The step calls discriminator_loss and generator_loss_nonsaturating; while it is graded they
+    are the grader's, so the step is graded on its own."""
+    result = grade("gan", source=variant("gan", (_DRET, "    return 0.5 * (real_term + fake_term)\n"),
+                                         (_NONSAT, "    return F.softplus(fake_logits).mean()\n")))
+    st = statuses(result)
+    assert st["discriminator_loss_values"] == st["generator_loss_nonsaturating_values"] == "failed"
+    assert {st[c] for c in STEP_CHECKS} == {"passed"}
