@@ -13,17 +13,24 @@ where a student never answered a statement):
 - KR-20 = K / (K - 1) * (1 - sum(p * q) / var(total)), p the facility, q = 1 - p, var the
   population variance of the totals (so it equals Cronbach's alpha), on a complete matrix: the
   statements that every quiz-taker answered.
+
+Diagnoses (the `diagnosis` of each check, see `grader.engine.diagnose`) are counted like named
+mistakes, per (exercise, part, kind, `diagnosis_key`): the key is the finding's text with the
+numbers of a case or a student taken out, so that the same finding in two checks of a part, or
+with another factor or index, counts once per student (see `diagnosis_key`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from grader.catalog import get_exercise
 from grader.instructor.classdata import ClassResults, quiz_item_scores, quiz_item_topics
 
 
@@ -187,6 +194,20 @@ class FrequentMistake:
     count: int  # students who made it
 
 
+@dataclass(frozen=True)
+class FrequentDiagnosis:
+    """One finding of the diagnosis, counted over the class (the students whose result holds it)."""
+
+    exercise: str
+    part: str
+    kind: str  # one of grader.engine.results.DIAGNOSIS_KINDS
+    text: str  # the wording found most often; the others differ in their numbers only
+    section: str  # the exercise's notes section (from the catalogue), "" for an unknown exercise
+    count: int  # students with the finding in some check of the part
+    checks: tuple[str, ...]  # the checks it was found in, in the order first seen
+    wordings: int  # distinct texts counted together (1: every student's text is the same)
+
+
 def score_share(student: dict[str, Any]) -> float:
     """The student's score as a share of the maximum (0 when the maximum is 0)."""
     return student["score"] / student["max_score"] if student["max_score"] else 0.0
@@ -269,6 +290,98 @@ def frequent_mistakes(results: ClassResults, top: int = 10) -> list[FrequentMist
                             str(info[(ex, name)].get("section", "")), len(students))
             for (ex, name), students in seen.items()]
     rows.sort(key=lambda r: (-r.count, r.exercise, r.name))
+    return rows[:top]
+
+
+# --- diagnoses ----------------------------------------------------------------------------------
+_NUMBER = re.compile(r"(?<![\w.])(?<!dimension )(?<!argument )(?<!input )\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_CODE = re.compile(r"\w[(\[]")  # the start of a call or an index: expected.permute(, x[, result[
+_NUMBERS = re.compile(r"#(?:(?:,\s*| and |-)(?:#|\.\.\.))+")
+_PLURAL_AFTER = re.compile(r"(#[)\]]*,?\s+)([a-z]{2,}?)s\b")
+_PLURAL_BEFORE = re.compile(r"\b([a-z]{2,}?)s(\s+#)")
+_REPEATED = re.compile(r"(?:^|(?<=: |; ))([^;:]+)(?:; \1)+(?=[;:.]|$)")
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the bracketed arguments of calls and indexes in `text` (`permute(0, 2, 3, 1)`)."""
+    spans = []
+    for m in _CODE.finditer(text):
+        depth, i = 0, m.end() - 1
+        while i < len(text):
+            depth += text[i] in "(["
+            depth -= text[i] in ")]"
+            if depth == 0:
+                break
+            i += 1
+        spans.append((m.end() - 1, i))
+    return spans
+
+
+def diagnosis_key(kind: str, text: str) -> str:
+    """What one finding says, without the numbers that change from case to case or from student to
+    student: two texts with the same key say the same thing about different values.
+
+    - numbers become "#" (a size, a count of cases, a factor, an offset, an index, a shape); a sign
+      stays ("+#" adds, "-#" removes). Kept are the numbers that are the finding itself: in code
+      (`expected.permute(0, 1, 3, 2)`, `result[0]`, `bias.view(1, -1, 1, 1)`: which axes, which
+      element) and in "dimension 2", "argument 1", "input 0" (which axis, which input);
+    - lists, shapes and ranges of numbers ("[3, 7, ...]", "(2, 4, 6, 6)", "0-2 and 5") become one "#";
+    - singular and plural agree ("1 row is" and "2 rows are" read the same);
+    - a clause repeated for several pieces ("yours 0 is the expected 1; yours 1 is the expected 0")
+      is kept once.
+    Words, names (float32, kH*kW, bias) and the kind are kept.
+    """
+    spans = _code_spans(text)
+    out = _NUMBER.sub(lambda m: m.group(0) if any(a <= m.start() < b for a, b in spans) else "#", text)
+    out = _NUMBERS.sub("#", out)
+    out = re.sub(r"\bare\b", "is", out)
+    out = _PLURAL_BEFORE.sub(r"\1\2", _PLURAL_AFTER.sub(r"\1\2", out))
+    out = _REPEATED.sub(r"\1", out)
+    return f"{kind}: " + " ".join(out.split())
+
+
+def student_diagnoses(student: dict[str, Any]) -> list[tuple[str, str, str, dict[str, str]]]:
+    """(exercise, part, check, diagnosis) of every finding in one student's result, each
+    (exercise, part, `diagnosis_key`) once, in the order of the result."""
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for e in student["exercises"]:
+        for c in e["checks"]:
+            for d in c.get("diagnosis") or []:
+                key = (e["exercise"], c["part"], diagnosis_key(d["kind"], d["text"]))
+                if key not in seen:
+                    seen.add(key)
+                    out.append((e["exercise"], c["part"], c["name"], d))
+    return out
+
+
+def _section(exercise: str) -> str:
+    try:
+        return get_exercise(exercise).section
+    except KeyError:
+        return ""
+
+
+def frequent_diagnoses(results: ClassResults, top: int = 10) -> list[FrequentDiagnosis]:
+    """The findings of the diagnosis held by the most students, per exercise part: a finding counts
+    once per student however many checks of the part show it (see `diagnosis_key`)."""
+    students: dict[tuple[str, str, str], set[str]] = {}
+    checks: dict[tuple[str, str, str], dict[str, None]] = {}
+    texts: dict[tuple[str, str, str], Counter] = {}
+    kinds: dict[tuple[str, str, str], str] = {}
+    for s in results.students:
+        for e in s["exercises"]:
+            for c in e["checks"]:
+                for d in c.get("diagnosis") or []:
+                    key = (e["exercise"], c["part"], diagnosis_key(d["kind"], d["text"]))
+                    students.setdefault(key, set()).add(s["student"])
+                    checks.setdefault(key, {})[c["name"]] = None
+                    texts.setdefault(key, Counter())[d["text"]] += 1
+                    kinds[key] = d["kind"]
+    rows = [FrequentDiagnosis(ex, part, kinds[(ex, part, k)], texts[(ex, part, k)].most_common(1)[0][0], _section(ex),
+                              len(who), tuple(checks[(ex, part, k)]), len(texts[(ex, part, k)]))
+            for (ex, part, k), who in students.items()]
+    rows.sort(key=lambda r: (-r.count, r.exercise, r.part, r.kind, r.text))
     return rows[:top]
 
 

@@ -87,6 +87,10 @@ def validate_exercise(ex: Any) -> str | None:
             return f"{ex['exercise']}: a check without a valid 'name' and 'status'"
         if not isinstance(c.get("points"), (int, float)) or not isinstance(c.get("max_points"), (int, float)):
             return f"{ex['exercise']}: check {c['name']!r} needs numeric 'points' and 'max_points'"
+        diagnosis = c.get("diagnosis") or []
+        if not isinstance(diagnosis, list) or not all(isinstance(d, dict) and isinstance(d.get("kind"), str)
+                                                      and isinstance(d.get("text"), str) for d in diagnosis):
+            return f"{ex['exercise']}: check {c['name']!r}: 'diagnosis' must be a list of objects with a string 'kind' and 'text'"
     return None
 
 
