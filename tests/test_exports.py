@@ -46,14 +46,30 @@ CLASS = ClassResults([ADA, EVE])
 def test_csv_one_row_per_student_one_column_per_exercise_and_topic():
     rows = list(csv.DictReader(io.StringIO(exports.class_csv(CLASS))))
     assert list(rows[0]) == ["student", "score", "max_score", "percent", "conv", "pooling",
-                             "quiz:convolution", "quiz:gap", "quiz_answered", "problems"]
+                             "quiz:convolution", "quiz:gap", "quiz_answered", "problems", "diagnoses"]
     ada = rows[0] if rows[0]["student"] == "ada" else rows[1]
     assert ada == {"student": "ada", "score": "6", "max_score": "10", "percent": "60", "conv": "2", "pooling": "4",
                    "quiz:convolution": "100", "quiz:gap": "50", "quiz_answered": "3",
-                   "problems": "two quiz files; used the newest"}
+                   "problems": "two quiz files; used the newest",
+                   "diagnoses": "pooling / max_pool2d (shape): dimension 2 (height) is 5, expected 4 (1 more)"}
     eve = next(r for r in rows if r is not ada)
     assert eve["conv"] == "" and eve["quiz:gap"] == "" and eve["quiz_answered"] == "0" and eve["problems"] == ""
+    assert eve["diagnoses"] == ""
     assert eve["student"].startswith("'=")  # a spreadsheet must not run it as a formula
+
+
+def test_csv_diagnoses_each_finding_of_a_part_once():
+    shifted = {"kind": "shape", "text": "dimension 2 (height) is 7, expected 6 (1 more)"}  # DIAGNOSIS, other sizes
+    across = {"kind": "across_cases", "text": "passes every case with stride 1 (2) and fails every case with stride > 1 (3)"}
+    bob = {**ADA, "student": "bob", "quiz": None, "problems": [],
+           "exercises": [_ex("pooling", [_c("fwd", "max_pool2d", "failed", 4, "differs", None, [DIAGNOSIS, across]),
+                                         _c("grad", "max_pool2d", "failed", 2, "differs", None, [shifted]),
+                                         _c("err", "errors", "failed", 2, "differs", None, [shifted])])]}
+    (row,) = csv.DictReader(io.StringIO(exports.class_csv(ClassResults([bob]))))
+    assert row["diagnoses"].split(" | ") == [
+        "pooling / max_pool2d (shape): dimension 2 (height) is 5, expected 4 (1 more)",
+        "pooling / max_pool2d (across cases): passes every case with stride 1 (2) and fails every case with stride > 1 (3)",
+        "pooling / errors (shape): dimension 2 (height) is 7, expected 6 (1 more)"]
 
 
 def test_junit_one_case_per_check_with_failures_and_errors():
@@ -68,7 +84,7 @@ def test_junit_one_case_per_check_with_failures_and_errors():
     failure = grad.find("failure")
     assert failure.get("type") == "failed" and failure.get("message") == "output differs"
     assert "ceil-mode" in failure.text and "at (0, 1)" in failure.text
-    assert "diagnosis: dimension 2 (height) is 5, expected 4 (1 more)" in failure.text
+    assert "diagnosis (shape): dimension 2 (height) is 5, expected 4 (1 more)" in failure.text
     assert ada.find("testcase[@name='err']/error").get("type") == "timeout"
     assert ada.find("testcase[@name='fwd']/failure") is None and ada.find("testcase[@name='fwd']/error") is None
     eve = root.find("testsuite[@name='=HYPERLINK(\"http://x\")']")

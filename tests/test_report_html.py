@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import copy
+import csv
 import hashlib
+import io
 import re
 import shutil
 import subprocess
@@ -56,12 +59,14 @@ def test_self_contained_and_locked_down(page):
 def test_every_section_is_there(page, class_results):
     for anchor in ('id="glance"', 'id="quiz"', 'id="students"', "<svg", 'id="student-table"', 'id="quiz-items"',
                    "Pass rate per part", "Checks failed most often", "Named mistakes seen most often", "KR-20",
-                   "Statements most often missed"):
+                   "Statements most often missed", "Diagnoses seen most often", 'id="diagnoses"'):
         assert anchor in page, anchor
     for i in range(1, 31):
         assert f'id="student-{i}"' in page and f'href="#student-{i}"' in page
     check_rows = sum(len(e["checks"]) for s in class_results.students for e in s["exercises"])
     assert page.count('class="status status-') == check_rows
+    findings = sum(len(c["diagnosis"]) for s in class_results.students for e in s["exercises"] for c in e["checks"])
+    assert findings and page.count('<p class="diagnosis">') == findings  # under each check of the student sections
 
 
 def test_the_quiz_section_says_its_results_are_formative(page):
@@ -144,6 +149,28 @@ def test_report_loads_in_chromium_without_errors(page, tmp_path):
     assert not re.search(r'<details class="student" id="student-4" open', run.stdout)
 
 
+TRANSPOSED = ("the right values with the axes permuted: yours = expected.permute(0, 1, 3, 2), the layout (N, C, W, H) "
+              "where (N, C, H, W) is expected (height and width swapped)")
+STRIDE = "dimension 2 (height) is {}, expected {} ({} more): the stride (2) is not applied"
+
+
+def _diagnosed(docs):
+    """Copies of the first five students: three with the transposed layout in conv2d (in one or two checks), two
+    of them also with the ignored stride (other sizes in other checks), nobody else with a diagnosis."""
+    docs = copy.deepcopy(docs[:5])
+    for doc in docs:
+        for e in doc["exercises"]:
+            for c in e["checks"]:
+                c["diagnosis"] = []
+    conv2d = [[c for c in doc["exercises"][0]["checks"] if c["part"] == "conv2d"] for doc in docs]
+    findings = [[[TRANSPOSED], [TRANSPOSED, STRIDE.format(6, 3, 3)]], [[TRANSPOSED, STRIDE.format(4, 2, 2)]], [[TRANSPOSED]]]
+    for checks, texts in zip(conv2d, findings):
+        for check, found in zip(checks, texts):
+            check.update(status="failed", points=0, diagnosis=[{"kind": "shape" if t.startswith("dim") else "layout", "text": t}
+                                                               for t in found])
+    return docs
+
+
 def test_report_command_writes_html_csv_and_junit(class_results, tmp_path):
     import json
 
@@ -153,16 +180,31 @@ def test_report_command_writes_html_csv_and_junit(class_results, tmp_path):
 
     results = tmp_path / "results"
     results.mkdir()
-    for i, doc in enumerate(class_results.students[:5]):
+    for i, doc in enumerate(_diagnosed(class_results.students)):
         (results / f"s{i}.json").write_text(json.dumps(doc))
     (results / "_batch.json").write_text("{}")  # the batch's own file: left out
     (results / "broken.json").write_text("{not json")
+    bad = copy.deepcopy(class_results.students[5])
+    bad["exercises"][0]["checks"][0]["diagnosis"] = ["transposed"]
+    (results / "bad.json").write_text(json.dumps(bad))
     out = tmp_path / "report"
     run = CliRunner().invoke(cli, ["report", str(results), "--html", f"{out}.html", "--csv", f"{out}.csv",
                                    "--junit", f"{out}.xml"])
     assert run.exit_code == 0, run.output
     assert "left out broken.json" in run.output and "(5 students)" in run.output
-    assert Path(f"{out}.html").read_text().count('<details class="student"') == 5
-    assert len(Path(f"{out}.csv").read_text().splitlines()) == 6
-    assert Path(f"{out}.xml").read_text().count("<testsuite ") == 5
+    assert "left out bad.json: conv: check 'output_size_values': 'diagnosis' must be a list" in run.output
+    html = Path(f"{out}.html").read_text()
+    assert html.count('<details class="student"') == 5
+    # The aggregated lines: the most common first, each student once, with the notes' section.
+    table = html.split('id="diagnoses"', 1)[1].split("</table>", 1)[0]
+    rows = [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in table.split("<tr>")[2:]]
+    assert rows[0].startswith("3 students: layout in conv / conv2d (checks ") and "height and width swapped" in rows[0]
+    assert rows[0].endswith("swapped) Convolution")
+    assert rows[1].startswith("2 students: shape in conv / conv2d (") and "2 wordings that differ in their numbers" in rows[1]
+    assert STRIDE.format(6, 3, 3) in rows[1] and len(rows) == 2
+    csv_rows = list(csv.DictReader(io.StringIO(Path(f"{out}.csv").read_text())))
+    assert len(csv_rows) == 5 and [r["diagnoses"].count(" | ") + 1 if r["diagnoses"] else 0 for r in csv_rows] == [2, 2, 1, 0, 0]
+    assert csv_rows[2]["diagnoses"] == f"conv / conv2d (layout): {TRANSPOSED}"
+    junit = Path(f"{out}.xml").read_text()
+    assert junit.count("<testsuite ") == 5 and junit.count("diagnosis (layout): the right values with the axes permuted") == 4
     assert CliRunner().invoke(cli, ["report", str(results)]).exit_code == 2  # nothing to write

@@ -6,8 +6,10 @@
 Each student has an ability; each check and each quiz statement a difficulty; a student passes a
 check, or answers a statement right the first time, with probability sigmoid(ability - difficulty),
 so the quiz's statements discriminate as real ones do. Failing checks get a status, a message and
-now and then one of the check's named mistakes, as the grader would write them. Check names,
-parts and points come from the real checks; statements from the quiz bank when it loads.
+now and then one of the check's named mistakes, as the grader would write them, and a diagnosis:
+what `grader.engine.diagnose` finds in a small made-up wrong result, mostly the one wrong result
+typical of the check, with numbers that differ from student to student. Check names, parts and
+points come from the real checks; statements from the quiz bank when it loads.
 """
 
 from __future__ import annotations
@@ -20,6 +22,16 @@ from grader import __version__
 from grader.instructor.classdata import QUIZ_FORMAT, QUIZ_VERSION, student_document
 
 _STATUSES = ("failed", "failed", "failed", "error", "timeout", "not_implemented")
+
+# Made-up wrong results (of an expected (1, 2, n, n) result) that the demo's diagnoses describe.
+_WRONG = (
+    lambda e, rng: e.transpose(2, 3),  # height and width swapped
+    lambda e, rng: e.permute(0, 2, 3, 1).reshape(e.shape),  # channels last, reshaped
+    lambda e, rng: e.flip(3),  # mirrored
+    lambda e, rng: e * rng.choice((1 / 4, 1 / 9, 4 / 9)),  # divided by the wrong count
+    lambda e, rng: e + rng.choice((0.1, 0.5, 1.0)),  # a constant term
+    lambda e, rng: 0 * e,  # nothing written
+)
 
 
 def _sigmoid(x: float) -> float:
@@ -39,6 +51,18 @@ def _statements(count: int) -> list[tuple[str, str]]:
     return [(f"demo-statement-{i}", f"topic-{i % 3}") for i in range(count)]
 
 
+def _diagnosis(typical: int, rng: random.Random) -> list[dict[str, str]]:
+    """The findings of the diagnosis on a made-up wrong result: mostly the `typical` one of `_WRONG`."""
+    import torch
+
+    from grader.engine.diagnose import CaseFacts, diagnose_tensor
+
+    n = rng.choice((4, 5, 6))
+    expected = torch.randn(1, 2, n, n, generator=torch.Generator().manual_seed(rng.randrange(2**31)), dtype=torch.float64)
+    wrong = _WRONG[typical if rng.random() < 0.7 else rng.randrange(len(_WRONG))]
+    return [{"kind": d.kind, "text": d.text} for d in diagnose_tensor(wrong(expected, rng), expected, CaseFacts({}))]
+
+
 def demo_class(students: int = 30, *, seed: int = 0, exercises: list[str] | None = None,
                statements: int = 24) -> list[dict[str, Any]]:
     """`students` per-student documents (see `classdata`), reproducible from `seed`."""
@@ -46,9 +70,11 @@ def demo_class(students: int = 30, *, seed: int = 0, exercises: list[str] | None
     from grader.engine.session import load_checks
 
     rng = random.Random(seed)
+    found_rng = random.Random(f"{seed}/diagnosis")  # its own stream: the rest of the class stays as it was
     names = exercises or exercise_names()
     checks = {n: load_checks(n) for n in names}
     difficulty = {(n, c.name): rng.gauss(0, 1) for n in names for c in checks[n]}
+    typical = {(n, c.name): found_rng.randrange(len(_WRONG)) for n in names for c in checks[n]}
     items = _statements(statements)
     item_difficulty = {sid: rng.gauss(0, 1.2) for sid, _ in items}
     docs = []
@@ -65,8 +91,11 @@ def demo_class(students: int = 30, *, seed: int = 0, exercises: list[str] | None
                     m = rng.choice(c.mistakes)
                     mistake = {"name": m.name, "explanation": m.explanation, "section": m.section or "Convolution"}
                 message = "" if passed else f"{c.name}: output differs at index (0, {rng.randrange(8)})"
+                diagnosis = _diagnosis(typical[(n, c.name)], found_rng) \
+                    if status == "failed" and found_rng.random() < 0.5 else []
                 out_checks.append({"name": c.name, "part": c.part, "points": c.points if passed else 0,
-                                   "max_points": c.points, "status": status, "message": message, "mistake": mistake})
+                                   "max_points": c.points, "status": status, "message": message, "mistake": mistake,
+                                   "diagnosis": diagnosis})
             exercises_out.append({"schema": 1, "exercise": n, "path": f"student{k:02d}/{n}.py",
                                   "score": sum(c["points"] for c in out_checks),
                                   "max_score": sum(c["max_points"] for c in out_checks), "seed": 0,

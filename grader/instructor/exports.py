@@ -2,12 +2,15 @@
 
 - CSV: one row per student: `student`, `score`, `max_score`, `percent`, one column per exercise (its
   score), one `quiz:<topic>` column per quiz topic (the share of first answers that were right, in
-  percent; empty when the student answered none), `quiz_answered` and `problems` (what the instructor
-  should look at, e.g. an empty submission; joined by "; "). Cells that a spreadsheet would run as a
-  formula (starting with = + - @) are prefixed with a quote.
+  percent; empty when the student answered none), `quiz_answered`, `problems` (what the instructor
+  should look at, e.g. an empty submission; joined by "; ") and `diagnoses` (what kind of wrong the
+  grader found: "exercise / part (kind): text", each finding of a part once, as the class report
+  counts them, joined by " | "). Cells that a spreadsheet would run as a formula (starting with
+  = + - @) are prefixed with a quote.
 - JUnit XML: `<testsuites>` with one `<testsuite name=student>` per student and one `<testcase
   classname="student.exercise.part" name=check>` per check; failed, not implemented and forbidden
-  are `<failure type=status>`, error, timeout and crashed are `<error type=status>`.
+  are `<failure type=status>`, error, timeout and crashed are `<error type=status>`; their text is
+  the message, then the named mistake and each diagnosis ("diagnosis (kind): text").
 - Gradescope (`gradescope_results`): the fields of Gradescope's autograder specification,
   https://gradescope-autograders.readthedocs.io/en/latest/specs/ - `score`, `output`,
   `execution_time`, `stdout_visibility`, and `tests`, one per check with `name`, `number`, `score`,
@@ -24,7 +27,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from grader.instructor.analysis import quiz_share_by_topic
+from grader.instructor.analysis import quiz_share_by_topic, student_diagnoses
 from grader.instructor.classdata import ClassResults
 from grader.engine.results import write_text_atomic
 from grader.views.terminal import notes_pointer
@@ -57,13 +60,17 @@ def _num(x: float) -> str:
     return f"{x:.6g}" if not math.isnan(x) else ""
 
 
+def _kind(kind: str) -> str:
+    return kind.replace("_", " ")  # across_cases -> across cases, as the terminal and the report say it
+
+
 def class_csv(results: ClassResults) -> str:
     """One row per student (see the module docstring)."""
     exercises, topics = results.exercise_names, results.quiz_topics
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "score", "max_score", "percent", *exercises, *[f"quiz:{t}" for t in topics],
-                     "quiz_answered", "problems"])
+                     "quiz_answered", "problems", "diagnoses"])
     for s in results.students:
         by_ex = {e["exercise"]: e for e in s["exercises"]}
         quiz = quiz_share_by_topic(s)
@@ -73,6 +80,8 @@ def class_csv(results: ClassResults) -> str:
         row += [_num(100 * quiz[t][0] / quiz[t][1]) if t in quiz and quiz[t][1] else "" for t in topics]
         row.append(sum(n for _, n in quiz.values()))
         row.append(_cell("; ".join(s.get("problems") or [])))
+        row.append(_cell(" | ".join(f"{ex} / {part} ({_kind(d['kind'])}): {d['text']}"
+                                    for ex, part, _, d in student_diagnoses(s))))
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -103,7 +112,7 @@ def junit_xml(results: ClassResults) -> str:
                 message = c.get("message") or c["status"]
                 if c.get("mistake"):
                     message += f"\nlikely mistake: {c['mistake']['name']}: {c['mistake']['explanation']}"
-                message += "".join(f"\ndiagnosis: {d['text']}" for d in c.get("diagnosis") or [])
+                message += "".join(f"\ndiagnosis ({_kind(d['kind'])}): {d['text']}" for d in c.get("diagnosis") or [])
                 node = ET.SubElement(case, tag, type=c["status"], message=_xml_text(message.splitlines()[0][:500]))
                 node.text = _xml_text(message)
         for key, value in counts.items():

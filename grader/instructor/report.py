@@ -129,6 +129,7 @@ def render_report(results: ClassResults, *, title: str = "cnn-grader class repor
         "part_rates": analysis.part_rates(results),
         "failures": analysis.frequent_failures(results),
         "mistakes": analysis.frequent_mistakes(results),
+        "diagnoses": analysis.frequent_diagnoses(results),
         "quiz": quiz,
         "exercise_names": results.exercise_names,
         "students": students,
