@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -68,6 +69,25 @@ def grade(worker, tmp_path) -> Callable[..., dict]:
         return grade_exercise(name, folder / f"{name}.py", worker=w or worker, seed=seed, timeout=timeout).to_dict()
 
     return _grade
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children, their children...), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    parents[int(entry)] = int(fh.read().decode(errors="replace").rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
 
 
 def statuses(result: dict) -> dict[str, str]:

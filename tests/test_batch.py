@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -18,9 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_course, reference_source, statuses
+from conftest import ROOT, copy_course, descendants, reference_source, statuses
+from grader.instructor.classdata import read_manifest, verify_results
 from grader.instructor.submissions import (DiscoveryError, Limits, Submission, SubmissionError, class_submissions,
                                            discover, extract_zip, student_id, unpack)
+from grader.runner import sandbox
+
+SANDBOXED = sandbox.plan() != "none"
+needs_sandbox = pytest.mark.skipif(not SANDBOXED, reason="no sandbox here: no Landlock (Linux 5.13+), not root")
+UNSANDBOXED = () if SANDBOXED else ("--allow-unsandboxed",)
 
 QUIZ = {"format": "cnn-grader/quiz-results", "version": 1, "generated_at": "2025-01-30T10:00:00+00:00",
         "statements": {"gap-no-trainable-params": {"topic": "gap", "first_correct": True},
@@ -263,8 +270,22 @@ def graded_class(course, tmp_path_factory):
     (subs / "_alice").mkdir()  # a leading "_" once hid a student; the id is "alice"
     (subs / "_alice" / "pooling.py").write_text(reference_source("pooling"))
     out = subs.parent / "results"
+    # It waits for another student's result, then rewrites it, and its own too (only a sandbox stops it).
+    if SANDBOXED:
+        (subs / "forger").mkdir()
+        forged = json.dumps({"forged": True})
+        (subs / "forger" / "pooling.py").write_text(_pooling_with(
+            "import os, time\n"
+            f"victim = {str(out / 'killer.json')!r}\n"
+            "deadline = time.monotonic() + 20\n"
+            "while not os.path.exists(victim) and time.monotonic() < deadline:\n"
+            "    time.sleep(0.2)\n"
+            f"for name in ('killer.json', 'forger.json'):\n"
+            f"    open(os.path.join({str(out)!r}, name), 'w').write({forged!r})\n"))
+    seed_file = subs.parent / "seed.txt"
+    seed_file.write_text("0\n")  # the public seed, read from a file as a secret one would be
     run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1",
-                     "--jobs", "2")
+                     "--jobs", "2", "--seed-file", str(seed_file), *UNSANDBOXED)
     docs = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json") if not p.name.startswith("_")}
     return subs, out, run, docs
 
@@ -273,8 +294,10 @@ def graded_class(course, tmp_path_factory):
 def test_every_student_gets_a_result_and_only_their_own_points(graded_class, grade):
     subs, out, run, docs = graded_class
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(docs) == ["alice", "chaos", "empty", "evil", "good", "killer", "nothing"]
+    assert sorted(docs) == ["alice", "chaos", "empty", "evil", *(["forger"] if SANDBOXED else []), "good", "killer",
+                            "nothing"]
     assert docs["alice"]["score"] == 18 and docs["alice"]["submission"] == "_alice"
+    assert {d["sandbox"] for d in docs.values()} == {sandbox.plan()}
 
     good = docs["good"]
     assert (good["score"], good["max_score"]) == (18, 18) and good["quiz"] == QUIZ
@@ -284,8 +307,12 @@ def test_every_student_gets_a_result_and_only_their_own_points(graded_class, gra
         [(c["name"], c["status"], c["message"]) for c in direct["checks"]]
 
     (killer,) = docs["killer"]["exercises"]
-    assert set(statuses(killer).values()) == {"crashed"}
-    assert "killed by signal 9" in killer["checks"][0]["message"]
+    if SANDBOXED:  # it cannot read /proc of its grader (Landlock), or cannot signal it (another user)
+        assert set(statuses(killer).values()) == {"error"}
+        assert "PermissionError" in killer["checks"][0]["message"]
+    else:
+        assert set(statuses(killer).values()) == {"crashed"}
+        assert "killed by signal 9" in killer["checks"][0]["message"]
 
     (chaos,) = docs["chaos"]["exercises"]
     assert statuses(chaos) == {"max_pool2d_forward": "passed", "max_pool2d_float64_gradients": "timeout",
@@ -305,37 +332,70 @@ def test_every_student_gets_a_result_and_only_their_own_points(graded_class, gra
     assert docs["empty"]["problems"] == ["the submission is empty: no .py files found"]
     assert docs["good"]["problems"] == [] and len(docs["good"]["submission_digest"]) == 32
 
-    assert "7/7 students" in run.stderr and "left ~" in run.stderr
-    assert "graded 6" in run.stdout and "refused 1 (evil)" in run.stdout
+    assert f"{len(docs)}/{len(docs)} students" in run.stderr and "left ~" in run.stderr
+    assert f"graded {len(docs) - 1}" in run.stdout and "refused 1 (evil)" in run.stdout
+    assert f"sandbox: {sandbox.plan()}" in run.stdout
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_a_student_cannot_forge_a_result(graded_class):
+    subs, out, run, docs = graded_class
+    (forger,) = docs["forger"]["exercises"]
+    assert set(statuses(forger).values()) == {"error"} and "PermissionError" in forger["checks"][0]["message"]
+    assert "forged" not in docs["killer"] and "forged" not in docs["forger"]
+    manifest = read_manifest(out)
+    assert manifest["sandbox"] == sandbox.plan() and sorted(manifest["results"]) == sorted(docs)
+    assert verify_results(out, manifest["results"]) == []
+
+
+@pytest.mark.slow
+def test_the_report_names_a_result_changed_after_the_batch(course, graded_class, tmp_path):
+    _, out, _, docs = graded_class
+    copy = tmp_path / "results"
+    shutil.copytree(out, copy)
+    assert _grade_cli(course, "report", str(copy), "--csv", str(tmp_path / "class.csv")).returncode == 0
+    doc = json.loads((copy / "killer.json").read_text())
+    doc["score"] = doc["max_score"]
+    (copy / "killer.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (copy / "nothing.json").unlink()
+    run = _grade_cli(course, "report", str(copy), "--csv", str(tmp_path / "class.csv"))
+    assert run.returncode == 1
+    assert "killer: changed after the batch wrote it" in run.stderr and "nothing: its result is missing" in run.stderr
+    assert "good" not in run.stderr.split("do not match")[1].split("Do not use")[0]
 
 
 @pytest.mark.slow
 def test_a_second_run_keeps_what_is_current_and_grades_again_what_is_not(course, graded_class):
     subs, out, _, _ = graded_class
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1")
+    students = len(before) - 1  # all but the manifest
+    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1",
+                     *UNSANDBOXED)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "kept 7 already graded" in run.stdout
+    assert f"kept {students} already graded" in run.stdout
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")} == before
     # a changed submission is graded again, and only it
     (subs / "nothing" / "README.txt").write_text("I still did not do it")
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1")
+    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1",
+                     *UNSANDBOXED)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "graded again 1 (1 changed submission)" in run.stdout and "kept 6" in run.stdout
+    assert "graded again 1 (1 changed submission)" in run.stdout and f"kept {students - 1}" in run.stdout
     # another exercise set: everyone again
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "gap", "--timeout", "1")
+    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "gap", "--timeout", "1",
+                     *UNSANDBOXED)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "graded again 7 (7 other exercises)" in run.stdout
+    assert f"graded again {students} ({students} other exercises)" in run.stdout
     assert [e["exercise"] for e in json.loads((out / "good.json").read_text())["exercises"]] == ["gap"]
     # another seed is refused: one folder, one seed
     (subs / "late").mkdir()
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "gap")
+    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "gap", *UNSANDBOXED)
     assert run.returncode == 1 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
     assert "--force" in run.stderr and not (out / "late.json").exists()
 
 
 @pytest.mark.slow
-def test_tampering_stops_the_batch_and_keeps_no_result_for_the_suspect(course, tmp_path):
+def test_tampering_with_the_grader_is_refused_or_stops_the_batch(course, tmp_path):
     subs = tmp_path / "subs"
     (subs / "tamperer").mkdir(parents=True)
     (subs / "bystander").mkdir()
@@ -345,15 +405,128 @@ def test_tampering_stops_the_batch_and_keeps_no_result_for_the_suspect(course, t
     out = tmp_path / "results"
     original = target.read_text()
     try:
-        run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--jobs", "1")
+        run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--jobs", "1",
+                         *UNSANDBOXED)
+        changed = target.read_text() != original
     finally:
         target.write_text(original)
+    # graded before the tampering (one job, in order of ids): not a suspect, so its result stays
+    assert json.loads((out / "bystander.json").read_text())["problems"] == ["the submission is empty: no .py files found"]
+    if SANDBOXED:  # the write is refused: nothing changed, the student's code failed on it
+        assert run.returncode == 0 and not changed, run.stderr[-3000:]
+        (tamperer,) = json.loads((out / "tamperer.json").read_text())["exercises"]
+        assert set(statuses(tamperer).values()) == {"error"} and "PermissionError" in tamperer["checks"][0]["message"]
+        return
     assert run.returncode == 1
     assert "changed during the batch" in run.stderr and "tamperer" in run.stderr
     assert not (out / "tamperer.json").exists()
     assert json.loads((out / "_tampering.json").read_text())["suspects"] == ["tamperer"]
-    # graded before the tampering (one job, in order of ids): not a suspect, so its result stays
-    assert json.loads((out / "bystander.json").read_text())["problems"] == ["the submission is empty: no .py files found"]
+
+
+# --- the supervisor's own checks, in this process ----------------------------------------------
+def _one_student(tmp_path: Path, source: str) -> list[Submission]:
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    (tmp_path / "subs" / "ada" / "pooling.py").write_text(source)
+    return discover(tmp_path / "subs")
+
+
+def _options(tmp_path: Path, **kw: object) -> "BatchOptions":
+    from grader.instructor.batch import BatchOptions
+
+    kw.setdefault("allow_unsandboxed", not SANDBOXED)
+    return BatchOptions(out=tmp_path / "results", jobs=1, exercises=("pooling",), timeout=5, **kw)
+
+
+@pytest.mark.slow
+def test_a_change_of_the_grader_files_during_the_batch_stops_it(tmp_path, monkeypatch):
+    """What the batch does when the grader's files change under it (only possible without a sandbox)."""
+    from grader.engine import session
+    from grader.instructor.batch import TamperingError, run_batch
+
+    snapshots = iter(["before", "after"])
+    monkeypatch.setattr(session, "integrity_snapshot", lambda: next(snapshots, "after"))
+    with pytest.raises(TamperingError, match="changed during the batch") as caught:
+        run_batch(_one_student(tmp_path, reference_source("pooling")), _options(tmp_path))
+    assert caught.value.suspects == ["ada"]
+    assert not (tmp_path / "results" / "ada.json").exists()
+
+
+@pytest.mark.slow
+def test_a_result_changed_during_the_batch_is_named_when_it_ends_and_before_it_resumes(tmp_path):
+    from grader.instructor.batch import ForgedResultsError, run_batch
+
+    def forge(event, done, total) -> None:  # what a student without a sandbox could do
+        path = tmp_path / "results" / f"{event.student}.json"
+        path.write_text(path.read_text().replace('"score": 0', '"score": 18', 1))
+
+    subs = _one_student(tmp_path, (ROOT / "exercises" / "pooling.py").read_text())
+    with pytest.raises(ForgedResultsError, match="ada: changed after the batch wrote it") as caught:
+        run_batch(subs, _options(tmp_path), on_event=forge)
+    assert caught.value.students == ["ada"]
+    with pytest.raises(ForgedResultsError, match="ada: changed after the batch wrote it"):
+        run_batch(subs, _options(tmp_path))  # resuming would have kept the forged result
+
+
+def test_no_sandbox_is_refused_unless_allowed(tmp_path, monkeypatch):
+    from grader.instructor.batch import BatchError, run_batch
+
+    monkeypatch.setattr(sandbox, "plan", lambda: "none")
+    with pytest.raises(BatchError, match="--allow-unsandboxed") as caught:
+        run_batch(_one_student(tmp_path, "x = 1\n"), _options(tmp_path, allow_unsandboxed=False))
+    assert "read the references" in str(caught.value)
+    assert not (tmp_path / "results" / "ada.json").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="the uid fallback needs root")
+def test_the_uid_fallback_is_refused_while_the_references_are_readable(tmp_path, monkeypatch):
+    from grader.instructor.batch import BatchError, BatchOptions, check_sandbox
+
+    monkeypatch.setattr(sandbox, "plan", lambda: "uid")
+    readable = tmp_path / "open" / "conv.py"
+    readable.parent.mkdir()
+    readable.write_text("reference")
+    monkeypatch.setattr(sandbox, "exposed_paths", lambda paths: [p for p in paths if p == readable])
+    with pytest.raises(BatchError, match="chmod -R go-rwx") as caught:
+        check_sandbox(BatchOptions(out=tmp_path), [readable, tmp_path / "results"])
+    assert str(readable) in str(caught.value)
+    assert check_sandbox(BatchOptions(out=tmp_path, allow_unsandboxed=True), [readable]) == "uid"
+
+
+@pytest.mark.slow
+def test_killing_the_batch_leaves_no_agent_behind(course, tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "looper").mkdir(parents=True)
+    (subs / "looper" / "pooling.py").write_text(_pooling_with("while True:\n    pass\n"))
+    env = {**os.environ, "PYTHONPATH": str(course)}
+    batch = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(subs), "--out", str(tmp_path / "out"),
+                              "--exercise", "pooling", "--jobs", "1", "--timeout", "60", *UNSANDBOXED],
+                             cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        family: list[int] = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # the agent, its zygote and the worker that loops
+            family = descendants(batch.pid)
+            if len(family) >= 3:
+                break
+            time.sleep(0.2)
+        assert len(family) >= 3, family
+        time.sleep(0.5)
+        family = descendants(batch.pid)
+    finally:
+        batch.send_signal(signal.SIGKILL)
+        batch.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and [p for p in family if _running(p)]:
+        time.sleep(0.1)
+    assert not [p for p in family if _running(p)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.slow
@@ -363,7 +536,8 @@ def test_one_zip_of_a_canvas_export_through_the_command(course, tmp_path):
         zf.writestr("submissions/hopper_LATE_12_22_notes.txt", "I ran out of time")
         zf.writestr("submissions/readme.md", "from the instructor")
     out = tmp_path / "results"
-    run = _grade_cli(course, "batch", str(tmp_path / "canvas.zip"), "--out", str(out), "--exercise", "pooling")
+    run = _grade_cli(course, "batch", str(tmp_path / "canvas.zip"), "--out", str(out), "--exercise", "pooling",
+                     *UNSANDBOXED)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "note: left out readme.md" in run.stderr and "graded 2" in run.stdout
     ada = json.loads((out / "lovelaceada_11.json").read_text())
@@ -402,7 +576,7 @@ def test_ctrl_c_leaves_no_zygote_folder_or_process_behind(course, tmp_path):
     scratch.mkdir()
     env = {**os.environ, "PYTHONPATH": str(course), "TMPDIR": str(scratch)}
     batch = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(subs), "--out", str(tmp_path / "out"),
-                              "--exercise", "pooling", "--timeout", "120", "--jobs", "1"], cwd=course, env=env,
+                              "--exercise", "pooling", "--timeout", "120", "--jobs", "1", *UNSANDBOXED], cwd=course, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -424,6 +598,20 @@ def test_ctrl_c_leaves_no_zygote_folder_or_process_behind(course, tmp_path):
     assert _grading_processes(scratch) == []
     assert list(scratch.rglob("cnn-grader-*")) == []
     assert not (tmp_path / "out" / "looper.json").exists()  # its grading was cut short: no result, not a crash
+
+
+def test_the_seed_comes_from_one_place(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import cli
+
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    seed_file = tmp_path / "seed.txt"
+    seed_file.write_text("not a number\n")
+    both = CliRunner().invoke(cli, ["batch", str(tmp_path / "subs"), "--seed", "3", "--seed-file", str(seed_file)])
+    assert both.exit_code == 2 and "not both" in both.output
+    garbage = CliRunner().invoke(cli, ["batch", str(tmp_path / "subs"), "--seed-file", str(seed_file)])
+    assert garbage.exit_code == 2 and "integer" in garbage.output
 
 
 def test_batch_help_lists_the_options():

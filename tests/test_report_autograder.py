@@ -7,12 +7,13 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_course, reference_source
+from conftest import ROOT, copy_course, descendants, reference_source
 from grader.instructor.gradescope import CONFIG_NAME, build_autograder_zip, run
 from grader.instructor.exports import validate_gradescope
 from grader.instructor.release import course_torch_version
@@ -39,7 +40,7 @@ def test_zip_layout_follows_gradescope(autograder_zip):
         assert stat.S_IMODE(infos[script].external_attr >> 16) & 0o111, f"{script} is not executable"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("grader/recorded/")]
     assert config == {"seed": 4242, "exercises": ["pooling"], "timeout": 5.0, "visibility": "after_due_date",
-                      "grader_version": config["grader_version"]}
+                      "allow_unsandboxed": False, "grader_version": config["grader_version"]}
     assert f"torch=={course_torch_version()}" in setup and "'jinja2>=3.1'" in setup
     assert "torch>=" not in setup  # pinned, not the pyproject's range
 
@@ -93,25 +94,66 @@ def test_the_zip_ships_fresh_stubs_not_a_solved_exercise(tmp_path):
     assert stubs == {f"exercises/{p.name}" for p in (ROOT / "solutions").glob("*.py")}
 
 
-@pytest.mark.slow
-def test_run_autograder_grades_a_fake_submission(autograder_zip, tmp_path):
-    root = tmp_path / "autograder"
+def _fake_autograder(zip_path: Path, root: Path, source: str) -> tuple[list[str], dict[str, str]]:
+    """Lay out /autograder as Gradescope does under `root`, with `source` as the student's pooling.py;
+    returns the command and environment that run it."""
     (root / "source").mkdir(parents=True)
-    with zipfile.ZipFile(autograder_zip) as zf:
+    with zipfile.ZipFile(zip_path) as zf:
         zf.extractall(root / "source")
     (root / "run_autograder").write_bytes((root / "source" / "run_autograder").read_bytes())  # as Gradescope does
     (root / "submission" / "my work").mkdir(parents=True)
-    (root / "submission" / "my work" / "pooling.py").write_text(reference_source("pooling"))
+    (root / "submission" / "my work" / "pooling.py").write_text(source)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(AUTOGRADER_ROOT=str(root), PYTHON=sys.executable)
-    run_ = subprocess.run(["bash", str(root / "run_autograder")], env=env, capture_output=True, text=True,
-                          timeout=600)
+    return ["bash", str(root / "run_autograder")], env
+
+
+@pytest.mark.slow
+def test_run_autograder_grades_a_fake_submission(autograder_zip, tmp_path):
+    root = tmp_path / "autograder"
+    command, env = _fake_autograder(autograder_zip, root, reference_source("pooling"))
+    run_ = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert run_.returncode == 0, run_.stderr[-3000:]
     results = json.loads((root / "results" / "results.json").read_text())
     assert validate_gradescope(results) == []
     assert results["score"] == 18.0 and len(results["tests"]) == 5
     assert {t["status"] for t in results["tests"]} == {"passed"}
     assert {t["visibility"] for t in results["tests"]} == {"after_due_date"}
+    from grader.runner import sandbox
+
+    assert f"sandbox: {sandbox.plan()}" in results["output"]
+    assert stat.S_IMODE((root / "source").stat().st_mode) == 0o700  # the references and the seed: root's only
+
+
+@pytest.mark.slow
+def test_the_seed_and_the_references_stay_off_command_lines_and_environments(tmp_path):
+    """Every process of a Gradescope run, sampled while the student's code runs: none carries the
+    seed or the path of the references where another process could read it."""
+    seed = "918273645"
+    chosen = build_autograder_zip(tmp_path / "autograder.zip", seed=int(seed), exercises=["pooling"])["exercises"]
+    root = tmp_path / "autograder"
+    source = reference_source("pooling").replace("from __future__ import annotations\n",
+                                                 "from __future__ import annotations\nimport time\ntime.sleep(4)\n", 1)
+    command, env = _fake_autograder(tmp_path / "autograder.zip", root, source)
+    secrets = (seed.encode(), str(root / "source").encode())
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: dict[int, bytes] = {}
+    try:
+        while proc.poll() is None:
+            for pid in [proc.pid, *descendants(proc.pid)]:
+                for part in ("cmdline", "environ"):
+                    try:
+                        with open(f"/proc/{pid}/{part}", "rb") as fh:
+                            seen[pid] = seen.get(pid, b"") + fh.read()
+                    except OSError:
+                        pass
+            time.sleep(0.1)
+    finally:
+        proc.wait(timeout=600)
+    assert chosen == ["pooling"] and len(seen) >= 4  # the grader, an agent, its zygote, the worker
+    leaks = {pid: [s.decode() for s in secrets if s in text] for pid, text in seen.items()}
+    assert not {pid: found for pid, found in leaks.items() if found}
+    assert json.loads((root / "results" / "results.json").read_text())["score"] == 18.0
 
 
 @pytest.mark.slow

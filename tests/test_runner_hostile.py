@@ -1,16 +1,26 @@
 """Hostile submissions: each is graded to completion with the right status, and nothing it does
-changes another check's verdict or survives the run."""
+changes another check's verdict or survives the run. The sandbox's boundaries are tried here
+through the real grading path too: a submission whose `conv2d` attempts the attack, and would
+get the reference's marks if it worked."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
 
-from conftest import reference_source, statuses, variant
+from conftest import ROOT, descendants, reference_source, statuses, variant
+from grader.runner import sandbox
 
 POOL = "pooling"
+ABI = sandbox.landlock_abi()
+needs_landlock = pytest.mark.skipif(ABI < 1, reason="this kernel offers no Landlock (Linux 5.13+, enabled at boot)")
 
 
 def _with_prelude(prelude: str, source: str | None = None) -> str:
@@ -137,33 +147,45 @@ def test_flood_of_output_is_bounded(grade):
     assert any("printed" in n for n in result["notices"])
 
 
-def test_background_process_is_gone_after_the_run(worker, tmp_path):
+def test_background_process_is_gone_after_the_run(tmp_path):
     from grader.engine.session import grade_exercise
     from grader.runner.handle import WorkerProcess
 
-    pidfile = tmp_path / "pid"
     src = variant(POOL, ("    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)",
-                         "    import subprocess\n"
-                         f"    p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
-                         f"    open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+                         "    import os, time\n"
+                         "    pid = os.fork()\n"
+                         "    if pid == 0:\n"
+                         "        os.setsid()\n"
+                         "        time.sleep(300)\n"
+                         "        os._exit(0)\n"
+                         "    print(f'background={pid}', flush=True)\n"
                          "    return windows.mean(dim=(-2, -1))"))
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / "pooling.py").write_text(src)
     own = WorkerProcess()
     try:
-        grade_exercise(POOL, folder / "pooling.py", worker=own)
+        result = grade_exercise(POOL, folder / "pooling.py", worker=own).to_dict()
     finally:
         own.stop()
-    pid = int(pidfile.read_text())
-    for _ in range(50):
+    pids = [int(n.split("background=")[1].split()[0]) for n in result["notices"] if "background=" in n]
+    assert pids, result["notices"]
+    for pid in pids:
+        assert _gone(pid, within=5), f"background process {pid} survived the run"
+
+
+def _gone(pid: int, within: float) -> bool:
+    """Whether `pid` is dead (or a zombie nobody needs) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
         time.sleep(0.05)
-    else:
-        pytest.fail(f"background process {pid} survived the run")
+    return False
 
 
 def test_in_place_modification_of_the_input_is_reported(grade):
@@ -182,6 +204,7 @@ def test_lying_output_does_not_change_the_verdict(grade):
     assert statuses(result)["avg_pool2d_forward"] == "failed"
 
 
+@pytest.mark.skipif(ABI >= 6, reason="signal scoping refuses the kill: test_a_kill_outside_the_sandbox_is_refused")
 def test_killing_its_parent_process_costs_only_that_check(grade):
     src = variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean",
                          "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(os.getpid(), signal.SIGKILL)\n    return windows.mean"))
@@ -206,3 +229,164 @@ def test_a_crash_is_followed_by_a_restarted_worker(worker, tmp_path):
     st = statuses(first)
     assert st["avg_pool2d_forward"] == "crashed" and "exited with code 3" in first["checks"][2]["message"]
     assert st["avg_pool2d_float64_gradients"] == "passed"  # graded by the restarted worker
+
+
+# --- the sandbox's boundaries, through the real grading path ------------------------------------
+CONV_ANCHOR = '    sh, sw = _pair(stride, "stride")\n'
+FIND_COURSE = ("import os, sys\n"
+               "course = os.path.dirname(os.path.dirname(os.path.realpath(sys.modules['grader'].__file__)))\n")
+
+
+def _conv_attack(code: str) -> str:
+    """The reference conv.py whose conv2d first runs `code`: an attack that would bring the
+    reference's marks (or hurt someone else) if it worked."""
+    return variant("conv", (CONV_ANCHOR, textwrap.indent(code, "    ") + CONV_ANCHOR))
+
+
+def _conv2d_refused(result: dict, error: str = "PermissionError") -> None:
+    """Every conv2d check failed on the attack's error, and the rest of the exercise was graded."""
+    conv = [c for c in result["checks"] if c["part"] == "conv2d"]
+    assert conv and all(c["status"] == "error" and error in c["message"] for c in conv), conv
+    assert statuses(result)["output_size_values"] == statuses(result)["conv_vs_dense_params"] == "passed"
+    assert result["sandbox"] == sandbox.plan()
+
+
+@needs_landlock
+def test_reading_a_reference_by_path_is_refused(grade):
+    src = _conv_attack(FIND_COURSE + "ns = {}\n"
+                       "ref = os.path.join(course, 'solutions', 'conv.py')\n"
+                       "exec(compile(open(ref).read(), ref, 'exec'), ns)\n"
+                       "return ns['conv2d'](x, weight, bias, stride, padding)\n")
+    _conv2d_refused(grade("conv", source=src))
+
+
+@needs_landlock
+def test_reading_another_process_command_line_is_refused(grade):
+    src = _conv_attack("import os\n"
+                       "seen = open(f'/proc/{os.getppid()}/cmdline', 'rb').read()\n"
+                       "raise RuntimeError(f'read the command line of the worker\\'s parent: {seen!r}')\n")
+    _conv2d_refused(grade("conv", source=src))
+
+
+@needs_landlock
+def test_listing_the_course_folder_is_refused(grade):
+    src = _conv_attack(FIND_COURSE + "raise RuntimeError(f'listed the course: {sorted(os.listdir(course))}')\n")
+    _conv2d_refused(grade("conv", source=src))
+
+
+@needs_landlock
+def test_writing_outside_the_scratch_folder_is_refused(grade, tmp_path):
+    marker = tmp_path / "written-by-a-student"
+    planted = ROOT / "grader" / "checks" / "planted.py"
+    src = _conv_attack(f"open({str(marker)!r}, 'w').write('x')\n")
+    try:
+        _conv2d_refused(grade("conv", source=src))
+        _conv2d_refused(grade("conv", source=_conv_attack(f"open({str(planted)!r}, 'w').write('x')\n")))
+    finally:
+        planted.unlink(missing_ok=True)  # only a broken sandbox lets it be written
+    assert not marker.exists()
+    scratch = grade("conv", source=_conv_attack("open('notes.txt', 'w').write('the scratch folder is mine')\n"
+                                                "import os\nassert os.path.getsize('notes.txt') > 0\n"))
+    assert scratch["score"] == scratch["max_score"]
+
+
+@pytest.mark.skipif(ABI < 6, reason=f"signal scoping needs Landlock ABI 6; this kernel offers {ABI}")
+def test_a_kill_outside_the_sandbox_is_refused(grade, worker):
+    zygotes_before = [p for p in descendants(os.getpid()) if _cmdline(p).find("zygote") >= 0]
+    src = _conv_attack("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n")
+    _conv2d_refused(grade("conv", source=src))
+    assert all(_alive(p) for p in zygotes_before)
+
+
+@pytest.mark.skipif(ABI < 4, reason=f"TCP rules need Landlock ABI 4; this kernel offers {ABI}")
+def test_connecting_to_a_local_listener_is_refused(grade):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    try:
+        src = _conv_attack(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'x')\n")
+        _conv2d_refused(grade("conv", source=src))
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody knocked
+    finally:
+        listener.close()
+
+
+def test_honest_code_with_threads_and_subprocesses_of_its_own_gets_full_marks(grade):
+    src = _conv_attack("import threading, torch\n"
+                       "torch.set_num_threads(2)\n"
+                       "box = []\n"
+                       "t = threading.Thread(target=lambda: box.append(torch.ones(3).sum()))\n"
+                       "t.start(); t.join()\n"
+                       "assert box[0] == 3\n")
+    result = grade("conv", source=src)
+    assert result["score"] == result["max_score"], [c["message"] for c in result["checks"] if c["message"]]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    return not _gone(pid, within=0)
+
+
+def test_killing_the_grader_leaves_no_process_behind(tmp_path):
+    """`grade exercise` dies (SIGKILL) while the student's code loops: its zygote, the worker and
+    what the worker started all end too."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "pooling.py").write_text(_with_prelude(
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    time.sleep(300)\n"
+        "    os._exit(0)\n",
+        variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten(-2)",
+                       "    while True:\n        pass\n    return x"))))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    grader = subprocess.Popen([sys.executable, "-m", "grader.cli", "exercise", "pooling", "--path", str(folder),
+                               "--timeout", "120"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        family: list[int] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the grader, its zygote, the worker and the worker's child
+            family = descendants(grader.pid)
+            if len(family) >= 3:
+                break
+            time.sleep(0.2)
+        assert len(family) >= 3, family
+        time.sleep(0.5)
+        family = descendants(grader.pid)
+    finally:
+        grader.kill()
+        grader.wait()
+    left = [p for p in family if not _gone(p, within=10)]
+    assert not left, [(p, _cmdline(p)) for p in left]
+
+
+def test_a_worker_started_without_a_zygote_is_sandboxed_too(tmp_path, monkeypatch):
+    from grader.engine.session import grade_exercise
+    from grader.runner import handle
+    from grader.runner.handle import WorkerProcess
+
+    monkeypatch.setattr(handle, "zygote_for", lambda device: None)
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "conv.py").write_text(_conv_attack(FIND_COURSE + "open(os.path.join(course, 'solutions', 'conv.py')).read()\n"))
+    own = WorkerProcess()
+    try:
+        result = grade_exercise("conv", folder / "conv.py", worker=own).to_dict()
+        assert isinstance(own.proc, subprocess.Popen)  # a fresh process, not a fork of the zygote
+    finally:
+        own.stop()
+    if ABI:
+        _conv2d_refused(result)
+    assert result["sandbox"] == sandbox.plan()

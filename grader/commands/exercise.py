@@ -115,6 +115,10 @@ def run_grading(names: list[str], folder: Path, seed: int, timeout: float, devic
             raise click.ClickException(
                 "The grader's own files or the references changed while grading ran, so these results "
                 "cannot be trusted and were not saved. Restore the course files (e.g. `git checkout grader solutions`) and grade again.")
+        if any(r["sandbox"] == "none" for r in results):
+            from grader.runner.sandbox import describe
+
+            click.echo(click.style("note: ", fg="yellow") + describe("none"), err=True)
         return results
     finally:
         worker.stop()

@@ -49,22 +49,39 @@ class Progress:
         self.stream.flush()
 
 
+def _read_seed(seed: int | None, seed_file: Path | None) -> int:
+    if seed_file is None:
+        return 0 if seed is None else seed
+    if seed is not None:
+        raise click.UsageError("Pass --seed or --seed-file, not both.")
+    text = seed_file.read_text(encoding="utf-8", errors="replace").strip()
+    try:
+        return int(text.split()[0])
+    except (ValueError, IndexError):
+        raise click.UsageError(f"{seed_file} should hold the seed, an integer, on its first line.") from None
+
+
 @click.command("batch")
 @click.argument("submissions", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the per-student results (default: SUBMISSIONS-results beside SUBMISSIONS).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Students graded at once (default: the number of cores).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Base seed of the hidden inputs; use a secret one for collected work.")
+@click.option("--seed", type=int, default=None,
+              help="Base seed of the hidden inputs (default 0); use a secret one for collected work.")
+@click.option("--seed-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Read the seed from this file instead, which keeps it off the command line "
+                   "(other processes can read command lines).")
 @click.option("--exercise", "exercises", multiple=True, metavar="NAME",
               help="Grade only this exercise (repeatable; default: all).")
 @click.option("--force", is_flag=True, help="Grade everyone again, also with another seed than the folder's results.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Wall-clock seconds allowed per check.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, exercises: tuple[str, ...],
-              force: bool, timeout: float, device: str) -> None:
+@click.option("--allow-unsandboxed", is_flag=True,
+              help="Grade even where no sandbox is available (student code then runs with your rights).")
+def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int | None, seed_file: Path | None,
+              exercises: tuple[str, ...], force: bool, timeout: float, device: str, allow_unsandboxed: bool) -> None:
     """Grade every submission in SUBMISSIONS in parallel.
 
     SUBMISSIONS is a folder, or one .zip of them all, holding one folder or .zip per student, or
@@ -73,11 +90,14 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, 
     `grade quiz --json` wrote, when the submission holds them). A student already graded from the
     same submission, grader and exercises is kept; the others are graded again, so an interrupted
     batch resumes. A submission that hangs, crashes, exhausts memory or kills its grader costs that
-    student points and nothing else.
+    student points and nothing else. Student code runs in a sandbox (Linux Landlock, or an
+    unprivileged user when grading as root); without one the batch refuses to start unless
+    --allow-unsandboxed.
     """
     from grader.catalog import exercise_names
     from grader.instructor.batch import BatchError, BatchOptions, run_batch
     from grader.instructor.submissions import DiscoveryError, class_submissions
+    from grader.runner import sandbox
 
     unknown = [n for n in exercises if n not in exercise_names()]
     if unknown:
@@ -86,11 +106,13 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, 
         raise click.UsageError(f"{submissions} is neither a folder of submissions nor a .zip of them all.")
     stem = submissions.name[:-4] if submissions.is_file() else submissions.name
     out = out or submissions.parent / f"{stem}-results"
+    seed = _read_seed(seed, seed_file)
     if seed == 0:
         click.echo("note: grading with the public seed 0, whose inputs the student edition carries; "
-                   "pass a secret --seed for collected work.", err=True)
+                   "pass a secret --seed-file for collected work.", err=True)
+    click.echo(sandbox.describe(sandbox.plan()), err=True)
     options = BatchOptions(out=out, jobs=jobs or max(1, os.cpu_count() or 1), seed=seed, timeout=timeout,
-                           exercises=exercises, force=force, device=device)
+                           exercises=exercises, force=force, device=device, allow_unsandboxed=allow_unsandboxed)
     try:
         with class_submissions(submissions, exclude=(out,)) as found:
             for note in found.left_out:
@@ -117,7 +139,7 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, 
         parts.append(f"of which graded again {sum(map(len, summary.regraded.values()))} ({reasons})")
     if summary.skipped:
         parts.append(f"kept {len(summary.skipped)} already graded from the same submission (--force grades them again)")
-    click.echo(f"{', '.join(parts)} in {_duration(summary.elapsed_s)}; results in {out}")
+    click.echo(f"{', '.join(parts)} in {_duration(summary.elapsed_s)} (sandbox: {summary.sandbox}); results in {out}")
     click.echo(f"next: grade report {out} --html report.html")
 
 
@@ -136,8 +158,20 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
     if not (html_path or csv_path or junit_path):
         raise click.UsageError("Nothing to write: pass --html FILE, --csv FILE and/or --junit FILE.")
     from grader.instructor import exports
-    from grader.instructor.classdata import load_results
+    from grader.instructor.classdata import MANIFEST, load_results, read_manifest, verify_results
 
+    manifest = read_manifest(results_dir)
+    if manifest is None:
+        click.echo(f"note: {results_dir} has no batch manifest ({MANIFEST} with digests), so these results "
+                   "cannot be checked against what `grade batch` wrote", err=True)
+    else:
+        problems = verify_results(results_dir, manifest["results"])
+        if problems:
+            raise click.ClickException(
+                f"These results in {results_dir} do not match what `grade batch` wrote:\n"
+                + "\n".join(f"  {p}" for p in problems)
+                + "\nDo not use these grades: delete the files named here and run `grade batch` again "
+                  "(students who have a result are skipped).")
     try:
         results = load_results(results_dir)
     except ValueError as exc:
@@ -179,14 +213,19 @@ def _warn_edited(names: tuple[str, ...] | list[str]) -> None:
 @click.option("--torch", "torch_version", metavar="VERSION", default=None,
               help="The torch version setup.sh installs (default: the one installed here, with which the course "
                    "was tested).")
+@click.option("--allow-unsandboxed", is_flag=True,
+              help="Grade even in a container that offers no sandbox (no Landlock and not root).")
 def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: float, visibility: str,
-                   torch_version: str | None) -> None:
-    """Build the zip with which Gradescope grades each submission in its own container."""
+                   torch_version: str | None, allow_unsandboxed: bool) -> None:
+    """Build the zip with which Gradescope grades each submission in its own container.
+
+    In the container, student code runs in a sandbox (Linux Landlock, or the unprivileged user
+    nobody); where neither is possible, grading is refused unless --allow-unsandboxed."""
     from grader.instructor.gradescope import AutograderError, build_autograder_zip
 
     try:
         info = build_autograder_zip(out, seed=seed, exercises=list(exercises), timeout=timeout, visibility=visibility,
-                                    torch_version=torch_version)
+                                    torch_version=torch_version, allow_unsandboxed=allow_unsandboxed)
     except AutograderError as exc:
         raise click.ClickException(str(exc)) from None
     _warn_edited(info["edited"])

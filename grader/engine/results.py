@@ -65,6 +65,7 @@ class ExerciseResult:
     duration_s: float = 0.0
     checks: list[CheckResult] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # e.g. static-scan findings, captured output
+    sandbox: str = "none"  # what confined the student's code: "landlock-abi-N", "uid" or "none"
 
     @property
     def score(self) -> float:
@@ -89,6 +90,7 @@ class ExerciseResult:
             "grader_version": self.grader_version,
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
+            "sandbox": self.sandbox,
             "notices": list(self.notices),
             "checks": [asdict(c) for c in self.checks],
         }

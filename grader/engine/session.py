@@ -33,7 +33,7 @@ from grader.engine.compare import compare, describe
 from grader.engine.diagnose import CaseFacts, across_cases, diagnose
 from grader.paths import PACKAGE_DIR, data_dir
 from grader.engine.results import CheckResult, Diagnosis, ExerciseResult, MistakeInfo
-from grader.runner import probes
+from grader.runner import probes, sandbox
 from grader.runner.guard import static_scan
 from grader.runner.handle import DEFAULT_TIMEOUT_S, Outcome, WorkerProcess
 from grader.engine.spec import Case, Check, Mistake, derive_seed
@@ -273,12 +273,13 @@ def grade_exercise(
         exercise=name, path=str(path), seed=seed, grader_version=__version__,
         started_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    source = path.read_text(encoding="utf-8", errors="replace")
-    for finding in static_scan(source, exercise.forbidden):
+    source = path.read_bytes()  # the worker runs exactly these bytes: it cannot open the file itself
+    for finding in static_scan(source.decode("utf-8", errors="replace"), exercise.forbidden):
         result.notices.append(f"line {finding.line}: uses {finding.name}, which is forbidden in this exercise")
-    base = {"exercise": name, "path": str(path), "forbidden": list(exercise.forbidden),
+    base = {"exercise": name, "path": str(path), "source": source, "forbidden": list(exercise.forbidden),
             "forbidden_ops": list(exercise.forbidden_ops)}
     load = worker.request({**base, "op": "load"}, time.monotonic() + max(timeout, 30.0))
+    sandboxes = {worker.sandbox}  # what every worker that ran this student's code applied
     load_failure: Outcome | None = None
     if not (load.kind == "reply" and load.reply.get("kind") == "ok"):
         load_failure = load
@@ -305,6 +306,7 @@ def grade_exercise(
                 t_ref = time.monotonic()
                 expected = oracle.expected(check, index, case)
                 ref_s = time.monotonic() - t_ref  # the reference's time is not charged to the student
+                sandboxes.add(worker.sandbox)
                 outcome = sent if sent is not None else worker.receive(t0 + budget + ref_s)
                 budget -= time.monotonic() - t0 - ref_s
                 text, total = worker.take_output()
@@ -331,6 +333,8 @@ def grade_exercise(
                                          check.points, status, message, mistake, diagnosis))
     if printed > 2000:
         result.notices.append(f"your code printed {printed} bytes in all; only the beginning was kept")
+    ran = {state for state in sandboxes if state is not None}
+    result.sandbox = sandbox.weakest(ran) if ran else sandbox.plan()
     result.duration_s = time.monotonic() - started
     return result
 

@@ -4,20 +4,25 @@
 the checks and the references once, and keeps every expected value it computes (`CachingOracle`:
 all students are graded with the same seed, so the references run once per agent, not once per
 student). Each student gets a fresh `WorkerProcess` (student code never shares a process with another
-student's); the next student's worker is started while the current one is graded, so its start-up
-overlaps the grading.
+student's), sandboxed with the batch's results and submissions among the protected paths; the
+next student's worker is started while the current one is graded, so its start-up overlaps the
+grading.
 
-Messages are JSON lines: the batch writes to the agent's stdin, first the settings
-`{"exercises", "seed", "timeout", "device", "memory_bytes"}`, then one task per student
-`{"student", "files": {exercise: path}, "result": path, "prestart": bool}` (prestart: start the
-next student's worker now; false for the last one). The agent answers on stdout:
-`{"kind": "ready"}` once, `{"kind": "done", "student"}` per task, or `{"kind": "fatal", "message"}`
-before exiting when grading cannot start (a missing reference, a seed the student edition lacks).
-After each exercise it rewrites `result` (`{"exercises": [...]}`) atomically, so when a student's
-code kills this process, the batch knows what was graded before.
+Messages are JSON lines. The batch writes to the agent's stdin: first the folder to import the
+grader from, then the settings `{"exercises", "seed", "timeout", "device", "memory_bytes",
+"protect", "require_sandbox", "parent"}`, then one task per student `{"student", "files":
+{exercise: path}, "prestart": bool}` (prestart: start the next student's worker now; false for
+the last one). So neither the seed nor where the references are appears on the agent's command
+line or in its environment, where other processes could read them. The agent answers on stdout:
+`{"kind": "ready"}` once; per task, `{"kind": "exercise", "student", "result"}` after each
+exercise (so when a student's code kills this process, the batch keeps what was graded before)
+and `{"kind": "done", "student"}`; or `{"kind": "fatal", "message"}` before exiting when grading
+cannot start (a missing reference, a seed the student edition lacks, no sandbox where one is
+required). The agent writes no file: only the batch writes results.
 
-The agent makes itself non-dumpable, so processes of the same user (student code) cannot read its
-memory or open its file descriptors through /proc; they can still signal it, which the batch handles.
+The agent dies with the batch (`hygiene.die_with_parent`: a batch killed with SIGKILL leaves no
+agent grading on), and makes itself non-dumpable, so processes of the same user cannot read its
+memory or open its file descriptors through /proc.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from grader.runner.hygiene import make_not_dumpable
+from grader.runner.hygiene import die_with_parent, make_not_dumpable
 
-BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from grader.instructor.agent import main; main()"
+BOOT = "import sys; sys.path.insert(0, sys.stdin.readline().rstrip('\\n')); from grader.instructor.agent import main; main()"
 
 
 class CachingOracle:
@@ -79,6 +84,8 @@ class Agent:
         self.exercises: list[str] = list(settings["exercises"])
         self.seed, self.timeout = int(settings["seed"]), float(settings["timeout"])
         self.device, self.memory = str(settings["device"]), int(settings["memory_bytes"])
+        self.protect = tuple(settings["protect"])
+        self.require_sandbox = bool(settings["require_sandbox"])
         self.oracles = {}
         for name in self.exercises:
             oracle = CachingOracle(grading.make_oracle(name))
@@ -88,16 +95,15 @@ class Agent:
         self.spare = self._new_worker()
 
     def _new_worker(self) -> Any:
-        w = self.worker_cls(memory_bytes=self.memory, device=self.device)
+        w = self.worker_cls(memory_bytes=self.memory, device=self.device, protect=self.protect,
+                            require_sandbox=self.require_sandbox)
         w.start()
         return w
 
-    def grade(self, task: dict[str, Any]) -> None:
-        from grader.engine.results import write_json
-
+    def grade(self, task: dict[str, Any], out: TextIO) -> None:
+        """Grade one student, sending each exercise's result to the batch as soon as it is known."""
         worker = self.spare if self.spare is not None else self._new_worker()
         self.spare = self._new_worker() if task.get("prestart", True) else None
-        results: list[dict[str, Any]] = []
         try:
             for name in self.exercises:
                 path = task["files"].get(name)
@@ -106,9 +112,7 @@ class Agent:
                 result = self.grading.grade_exercise(name, Path(path), worker=worker, seed=self.seed,
                                                      timeout=self.timeout, device=self.device,
                                                      oracle=self.oracles[name])
-                results.append(result.to_dict())
-                write_json(Path(task["result"]), {"exercises": results})
-            write_json(Path(task["result"]), {"exercises": results})
+                _say(out, {"kind": "exercise", "student": task["student"], "result": result.to_dict()})
         finally:
             worker.stop()
 
@@ -121,7 +125,9 @@ def main() -> None:
     make_not_dumpable()
     out = sys.stdout
     sys.stdout = sys.stderr  # anything printed by accident must not corrupt the message channel
-    settings = json.loads(sys.stdin.readline())
+    settings = json.loads(sys.stdin.readline() or "null")
+    if not settings or not die_with_parent(int(settings["parent"])):
+        raise SystemExit(3)  # the batch is gone already
     from grader.engine.session import SetupError
 
     try:
@@ -134,7 +140,7 @@ def main() -> None:
         for line in sys.stdin:
             task = json.loads(line)
             try:
-                agent.grade(task)
+                agent.grade(task, out)
             except SetupError as exc:
                 _say(out, {"kind": "fatal", "message": str(exc)})
                 raise SystemExit(3) from None

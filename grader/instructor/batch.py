@@ -1,23 +1,31 @@
 """`grade batch`: grade a class's submissions in parallel, one result JSON per student, resumable.
 
 The batch process never runs student code, nor grades in itself: it supervises `jobs` grading
-agents (`grader.instructor.agent`, one process each) and hands each one student at a time. A student's
-code runs in a worker that the agent starts for that student alone, under the worker's limits
-(time per check, memory, output). What a submission can still do to the agent, it does to its own
-grade only:
+agents (`grader.instructor.agent`, one process each) and hands each one student at a time. A
+student's code runs in a worker that the agent starts for that student alone, under the worker's
+limits (time per check, memory, output) and in its sandbox (`runner.sandbox`): with Landlock,
+student code cannot read the course, the references, the submissions or the results, cannot
+write outside its scratch folder, signal a process outside its sandbox or open a TCP connection.
+The batch refuses to start when no sandbox is available (`allow_unsandboxed` overrides). What a
+submission can still do, it does to its own grade only:
 
-- it kills or stops the agent (`os.kill(os.getppid(), 9)`): the batch sees the agent die, or the
-  student's time limit pass; the checks graded so far are kept, the rest count as crashed, and a
-  new agent takes the next student. Processes left behind are swept (the batch is a subreaper);
-- it changes the grader's or the references' files: the batch compares a digest of them after
-  every student (`grading.integrity_snapshot`); on a change it stops, keeps no result of the
-  students being graded at that moment (the suspects) and says what to do;
+- it kills or stops its worker, or (without a sandbox) the agent: the batch sees the agent die,
+  or the student's time limit pass; the checks graded so far are kept, the rest count as
+  crashed, and a new agent takes the next student. Processes left behind are swept (the batch
+  is a subreaper, the zygotes too); agents die with the batch;
+- it changes the grader's or the references' files (possible only without a sandbox): the batch
+  compares a digest of them after every student (`session.integrity_snapshot`); on a change it
+  stops, keeps no result of the students being graded at that moment (the suspects) and says
+  what to do;
 - a zip that escapes its folder, or is too large, is refused before anything runs.
 
-Results are written atomically as `OUT/<student>.json` (see `classdata`), so an interrupted batch
-resumes where it stopped: a student's result is kept when it was graded from the same submission
-content (`Submission.digest`), by this grader version, for the same exercises, and graded again
-otherwise (`BatchSummary.regraded` says why). Results of another seed are never mixed into one
+Results are written only by this process, atomically, as `OUT/<student>.json` (see `classdata`);
+the agents send them over their pipes. `OUT/_batch.json`, the manifest, keeps the settings, the
+sandbox and the SHA-256 of every result written; all are checked again when the batch ends (and
+before it resumes), and `grade report` checks them too, so a result rewritten by anyone else is
+named, never accepted. An interrupted batch a student's result is kept when it was graded from the same submission content
+(`Submission.digest`), by this grader version, for the same exercises, and recorded in the
+manifest, and graded again otherwise (`BatchSummary.regraded` says why). Results of another seed are never mixed into one
 folder: `OUT/_batch.json` keeps the settings, and a batch with another seed is refused unless
 `force` (which grades everyone again). Files the batch keeps in OUT start with `_`; student ids
 never do. Worker and zygote folders live in one private folder of the batch, removed when it ends,
@@ -45,17 +53,27 @@ from typing import Any, Callable
 from grader import __version__
 from grader.paths import PACKAGE_DIR
 from grader.instructor import agent as agent_mod
-from grader.instructor.classdata import student_document, validate_exercise, validate_result
+from grader.instructor.classdata import (MANIFEST, read_manifest, result_digest, student_document, validate_exercise,
+                                         validate_result, verify_results)
 from grader.instructor.submissions import Limits, Submission, SubmissionError, unpack
-from grader.engine.results import write_json
+from grader.engine.results import write_json, write_text_atomic
+from grader.runner import sandbox
 from grader.runner.hygiene import become_subreaper, describe_exit
 
-BATCH_FILE = "_batch.json"
+BATCH_FILE = MANIFEST
 AGENT_STARTUP_S = 300.0  # torch, the checks and the references' cases, on a loaded machine
 
 
 class BatchError(Exception):
     """The batch cannot go on (the message says why and what to do)."""
+
+
+class ForgedResultsError(BatchError):
+    """Result files changed after the batch wrote them."""
+
+    def __init__(self, message: str, students: list[str]) -> None:
+        super().__init__(message)
+        self.students = students
 
 
 class TamperingError(BatchError):
@@ -78,6 +96,8 @@ class BatchOptions:
     memory_bytes: int = 4 * 1024**3
     limits: Limits = Limits()
     student_timeout: float | None = None  # wall-clock for one student in all; None: from the checks
+    allow_unsandboxed: bool = False  # grade even where student code would run with the grader's rights
+    protect: tuple[Path, ...] = ()  # more paths student code must not reach (and, as root without Landlock, read)
 
 
 @dataclass
@@ -97,16 +117,17 @@ class BatchSummary:
     refused: list[str] = field(default_factory=list)
     crashed: list[str] = field(default_factory=list)  # graded, with at least one crashed or timed-out check
     elapsed_s: float = 0.0
+    sandbox: str = "none"  # what confined student code in this run (see runner.sandbox)
 
 
 # --- placeholders for what could not be graded --------------------------------------------------
-def placeholder_result(name: str, status: str, message: str, seed: int) -> dict[str, Any]:
+def placeholder_result(name: str, status: str, message: str, seed: int, sandbox_state: str) -> dict[str, Any]:
     """A schema-1 exercise result whose every check has `status` and `message`, zero points."""
     from grader.engine.session import load_checks
     from grader.engine.results import CheckResult, ExerciseResult
 
     result = ExerciseResult(exercise=name, path="", seed=seed, grader_version=__version__,
-                            started_at=_now())
+                            started_at=_now(), sandbox=sandbox_state)
     for check in load_checks(name):
         result.checks.append(CheckResult(check.name, check.part, 0, check.points, status, message))
     return result.to_dict()
@@ -128,20 +149,39 @@ def student_limit(exercises: list[str], timeout: float) -> float:
 
 
 # --- one agent process --------------------------------------------------------------------------
+def _agent_env(scratch: Path) -> dict[str, str]:
+    """This process's environment for an agent, less the shell's working folders and any PYTHONPATH
+    entry inside a protected path (the agent finds the grader through its stdin, and the course's
+    path stays off the environment). TMPDIR: the agent's zygotes and workers make their folders in
+    the batch's scratch folder."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
+               TMPDIR=str(scratch))
+    for name in ("PWD", "OLDPWD"):  # the shell's working folders: the course's, often
+        env.pop(name, None)
+    protected = sandbox.protected_paths()
+    kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+            if p and not any(Path(p).resolve().is_relative_to(q) for q in protected)]
+    if kept:
+        env["PYTHONPATH"] = os.pathsep.join(kept)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
 class _AgentProcess:
     """The batch's handle on one agent: start, send a line, read a line with a deadline, kill."""
 
     def __init__(self, settings: dict[str, Any], scratch: Path) -> None:
-        # TMPDIR: the agent's zygotes and workers make their folders in the batch's scratch folder
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
-                   TMPDIR=str(scratch))
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", agent_mod.BOOT, str(PACKAGE_DIR.parent)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            cwd=scratch, close_fds=True)
+            [sys.executable, "-c", agent_mod.BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=_agent_env(scratch), cwd=scratch, close_fds=True)
         self._buffer = b""
         self.log: deque[bytes] = deque(maxlen=64)
         threading.Thread(target=self._drain, daemon=True).start()
+        try:  # where the grader is, then the settings: over the pipe, never on a command line
+            self.proc.stdin.write((str(PACKAGE_DIR.parent) + "\n").encode())
+        except (BrokenPipeError, OSError):
+            pass
         self.send(settings)
 
     def _drain(self) -> None:
@@ -214,8 +254,9 @@ class _AgentProcess:
 # --- the batch ----------------------------------------------------------------------------------
 class _Batch:
     def __init__(self, submissions: list[Submission], options: BatchOptions, exercises: list[str],
-                 digests: dict[str, str], scratch: Path) -> None:
+                 digests: dict[str, str], scratch: Path, sandbox_state: str, protect: list[Path]) -> None:
         self.options, self.exercises, self.digests, self.scratch = options, exercises, digests, scratch
+        self.sandbox = sandbox_state
         self.agents: set[_AgentProcess] = set()  # every agent started, to kill at once on Ctrl-C
         self.todo: queue.Queue[Submission] = queue.Queue()
         for s in submissions:
@@ -231,13 +272,17 @@ class _Batch:
         self.integrity: Callable[[], str] = lambda: ""
         self.settings = {"exercises": exercises, "seed": options.seed, "timeout": options.timeout,
                          "device": options.device, "memory_bytes": options.memory_bytes}
+        self.manifest: dict[str, Any] = {**self.settings, "grader_version": __version__, "started_at": _now(),
+                                         "submissions": 0, "sandbox": sandbox_state, "results": {}}
+        self.agent_settings = {**self.settings, "protect": [str(p) for p in protect], "parent": os.getpid(),
+                               "require_sandbox": not options.allow_unsandboxed}
 
     # -- agents ------------------------------------------------------------------------------
     def _start_agent(self) -> _AgentProcess:
         with self.lock:
             if self.stop.is_set():
                 raise BatchError("stopped")
-            agent = _AgentProcess(self.settings, self.scratch)
+            agent = _AgentProcess(self.agent_settings, self.scratch)
             self.agents.add(agent)
         message = agent.read(time.monotonic() + AGENT_STARTUP_S, self.stop)
         if isinstance(message, dict) and message.get("kind") == "ready":
@@ -301,7 +346,7 @@ class _Batch:
                     keep = (document is not None and not isinstance(self.failure, TamperingError)
                             and not self.interrupted.is_set())
                 if keep:
-                    write_json(self.options.out / f"{sub.student}.json", document)
+                    self.keep(sub.student, document)
                     self.events.put(Event(sub.student, document, _outcome(document)))
         finally:
             if agent is not None:
@@ -326,25 +371,41 @@ class _Batch:
             except ProcessLookupError:
                 pass
 
+    def keep(self, student: str, document: dict[str, Any]) -> None:
+        """Write a student's result and record its digest in the manifest (both atomically)."""
+        text = json.dumps(document, indent=2) + "\n"
+        write_text_atomic(self.options.out / f"{student}.json", text)
+        with self.lock:
+            self.manifest["results"][student] = result_digest(text.encode("utf-8"))
+            write_json(self.options.out / BATCH_FILE, self.manifest)
+
     def _grade(self, sub: Submission, agent: _AgentProcess | None) -> tuple[_AgentProcess | None, dict | None]:
         """Grade one student; returns the agent to reuse (None when it had to go) and the document."""
-        seed = self.options.seed
+        seed, state = self.options.seed, self.sandbox
         scratch = Path(tempfile.mkdtemp(prefix="student-", dir=self.scratch))
         try:
             try:
                 found = unpack(sub, scratch / "submission", self.exercises, self.options.limits)
             except SubmissionError as exc:
                 message = f"the submission was refused: {exc}"
-                exercises = [placeholder_result(n, "error", message, seed) for n in self.exercises]
+                exercises = [placeholder_result(n, "error", message, seed, state) for n in self.exercises]
                 return agent, self._document(sub, exercises, None, [message])
-            partial, reason = {}, ""
+            partial: dict[str, dict[str, Any]] = {}
+            reason = ""
             if found.files:
-                result_path = scratch / "result.json"
                 if agent is None or agent.proc.poll() is not None:
                     agent = self._start_agent()
                 sent = agent.send({"student": sub.student, "files": {k: str(v) for k, v in found.files.items()},
-                                   "result": str(result_path), "prestart": not self.todo.empty()})
-                message = agent.read(time.monotonic() + self.limit, self.stop) if sent else "dead"
+                                   "prestart": not self.todo.empty()})
+                deadline = time.monotonic() + self.limit
+                message: dict[str, Any] | str = "dead"
+                while sent:
+                    message = agent.read(deadline, self.stop)
+                    if not (isinstance(message, dict) and message.get("kind") == "exercise"):
+                        break
+                    result = message.get("result")
+                    if validate_exercise(result) is None and result["exercise"] in found.files:
+                        partial[result["exercise"]] = result
                 if isinstance(message, dict) and message.get("kind") == "fatal":
                     raise BatchError(str(message.get("message")))
                 if message == "stopped":
@@ -359,35 +420,24 @@ class _Batch:
                     from grader.runner.hygiene import sweep_orphans
 
                     sweep_orphans()
-                partial = _read_partial(result_path)
             exercises = []
             for name in self.exercises:
                 if name in partial:
                     exercises.append(_relative_paths(partial[name], found.root, sub))
                 elif name not in found.files:
                     exercises.append(placeholder_result(name, "not_implemented",
-                                                        f"{name}.py was not found in the submission", seed))
+                                                        f"{name}.py was not found in the submission", seed, state))
                 else:
-                    exercises.append(placeholder_result(name, "crashed", reason or "not graded", seed))
+                    exercises.append(placeholder_result(name, "crashed", reason or "not graded", seed, state))
             return agent, self._document(sub, exercises, found.quiz, found.problems)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _document(self, sub: Submission, exercises: list[dict], quiz: dict | None, problems: list[str]) -> dict:
+        state = sandbox.weakest(str(e.get("sandbox", "none")) for e in exercises)
         return student_document(sub.student, sub.name, exercises, seed=self.options.seed,
-                                grader_version=__version__, graded_at=_now(), quiz=quiz, problems=problems,
-                                submission_digest=self.digests[sub.student])
-
-
-def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
-    """The exercises an agent finished for a student (all of them, or those before it died)."""
-    try:
-        exercises = json.loads(path.read_text(encoding="utf-8"))["exercises"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    if not isinstance(exercises, list) or any(validate_exercise(e) for e in exercises):
-        return {}
-    return {e["exercise"]: e for e in exercises}
+                                grader_version=__version__, graded_at=_now(), sandbox=state, quiz=quiz,
+                                problems=problems, submission_digest=self.digests[sub.student])
 
 
 def _relative_paths(result: dict[str, Any], root: Path, sub: Submission) -> dict[str, Any]:
@@ -456,11 +506,56 @@ def _refuse_other_seeds(out: Path, seed: int) -> None:
                          "or --force to grade everyone again with this seed.")
 
 
+def check_sandbox(options: BatchOptions, secrets: list[Path]) -> str:
+    """The sandbox student code will get here; raises `BatchError` when it does not keep `secrets`
+    out of reach, unless `options.allow_unsandboxed`."""
+    state = sandbox.plan()
+    if options.allow_unsandboxed:
+        return state
+    if state == "none":
+        raise BatchError(
+            "No sandbox is available here, so student code would run with your rights: it could read the "
+            "references and the seed, and rewrite other students' results. A sandbox needs Linux 5.13+ with "
+            "Landlock enabled, or grading as root (workers then run as the unprivileged user nobody). "
+            "Grade where one is available, or pass --allow-unsandboxed if you trust every submission.")
+    exposed = sandbox.exposed_paths(secrets) if state == "uid" else []
+    if exposed:
+        listed = "\n".join(f"  {p}" for p in exposed[:10]) + (f"\n  ... and {len(exposed) - 10} more" if len(exposed) > 10 else "")
+        raise BatchError(
+            "Landlock is missing here, so student code runs as the unprivileged user nobody, who can still "
+            f"read these (the references, submissions or results):\n{listed}\nMake them private to root "
+            "(chmod -R go-rwx on each) and run the batch again, or pass --allow-unsandboxed.")
+    return state
+
+
+def _secrets(out: Path, submissions: list[Submission], options: BatchOptions) -> list[Path]:
+    """What student code must neither reach nor, under the uid fallback, be able to read."""
+    from grader.paths import data_dir
+
+    others = {s.source for s in submissions} if len(submissions) > 1 else set()  # a student may read their own
+    return [*sorted(data_dir("solutions").glob("*.py")), out, *others, *options.protect]
+
+
+def _forged_message(out: Path, problems: list[str]) -> str:
+    return (f"Results in {out} changed after the batch wrote them:\n" + "\n".join(f"  {p}" for p in problems) +
+            "\nSomething other than the batch wrote there: do not use these grades. Delete these files and run "
+            "the batch again.")
+
+
+def _forged(out: Path, recorded: dict[str, str]) -> ForgedResultsError | None:
+    problems = verify_results(out, recorded, others=False)
+    if not problems:
+        return None
+    return ForgedResultsError(_forged_message(out, problems), [line.split(":", 1)[0] for line in problems])
+
+
 def run_batch(submissions: list[Submission], options: BatchOptions,
               on_event: Callable[[Event, int, int], None] | None = None) -> BatchSummary:
     """Grade `submissions` into `options.out`; `on_event(event, done, total)` after each student.
 
-    Raises `BatchError` (or `TamperingError`) when the batch had to stop; results written so far stay."""
+    Raises `BatchError` when the batch cannot start without a sandbox or had to stop
+    (`TamperingError`), and `ForgedResultsError` when results changed after a batch wrote them
+    (checked before resuming and when it ends); results written so far stay."""
     from grader.catalog import exercise_names
 
     started = time.monotonic()
@@ -473,7 +568,11 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
     out.mkdir(parents=True, exist_ok=True)
     if not options.force:
         _refuse_other_seeds(out, options.seed)
-    summary = BatchSummary()
+    recorded = (read_manifest(out) or {"results": {}})["results"]
+    forged = None if options.force else _forged(out, recorded)
+    if forged is not None:
+        raise forged
+    summary = BatchSummary(sandbox=sandbox.plan())
     digests = {sub.student: sub.digest(options.limits) for sub in submissions}
     todo = []
     for sub in submissions:
@@ -481,7 +580,8 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
         if not path.is_file():
             todo.append(sub)
             continue
-        why = "asked with --force" if options.force else _stale(path, digests[sub.student], exercises)
+        why = ("asked with --force" if options.force else "not recorded in the manifest"
+               if sub.student not in recorded else _stale(path, digests[sub.student], exercises))
         if why is None:
             summary.skipped.append(sub.student)
         else:
@@ -490,10 +590,18 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
     if not todo:
         summary.elapsed_s = time.monotonic() - started
         return summary
+    if summary.sandbox == "uid":  # the unprivileged workers must not read the results
+        out.chmod(0o700)
+    summary.sandbox = check_sandbox(options, _secrets(out, submissions, options))
     scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
-    batch = _Batch(todo, options, exercises, digests, scratch)
-    write_json(out / BATCH_FILE, {**batch.settings, "grader_version": __version__, "started_at": _now(),
-                                  "submissions": len(submissions)})
+    if summary.sandbox == "uid":  # the workers' own folders are inside: let them through, not in
+        scratch.chmod(0o711)
+    batch = _Batch(todo, options, exercises, digests, scratch, summary.sandbox,
+                   [out, *{s.source.parent for s in submissions}, *options.protect])
+    regraded = {s.student for s in todo}
+    batch.manifest["results"] = {k: v for k, v in recorded.items() if k not in regraded}
+    batch.manifest["submissions"] = len(submissions)
+    write_json(out / BATCH_FILE, batch.manifest)
     become_subreaper()
     threads = [threading.Thread(target=batch.run_slot, name=f"batch-{i}", daemon=True)
                for i in range(max(1, min(options.jobs, len(todo))))]
@@ -528,6 +636,9 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
         sweep_orphans()
         shutil.rmtree(scratch, ignore_errors=True)
     summary.elapsed_s = time.monotonic() - started
+    forged = _forged(out, batch.manifest["results"])
+    if forged is not None:
+        raise forged
     if batch.failure is not None:
         if isinstance(batch.failure, TamperingError):
             write_json(out / "_tampering.json", {"detected_at": _now(), "suspects": batch.failure.suspects})

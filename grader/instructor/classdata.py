@@ -5,7 +5,7 @@ plus who and what was graded:
 
     {"schema": 1, "student": "ada", "submission": "ada.zip", "score": 31.0, "max_score": 43,
      "seed": 0, "grader_version": "0.1.0", "graded_at": "2025-01-31T10:00:00+00:00",
-     "submission_digest": "9f86d081884c7d65...",
+     "sandbox": "landlock-abi-7", "submission_digest": "9f86d081884c7d65...",
      "exercises": [<schema-1 exercise result>, ...],
      "quiz": <the document `grade quiz --json` wrote, or null>,
      "problems": ["2 copies of conv.py: a/conv.py, b/conv.py; graded a/conv.py (...)", ...]}
@@ -13,14 +13,21 @@ plus who and what was graded:
 `submission_digest` is the digest of the submission's content (`submissions.Submission.digest`):
 `grade batch` grades a student again when it changed. `problems` are what the instructor should
 look at: an empty submission, no exercise file, several copies of one, a refused zip...
+`sandbox` is the weakest sandbox any of the student's code ran in (see `runner.sandbox`).
 
 Everything the instructor tools read from a quiz document is read here, in one place
 (`validate_quiz`, `quiz_item_scores`): `format`, `version` and, per statement id in
 `statements`, `topic` and `first_correct` (the student's first answer to it was right).
+
+Beside the results, `_batch.json` is the batch's manifest: its settings, the sandbox student code
+ran in, and `"results": {student: SHA-256 of the file's bytes}` for every result the batch wrote.
+`verify_results` compares the folder with it; the batch does so before it resumes and when it
+ends, `grade report` before it reads anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +35,7 @@ from typing import Any
 
 from grader.engine.results import SCHEMA_VERSION, STATUSES
 
+MANIFEST = "_batch.json"
 QUIZ_FORMAT = "cnn-grader/quiz-results"
 QUIZ_VERSION = 1
 
@@ -95,16 +103,53 @@ def validate_exercise(ex: Any) -> str | None:
 
 
 def student_document(student: str, submission: str, exercises: list[dict[str, Any]], *, seed: int,
-                     grader_version: str, graded_at: str, quiz: dict[str, Any] | None = None,
+                     grader_version: str, graded_at: str, sandbox: str, quiz: dict[str, Any] | None = None,
                      problems: list[str] | None = None, submission_digest: str = "") -> dict[str, Any]:
-    """The per-student result document (see the module docstring)."""
+    """The per-student result document (see the module docstring); `sandbox` is the weakest
+    sandbox any of the student's code ran in."""
     return {
         "schema": SCHEMA_VERSION, "student": student, "submission": submission,
         "score": sum(e["score"] for e in exercises), "max_score": sum(e["max_score"] for e in exercises),
-        "seed": seed, "grader_version": grader_version, "graded_at": graded_at,
+        "seed": seed, "grader_version": grader_version, "graded_at": graded_at, "sandbox": sandbox,
         "submission_digest": submission_digest,
         "exercises": exercises, "quiz": quiz, "problems": list(problems or []),
     }
+
+
+# --- the manifest -------------------------------------------------------------------------------
+def result_digest(data: bytes) -> str:
+    """The digest the manifest keeps of a result file's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The batch's manifest in `folder`, or None when there is none that records digests."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("results"), dict):
+        return None
+    return manifest
+
+
+def verify_results(folder: Path, digests: dict[str, str], *, others: bool = True) -> list[str]:
+    """One line per student whose result in `folder` does not match `digests` (student -> SHA-256),
+    and with `others`, per result file `digests` does not know: "ada: changed after the batch wrote it"."""
+    folder = Path(folder)
+    problems = []
+    for student, expected in sorted(digests.items()):
+        try:
+            actual = result_digest((folder / f"{student}.json").read_bytes())
+        except OSError:
+            problems.append(f"{student}: its result is missing")
+            continue
+        if actual != expected:
+            problems.append(f"{student}: changed after the batch wrote it")
+    for path in sorted(folder.glob("*.json")) if others else ():
+        if not path.name.startswith(("_", ".")) and path.stem not in digests:
+            problems.append(f"{path.stem}: a result the batch did not write")
+    return problems
 
 
 @dataclass

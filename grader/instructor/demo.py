@@ -113,7 +113,8 @@ def demo_class(students: int = 30, *, seed: int = 0, exercises: list[str] | None
                     "student": None, "bank": {"fingerprint": "demo", "statements": len(items)}, "session": None,
                     "answers": [], "statements": answered}
         docs.append(student_document(f"student{k:02d}", f"student{k:02d}.zip", exercises_out, seed=0,
-                                     grader_version=__version__, graded_at="2025-01-31T10:00:00+00:00", quiz=quiz))
+                                     grader_version=__version__, graded_at="2025-01-31T10:00:00+00:00",
+                                     sandbox="landlock-abi-7", quiz=quiz))
     return docs
 
 

@@ -157,6 +157,7 @@ def gradescope_results(student: dict[str, Any], visibility: str = "visible") -> 
             })
         for notice in e.get("notices", [])[:5]:
             lines.append(f"  note: {notice[:500]}")
+    lines.append(f"sandbox: {student.get('sandbox', 'unknown')}")
     return {
         "score": float(student["score"]),
         "execution_time": int(round(seconds)),

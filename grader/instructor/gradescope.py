@@ -5,8 +5,10 @@ When a class outgrows one machine, Gradescope grades each submission in its own 
 and `run_autograder` at the root; the zip is unpacked in `/autograder/source`):
 
     setup.sh                      installs Python, torch and the dependencies into /autograder/venv
-    run_autograder                runs `python -m grader.instructor.gradescope --root /autograder`
-    cnn_grader_autograder.json    the secret seed, the exercises, the timeout, the tests' visibility
+    run_autograder                makes source/ private to root, then runs
+                                  `python -m grader.instructor.gradescope --root /autograder`
+    cnn_grader_autograder.json    the secret seed, the exercises, the timeout, the tests' visibility,
+                                  whether to grade without a sandbox
     grader/ solutions/ exercises/ quizzes/ pyproject.toml    this course, references included
 
 `setup.sh` pins torch to the version the course was tested with (`release.course_torch_version`,
@@ -15,8 +17,12 @@ the one installed where the zip is built, or `torch_version`) and takes the CPU 
 working files (`info["edited"]` names those that differ).
 
 `run` grades `/autograder/submission` exactly as `grade batch` grades one student (an agent
-process, a worker for the student's code) and writes `/autograder/results/results.json` with
-`exports.gradescope_results`. Whatever goes wrong, a results.json is written that says so.
+process, a sandboxed worker for the student's code) and writes `/autograder/results/results.json`
+with `exports.gradescope_results`. The seed reaches the grader from the config file, never on a
+command line. Gradescope's containers run as root: where their kernel lacks Landlock, the worker
+runs as the unprivileged user nobody, and source/ (references, seed) is private to root. Like the
+batch, it refuses to grade with no sandbox at all unless the zip was built with
+`--allow-unsandboxed`. Whatever goes wrong, a results.json is written that says so.
 The zip holds the references and the seed: keep it private.
 """
 
@@ -79,7 +85,8 @@ def _add_text(zf: zipfile.ZipFile, name: str, text: str, executable: bool = Fals
 
 
 def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = None, timeout: float = 10.0,
-                         visibility: str = "visible", torch_version: str | None = None) -> dict[str, Any]:
+                         visibility: str = "visible", torch_version: str | None = None,
+                         allow_unsandboxed: bool = False) -> dict[str, Any]:
     """Write the Gradescope autograder zip to `out`; returns {"files", "bytes", "exercises", "torch",
     "edited"} (see the module docstring)."""
     from grader.catalog import exercise_names
@@ -106,7 +113,7 @@ def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = 
     requirements = _requirements(root / "pyproject.toml")
     env = _scripts_environment()
     config = {"seed": seed, "exercises": chosen, "timeout": timeout, "visibility": visibility,
-              "grader_version": __version__}
+              "allow_unsandboxed": allow_unsandboxed, "grader_version": __version__}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     files = 0
@@ -133,14 +140,16 @@ def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = 
 
 
 # --- in the container ---------------------------------------------------------------------------
-def grade_submission(submission: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Grade one submission folder as `grade batch` grades a student; returns the per-student document."""
+def grade_submission(submission: Path, config: dict[str, Any], protect: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Grade one submission folder as `grade batch` grades a student; returns the per-student document.
+    `protect`: more paths the student's code must not reach (the config file that holds the seed)."""
     from grader.instructor.batch import BatchOptions, run_batch
     from grader.instructor.submissions import Submission
 
     with tempfile.TemporaryDirectory(prefix="cnn-grader-gradescope-") as tmp:
         options = BatchOptions(out=Path(tmp), jobs=1, seed=int(config["seed"]), timeout=float(config["timeout"]),
-                               exercises=tuple(config["exercises"]), force=True)
+                               exercises=tuple(config["exercises"]), force=True, protect=protect,
+                               allow_unsandboxed=bool(config.get("allow_unsandboxed", False)))
         run_batch([Submission("submission", submission)], options)
         return json.loads((Path(tmp) / "submission.json").read_text(encoding="utf-8"))
 
@@ -153,8 +162,9 @@ def run(root: Path) -> dict[str, Any]:
     results_path = root / "results" / "results.json"
     results_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        config = json.loads((root / "source" / CONFIG_NAME).read_text(encoding="utf-8"))
-        document = grade_submission(root / "submission", config)
+        config_path = root / "source" / CONFIG_NAME
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        document = grade_submission(root / "submission", config, protect=(config_path, results_path.parent))
         results = gradescope_results(document, visibility=config.get("visibility", "visible"))
     except Exception as exc:  # noqa: BLE001 - Gradescope must get a results.json whatever happened
         results = {"score": 0.0, "output": f"The autograder could not grade this submission ({type(exc).__name__}: "

@@ -95,6 +95,15 @@ def _student_rows(results: ClassResults) -> list[dict[str, Any]]:
     return rows
 
 
+def _sandbox_counts(results: ClassResults) -> dict[str, int]:
+    """How many students' code ran under each sandbox state ("unknown": results older than the field)."""
+    counts: dict[str, int] = {}
+    for student in results.students:
+        state = str(student.get("sandbox", "unknown"))
+        counts[state] = counts.get(state, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _load_bank() -> Any:
     try:
         from grader.quiz.bank import load_bank
@@ -118,6 +127,7 @@ def render_report(results: ClassResults, *, title: str = "cnn-grader class repor
         "version": __version__,
         "generated_at": (now or _dt.datetime.now(_dt.timezone.utc)).isoformat(timespec="seconds"),
         "seeds": sorted({s.get("seed") for s in results.students if s.get("seed") is not None}),
+        "sandboxes": _sandbox_counts(results),
         "summary": {
             "mean": statistics.fmean(shares) if shares else math.nan,
             "median": statistics.median(shares) if shares else math.nan,

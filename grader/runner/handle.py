@@ -4,7 +4,8 @@ Limits are enforced from here, where student code cannot reach them: a wall-cloc
 request, a memory watchdog on the worker's resident size (on top of the address-space limit the
 worker sets on itself), bounded captured output, and a sweep of every process the worker left
 behind (`hygiene`). Workers are forked from a zygote where possible (`zygote`), else started as
-fresh processes.
+fresh processes. Each worker gets its sandbox policy (`sandbox.worker_policy`) as the first frame
+on its request pipe and reports what it applied in its ready message (`WorkerProcess.sandbox`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from grader.runner import protocol
 from grader.runner.hygiene import (become_subreaper, boot_dir, describe_exit, live_lock, live_pids, rss_bytes,
                                    sweep_orphans, worker_env)
+from grader.runner.sandbox import worker_policy
 from grader.runner.zygote import STARTUP_TIMEOUT_S, ForkedWorker, zygote_for
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -45,10 +47,19 @@ class Outcome:
 
 @dataclass
 class WorkerProcess:
-    """One worker process, started on demand and restarted after it dies."""
+    """One worker process, started on demand and restarted after it dies.
+
+    `protect` names paths the worker must not reach besides the standard ones (a batch's results
+    and submissions); with `require_sandbox`, a worker that cannot apply the sandbox `sandbox.plan()`
+    promises refuses to start rather than run student code without it. `sandbox` is what the
+    running worker applied ("landlock-abi-N", "uid" or "none"; None before it is ready).
+    """
 
     memory_bytes: int = DEFAULT_MEMORY_BYTES
     device: str = "cpu"
+    protect: tuple[str, ...] = ()
+    require_sandbox: bool = False
+    sandbox: str | None = None
     proc: subprocess.Popen | None = None
     _req_w: int = -1
     _resp_r: int = -1
@@ -74,6 +85,10 @@ class WorkerProcess:
         self._scratch = tempfile.mkdtemp(prefix="cnn-grader-")
         work_dir = Path(self._scratch) / "work"
         work_dir.mkdir()
+        policy = worker_policy(work_dir, device=self.device, protect=self.protect, required=self.require_sandbox)
+        if policy.mode == "uid":  # the unprivileged worker must reach and own its folder, nothing else here
+            os.chmod(self._scratch, 0o711)
+            os.chown(work_dir, policy.uid, policy.gid)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         zygote = zygote_for(self.device)
@@ -104,8 +119,13 @@ class WorkerProcess:
         os.close(req_r)
         os.close(resp_w)
         self._req_w, self._resp_r = req_w, resp_r
+        try:
+            protocol.write_frame(req_w, protocol.encode_request({"op": "sandbox", "policy": policy.to_dict()}))
+        except BrokenPipeError:
+            pass  # the worker died already: the wait for its ready message says so
         os.set_blocking(self._req_w, False)
         self._ready = False
+        self.sandbox = None
         self._drain = threading.Thread(target=self._drain_output, args=(self.proc.stdout,), daemon=True)
         self._drain.start()
 
@@ -161,6 +181,7 @@ class WorkerProcess:
                     pass
         self._req_w = self._resp_r = -1
         self.proc = None
+        self.sandbox = None
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = ""
@@ -221,9 +242,13 @@ class WorkerProcess:
             self._launch()
         if not self._ready:
             ready = self._read_reply(time.monotonic() + STARTUP_TIMEOUT_S)
+            if ready.kind == "reply" and ready.reply.get("kind") == "fatal":
+                self.stop()
+                return Outcome("crashed", detail=f"the worker refused to start: {ready.reply.get('message')}")
             if ready.kind != "reply":
                 return Outcome("crashed", detail=f"the worker could not start: {ready.detail or ready.kind}")
             self._ready = True
+            self.sandbox = str(ready.reply.get("sandbox", "none"))
         return None
 
     def send(self, message: dict[str, Any], deadline: float) -> Outcome | None:

@@ -1,9 +1,10 @@
 """Process hygiene for the runner: who is still alive, who is a stray, how a process ended.
 
 The grader becomes a "subreaper", so processes a worker leaves behind (even ones that started
-their own session) are re-parented to it and found by `sweep_orphans`. `worker_env` is the
-minimal environment every worker and zygote starts with, and `boot_dir` the only folder they add
-to `sys.path`.
+their own session) are re-parented to it and found by `sweep_orphans`; a zygote does the same for
+the workers it forks. `die_with_parent` ties a process's life to its parent's (forked workers,
+batch agents). `worker_env` is the minimal environment every worker and zygote starts with, and
+`boot_dir` the only folder they add to `sys.path`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from grader.paths import PACKAGE_DIR
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_DUMPABLE = 4
+_PR_SET_PDEATHSIG = 1
 _ENV_PASSTHROUGH = ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "SYSTEMROOT")
 
 live_lock = threading.Lock()
@@ -48,7 +50,14 @@ def make_not_dumpable() -> None:
     _prctl(_PR_SET_DUMPABLE, 0)
 
 
-def _children_of(pid: int) -> list[int]:
+def die_with_parent(parent: int) -> bool:
+    """Be killed (SIGKILL) when the thread that started this process ends (Linux); False when
+    `parent` is already gone, so the caller should exit now."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    return os.getppid() == parent
+
+
+def children_of(pid: int) -> list[int]:
     kids = []
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
         if not entry.isdigit():
@@ -70,7 +79,7 @@ def sweep_orphans() -> int:
     me = os.getpid()
     for _ in range(50):
         with live_lock:
-            strays = [p for p in _children_of(me) if p not in live_pids and _is_stray(p)]
+            strays = [p for p in children_of(me) if p not in live_pids and _is_stray(p)]
         if not strays:
             break
         for pid in strays:
@@ -116,7 +125,7 @@ def rss_bytes(pid: int) -> int:
 def worker_env(work_dir: str, device: str) -> dict[str, str]:
     """The minimal environment of a worker (and of the zygote that forks workers)."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work_dir, "TMPDIR": work_dir,
-           "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "CNN_GRADER_WORKER": "1"}
     env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
     if device == "cpu":

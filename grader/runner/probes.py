@@ -5,7 +5,8 @@ grader on the reference (or a known-mistake variant of it). It returns plain dat
 `sanitize` turns into tensors, numbers, strings and containers only. Probes are deterministic:
 any randomness (the upstream gradients, say) comes from a generator seeded by the arguments.
 
-Exercise-specific probes live in `grader/checks/<name>.py` and are named "module:function".
+Exercise-specific probes live in `grader/checks/<name>.py` and are named "module:function";
+`preload` imports them all before the worker's sandbox closes the grader's files.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import numbers
+import pkgutil
 from types import ModuleType
 from typing import Any, Iterator
 
 import torch
 
+PROBE_PACKAGE = "grader.checks"  # where "module:function" probes live
 TENSOR_KEY = "__tensor__"
 UNSUPPORTED_KEY = "__unsupported__"
 
@@ -54,6 +57,13 @@ def resolve(name: str) -> Any:
         module_name, _, attr = name.partition(":")
         return getattr(importlib.import_module(module_name), attr)
     return globals()[name]
+
+
+def preload() -> None:
+    """Import every module a probe name can point to, so that resolving one never reads a file."""
+    package = importlib.import_module(PROBE_PACKAGE)
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{PROBE_PACKAGE}.{info.name}")
 
 
 def _to_device(value: Any, device: str) -> Any:

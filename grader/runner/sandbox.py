@@ -148,6 +148,17 @@ def plan() -> str:
     return "none"
 
 
+def _strength(state: str) -> int:
+    if state.startswith("landlock-abi-"):
+        return 1 + int(state.rsplit("-", 1)[1])
+    return 1 if state == "uid" else 0
+
+
+def weakest(states: Iterable[str]) -> str:
+    """The weakest of several sandbox states (what a run with several workers can claim)."""
+    return min(states, key=_strength)
+
+
 def describe(state: str) -> str:
     """One line for a person: what the sandbox state means."""
     if state.startswith("landlock"):
@@ -243,7 +254,8 @@ def worker_policy(work_dir: str | Path, *, device: str = "cpu", protect: Iterabl
 
 def exposed_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Those of `paths` that a user with no relation to their owner could read: every folder above
-    is searchable by others and the path is readable by others (ACLs are not looked at)."""
+    is searchable by others, and the path is readable by others (a folder: readable or searchable,
+    since its entries' names can be guessed). ACLs are not looked at."""
     exposed = []
     for path in paths:
         path = Path(path).resolve()
@@ -252,7 +264,8 @@ def exposed_paths(paths: Iterable[str | Path]) -> list[Path]:
             searchable = all(p.stat().st_mode & stat.S_IXOTH for p in path.parents)
         except OSError:
             continue
-        if searchable and mode & stat.S_IROTH:
+        others = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        if searchable and mode & others:
             exposed.append(path)
     return exposed
 

@@ -1,22 +1,31 @@
 """The worker: the only process that runs student code. It loads modules and runs probes.
 
-Started by `handle.WorkerProcess` as `python -I -c BOOT` in a scratch folder with a minimal environment,
-closed stdin and captured output. It reads pickled requests from one pipe and writes replies as
-`torch.save` frames to another (see `protocol`). It never imports the references: `solutions`
-and the package's copy of them are refused. Nothing it says decides a verdict on its own: the
-grader compares the returned tensors with its own expected values.
+Forked by the zygote (`zygote`, below), or started by `handle.WorkerProcess` as `python -I -c BOOT`
+where there is none, in a scratch folder with a minimal environment, closed stdin and captured
+output. The first frame on its request pipe is its sandbox policy; once everything trusted is
+imported (torch, the guard, the probes and the checks' modules), it applies that policy
+(`sandbox.apply`) and only then says it is ready, so no student code ever runs outside it. It
+reads pickled requests from one pipe and writes replies as `torch.save` frames to another (see
+`protocol`). The student's source arrives in each request: the worker never opens the student's
+file, nor anything of the grader's. It never imports the references: `solutions` and the
+package's copy of them are refused. Nothing it says decides a verdict on its own: the grader
+compares the returned tensors with its own expected values.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import linecache
 import os
 import resource
+import signal
 import sys
 import traceback
 from types import ModuleType
 from typing import Any
+
+from grader.runner import sandbox
+from grader.runner.hygiene import become_subreaper, children_of, die_with_parent
 
 _BLOCKED_PREFIXES = ("solutions", "grader._data.solutions")
 
@@ -77,27 +86,24 @@ class WorkerLoop:
             "traceback": _student_traceback(exc, path)[-4000:],
         }
 
-    def load(self, exercise: str, path: str) -> ModuleType | dict:
-        """Import the student's module once; a failed import is remembered as its error reply."""
-        try:
-            with open(path, "rb") as fh:
-                digest = hashlib.sha256(fh.read()).hexdigest()
-        except OSError:
-            digest = "unreadable"
-        key = f"{exercise}:{path}:{digest}"  # a file saved again is loaded again
+    def load(self, exercise: str, path: str, source: bytes) -> ModuleType | dict:
+        """Run the student's module (the file `path` holds `source`) once per version of it; a
+        failed import is remembered as its error reply."""
+        key = f"{exercise}:{path}:{hashlib.sha256(source).hexdigest()}"  # a file saved again is loaded again
         if key in self.modules:
             return self.modules[key]
         name = f"student_{exercise}"
-        spec = importlib.util.spec_from_file_location(name, path)
+        module = ModuleType(name)
+        module.__file__ = path
+        # Tracebacks and inspect.getsource find the lines here: the file itself is out of reach.
+        linecache.cache[path] = (len(source), None, source.decode("utf-8", "replace").splitlines(True), path)
         try:
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
+            code = compile(source, path, "exec", dont_inherit=True)
             # As Python's import system does: code that looks its own module up while it is
             # executed (@dataclass with postponed annotations, @torch.jit.script) finds it.
             sys.modules[name] = module
             with self.guard.dispatch_mode():
-                spec.loader.exec_module(module)
+                exec(code, module.__dict__)
             self.modules[key] = module
         except BaseException as exc:  # noqa: BLE001 - SystemExit and ForbiddenCall included
             sys.modules.pop(name, None)
@@ -107,7 +113,7 @@ class WorkerLoop:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         path = os.path.abspath(request["path"])
         self.guard.activate(request.get("forbidden", ()), request.get("forbidden_ops", ()))
-        module = self.load(request["exercise"], path)
+        module = self.load(request["exercise"], path, request["source"])
         if isinstance(module, dict):
             return dict(module)
         if request["op"] == "load":
@@ -126,8 +132,17 @@ class WorkerLoop:
             return self._exception_reply(exc, path, "run")
         return {"kind": "ok", "value": plain}
 
-    def serve(self) -> None:
-        self.send({"kind": "ready", "pid": os.getpid()})
+    def serve(self, policy: sandbox.Policy, parent: int | None = None) -> None:
+        """Apply `policy`, say so, then answer requests until the grader closes the pipe. With
+        `parent`, die when that process dies (set after the sandbox: changing user clears it)."""
+        try:
+            state = sandbox.apply(policy)
+        except sandbox.SandboxError as exc:
+            self.send({"kind": "fatal", "message": str(exc)})
+            return
+        if parent is not None and not die_with_parent(parent):
+            return
+        self.send({"kind": "ready", "pid": os.getpid(), "sandbox": state})
         while True:
             try:
                 request = self.protocol.decode_request(self.protocol.read_frame(self.req_fd, limit=1 << 34))
@@ -142,15 +157,33 @@ class WorkerLoop:
                            "message": f"the result could not be sent back: {exc}"[:2000], "traceback": ""})
 
 
-def main(argv: list[str]) -> None:
-    req_fd, resp_fd, memory_bytes = int(argv[0]), int(argv[1]), int(argv[2])
-    _limit(memory_bytes)
+def _read_policy(req_fd: int) -> sandbox.Policy:
+    """The first frame on the request pipe: the sandbox policy the grader computed for this worker."""
+    from grader.runner import protocol
+
+    return sandbox.Policy.from_dict(protocol.decode_request(protocol.read_frame(req_fd))["policy"])
+
+
+def _prepare() -> None:
+    """Import what a worker needs before the sandbox closes the grader's files: torch (warmed up),
+    the guard, the probes and every module a probe can name."""
     sys.meta_path.insert(0, _RefuseReferences())
     import torch
 
+    from grader.runner import guard, probes, protocol  # noqa: F401 - imported for the sandboxed worker
+
     torch.set_num_threads(1)
     _warm_up(torch)
-    WorkerLoop(req_fd, resp_fd).serve()
+    probes.preload()
+
+
+def main(argv: list[str]) -> None:
+    """A worker started as a fresh process (where no zygote can fork one)."""
+    req_fd, resp_fd, memory_bytes = int(argv[0]), int(argv[1]), int(argv[2])
+    _limit(memory_bytes)
+    policy = _read_policy(req_fd)
+    _prepare()
+    WorkerLoop(req_fd, resp_fd).serve(policy)
 
 
 def _warm_up(torch: ModuleType) -> None:
@@ -175,49 +208,83 @@ def zygote(argv: list[str]) -> None:
 
     Requests arrive on a Unix socket as JSON with three file descriptors (the worker's request
     pipe, reply pipe and output pipe): {"op": "fork", "cwd", "memory"} answers {"pid"};
-    {"op": "wait", "pid"} reaps a dead worker and answers {"code"}. The zygote runs no student
-    code; each child sets its own limits, session and folder before it serves.
+    {"op": "wait", "pid"} reaps a dead worker, kills what it left behind, and answers {"code"}.
+    The zygote runs no student code; each child sets its own limits, session, folder and sandbox
+    before it serves. The zygote is the subreaper of its workers, so what they leave behind comes
+    back to it; when the grader's end of the socket closes (the grader exited or was killed), it
+    kills every worker and every such leftover, then exits.
     """
     import json
     import socket
 
-    sys.meta_path.insert(0, _RefuseReferences())
-    import torch
-
-    torch.set_num_threads(1)
-    _warm_up(torch)
+    _prepare()
+    become_subreaper()
     sock = socket.socket(fileno=int(argv[0]))
     sock.sendall(b"ready")
-    while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(sock, 4096, 3)
-        except OSError:
-            return
-        if not data:
-            return
-        message = json.loads(data)
-        if message["op"] == "fork":
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                sock.close()
-                _serve_forked(fds, message)
-            for fd in fds:
-                os.close(fd)
-            sock.sendall(json.dumps({"pid": pid}).encode())
-        elif message["op"] == "wait":
+    workers: set[int] = set()
+    try:
+        while True:
             try:
-                _, status = os.waitpid(int(message["pid"]), 0)
-                code = os.waitstatus_to_exitcode(status)
+                data, fds, _, _ = socket.recv_fds(sock, 4096, 3)
+            except OSError:
+                return
+            if not data:
+                return
+            message = json.loads(data)
+            if message["op"] == "fork":
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    sock.close()
+                    _serve_forked(fds, message)
+                for fd in fds:
+                    os.close(fd)
+                workers.add(pid)
+                sock.sendall(json.dumps({"pid": pid}).encode())
+            elif message["op"] == "wait":
+                pid = int(message["pid"])
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    code = os.waitstatus_to_exitcode(status)
+                except ChildProcessError:
+                    code = None
+                workers.discard(pid)
+                _kill_children(keep=workers)
+                sock.sendall(json.dumps({"code": code}).encode())
+    finally:
+        for pid in workers:
+            _kill(pid, group=True)
+        _kill_children(keep=set())
+
+
+def _kill(pid: int, group: bool = False) -> None:
+    try:
+        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_children(keep: set[int]) -> None:
+    """Kill and reap this process's children except `keep`, until no other is left (killing one
+    may hand its own children to us)."""
+    for _ in range(50):
+        others = [pid for pid in children_of(os.getpid()) if pid not in keep]
+        if not others:
+            return
+        for pid in others:
+            _kill(pid)
+            try:
+                os.waitpid(pid, 0)
             except ChildProcessError:
-                code = None
-            sock.sendall(json.dumps({"code": code}).encode())
+                pass
 
 
 def _serve_forked(fds: list[int], message: dict[str, Any]) -> None:
-    """In a freshly forked child: become a worker (own session, folder, limits, output)."""
+    """In a freshly forked child: become a worker (own session, folder, limits, output, sandbox)
+    that dies with the zygote."""
     try:
+        zygote_pid = os.getppid()
         req_fd, resp_fd, out_fd = fds
         os.setsid()
         os.dup2(out_fd, 1)
@@ -226,6 +293,6 @@ def _serve_forked(fds: list[int], message: dict[str, Any]) -> None:
         os.chdir(message["cwd"])
         os.environ["HOME"] = os.environ["TMPDIR"] = message["cwd"]
         _limit(int(message["memory"]))
-        WorkerLoop(req_fd, resp_fd).serve()
+        WorkerLoop(req_fd, resp_fd).serve(_read_policy(req_fd), parent=zygote_pid)
     finally:
         os._exit(0)

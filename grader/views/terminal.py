@@ -85,6 +85,8 @@ def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str
         if notice.startswith("output during") and not verbose:
             continue
         lines.append(click.style("  note: ", fg="yellow") + notice.replace("\n", "\n        "))
+    if verbose:
+        lines.append(f"  sandbox: {result.get('sandbox', 'unknown')}")
     parts: dict[str, list[dict]] = {}
     for check in result["checks"]:
         parts.setdefault(check["part"], []).append(check)
