@@ -81,6 +81,9 @@ def test_exercise_exit_codes_and_json(tmp_path):
                          "started_at", "duration_s", "checks"}
     assert set(data["checks"][0]) == {"name", "part", "points", "max_points", "status", "message", "mistake", "diagnosis"}
     assert all(c["diagnosis"] == [] for c in data["checks"])
+    from grader.runner import sandbox
+
+    assert data["sandbox"] == sandbox.plan() and "no sandbox" not in good.stderr
     stub = _run("exercise", "pooling")
     assert stub.returncode == 1
     assert "TODO" in stub.stdout and "Nothing implemented yet" in stub.stdout
@@ -116,3 +119,14 @@ def test_list_shows_the_last_result(tmp_path):
     listing = _run("list", env_extra=env)
     assert "pooling - Max and average pooling  [18 pts, notes: Convolution]  last: 18/18" in listing.stdout
     assert "conv - Convolution from scratch  [25 pts, notes: Convolution]  not graded yet" in listing.stdout
+
+
+def test_grading_without_a_sandbox_says_so_in_one_line(monkeypatch):
+    from grader.runner import sandbox
+
+    monkeypatch.setattr(sandbox, "plan", lambda: "none")
+    result = CliRunner().invoke(cli, ["exercise", "pooling", "--path", str(ROOT / "solutions"), "-v"])
+    assert result.exit_code == 0, result.output
+    notices = [line for line in result.output.splitlines() if "no sandbox" in line]
+    assert len(notices) == 1 and "Landlock" in notices[0]
+    assert "sandbox: none" in result.output

@@ -243,12 +243,16 @@ def _conv_attack(code: str) -> str:
     return variant("conv", (CONV_ANCHOR, textwrap.indent(code, "    ") + CONV_ANCHOR))
 
 
-def _conv2d_refused(result: dict, error: str = "PermissionError") -> None:
-    """Every conv2d check failed on the attack's error, and the rest of the exercise was graded."""
+def _conv2d_refused(result: dict) -> None:
+    """Every conv2d check failed on the attack's PermissionError, and the rest of the exercise was graded."""
+    _conv2d_refused_as(result, sandbox.plan())
+
+
+def _conv2d_refused_as(result: dict, state: str) -> None:
     conv = [c for c in result["checks"] if c["part"] == "conv2d"]
-    assert conv and all(c["status"] == "error" and error in c["message"] for c in conv), conv
+    assert conv and all(c["status"] == "error" and "PermissionError" in c["message"] for c in conv), conv
     assert statuses(result)["output_size_values"] == statuses(result)["conv_vs_dense_params"] == "passed"
-    assert result["sandbox"] == sandbox.plan()
+    assert result["sandbox"] == state
 
 
 @needs_landlock
@@ -390,3 +394,28 @@ def test_a_worker_started_without_a_zygote_is_sandboxed_too(tmp_path, monkeypatc
     if ABI:
         _conv2d_refused(result)
     assert result["sandbox"] == sandbox.plan()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="the uid fallback needs root")
+def test_the_uid_fallback_grades_honest_code_and_keeps_private_files_out_of_reach(tmp_path, monkeypatch):
+    """As root where Landlock is missing (a Gradescope container, say), workers run as nobody."""
+    from grader.engine.session import grade_exercise
+    from grader.runner.handle import WorkerProcess
+
+    monkeypatch.setattr(sandbox, "plan", lambda: "uid")
+    secret = tmp_path / "seed.json"  # pytest's folders are private to root
+    secret.write_text('{"seed": 1234}')
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    own = WorkerProcess()
+    try:
+        honest = grade_exercise("conv", ROOT / "solutions" / "conv.py", worker=own).to_dict()
+        (folder / "conv.py").write_text(_conv_attack(f"open({str(secret)!r}).read()\n"))
+        spy = grade_exercise("conv", folder / "conv.py", worker=own).to_dict()
+        (folder / "conv.py").write_text(_conv_attack("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"))
+        killer = grade_exercise("conv", folder / "conv.py", worker=own).to_dict()
+    finally:
+        own.stop()
+    assert honest["score"] == honest["max_score"] and honest["sandbox"] == "uid"
+    _conv2d_refused_as(spy, "uid")
+    _conv2d_refused_as(killer, "uid")
