@@ -30,10 +30,15 @@ def _public_api(path):
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_reference_gets_full_marks(grade, name):
+    """Honest code gets full marks inside the sandbox (autograd, torch's threads, the torch.save
+    replies, the autoencoder's training)."""
+    from grader.runner import sandbox
+
     result = grade(name)
     bad = {c["name"]: c["message"] for c in result["checks"] if c["status"] != "passed"}
     assert not bad
     assert result["score"] == result["max_score"] > 0
+    assert result["sandbox"] == sandbox.plan()
 
 
 @pytest.mark.parametrize("name", EXERCISES)
