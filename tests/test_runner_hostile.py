@@ -296,10 +296,11 @@ def test_writing_outside_the_scratch_folder_is_refused(grade, tmp_path):
 
 @pytest.mark.skipif(ABI < 6, reason=f"signal scoping needs Landlock ABI 6; this kernel offers {ABI}")
 def test_a_kill_outside_the_sandbox_is_refused(grade, worker):
-    zygotes_before = [p for p in descendants(os.getpid()) if _cmdline(p).find("zygote") >= 0]
+    worker.ensure_ready()  # its zygote is running
+    zygotes = [p for p in descendants(os.getpid()) if "zygote" in _cmdline(p)]
     src = _conv_attack("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n")
     _conv2d_refused(grade("conv", source=src))
-    assert all(_alive(p) for p in zygotes_before)
+    assert zygotes and all(_alive(p) for p in zygotes)
 
 
 @pytest.mark.skipif(ABI < 4, reason=f"TCP rules need Landlock ABI 4; this kernel offers {ABI}")
@@ -318,7 +319,7 @@ def test_connecting_to_a_local_listener_is_refused(grade):
         listener.close()
 
 
-def test_honest_code_with_threads_and_subprocesses_of_its_own_gets_full_marks(grade):
+def test_honest_code_that_starts_threads_gets_full_marks(grade):
     src = _conv_attack("import threading, torch\n"
                        "torch.set_num_threads(2)\n"
                        "box = []\n"

@@ -154,7 +154,10 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int |
 @click.option("--title", default="cnn-grader class report", show_default=True)
 def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None, junit_path: Path | None,
                title: str) -> None:
-    """Write the class report (HTML), CSV and JUnit XML from the results of `grade batch`."""
+    """Write the class report (HTML), CSV and JUnit XML from the results of `grade batch`.
+
+    The results are first checked against the batch's manifest: a result that changed since the
+    batch wrote it, is missing, or was not written by it is named, and nothing is written (exit 1)."""
     if not (html_path or csv_path or junit_path):
         raise click.UsageError("Nothing to write: pass --html FILE, --csv FILE and/or --junit FILE.")
     from grader.instructor import exports
