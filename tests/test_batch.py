@@ -465,6 +465,9 @@ def test_a_result_changed_during_the_batch_is_named_when_it_ends_and_before_it_r
     assert caught.value.students == ["ada"]
     with pytest.raises(ForgedResultsError, match="ada: changed after the batch wrote it"):
         run_batch(subs, _options(tmp_path))  # resuming would have kept the forged result
+    (tmp_path / "results" / "ada.json").unlink()  # as the message says: delete it, run again
+    assert run_batch(subs, _options(tmp_path)).graded == ["ada"]
+    assert json.loads((tmp_path / "results" / "ada.json").read_text())["score"] == 0
 
 
 def test_no_sandbox_is_refused_unless_allowed(tmp_path, monkeypatch):

@@ -174,7 +174,7 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
                 f"These results in {results_dir} do not match what `grade batch` wrote:\n"
                 + "\n".join(f"  {p}" for p in problems)
                 + "\nDo not use these grades: delete the files named here and run `grade batch` again "
-                  "(students who have a result are skipped).")
+                  "(it grades them again and keeps the others).")
     try:
         results = load_results(results_dir)
     except ValueError as exc:

@@ -539,7 +539,7 @@ def _secrets(out: Path, submissions: list[Submission], options: BatchOptions) ->
 def _forged_message(out: Path, problems: list[str]) -> str:
     return (f"Results in {out} changed after the batch wrote them:\n" + "\n".join(f"  {p}" for p in problems) +
             "\nSomething other than the batch wrote there: do not use these grades. Delete these files and run "
-            "the batch again.")
+            "the batch again (it grades them again and keeps the others).")
 
 
 def _forged(out: Path, recorded: dict[str, str]) -> ForgedResultsError | None:
@@ -568,7 +568,8 @@ def run_batch(submissions: list[Submission], options: BatchOptions,
     out.mkdir(parents=True, exist_ok=True)
     if not options.force:
         _refuse_other_seeds(out, options.seed)
-    recorded = (read_manifest(out) or {"results": {}})["results"]
+    recorded = {student: digest for student, digest in (read_manifest(out) or {"results": {}})["results"].items()
+                if (out / f"{student}.json").is_file()}  # a result deleted since is graded again
     forged = None if options.force else _forged(out, recorded)
     if forged is not None:
         raise forged
