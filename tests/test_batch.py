@@ -427,7 +427,7 @@ def test_tampering_with_the_grader_is_refused_or_stops_the_batch(course, tmp_pat
 def _one_student(tmp_path: Path, source: str) -> list[Submission]:
     (tmp_path / "subs" / "ada").mkdir(parents=True)
     (tmp_path / "subs" / "ada" / "pooling.py").write_text(source)
-    return discover(tmp_path / "subs")
+    return discover(tmp_path / "subs").submissions
 
 
 def _options(tmp_path: Path, **kw: object) -> "BatchOptions":
