@@ -94,6 +94,7 @@ def test_files_outside_the_policy_are_out_of_reach(scratch, tmp_path):
     try:
         report = in_sandbox(policy, {
             "reference": _read(ROOT / "solutions" / "conv.py"),
+            "reference_via_proc": _read(f"/proc/self/root{ROOT}/solutions/conv.py"),
             "package_copy": _read(ROOT / "grader" / "checks" / "conv.py"),
             "list_course": lambda: os.listdir(ROOT),
             "list_solutions": lambda: os.listdir(ROOT / "solutions"),
@@ -116,7 +117,7 @@ def test_files_outside_the_policy_are_out_of_reach(scratch, tmp_path):
     finally:
         planted.unlink(missing_ok=True)  # only a broken sandbox lets it be written
     assert report["state"] == f"landlock-abi-{ABI}"
-    for boundary in ("reference", "package_copy", "list_course", "list_solutions", "write_outside", "write_course",
+    for boundary in ("reference", "reference_via_proc", "package_copy", "list_course", "list_solutions", "write_outside", "write_course",
                      "parent_cmdline", "init_environ", "home"):
         assert report[boundary] == "denied", (boundary, report)
     for allowed in ("write_scratch", "read_scratch", "stdlib", "import", "own_proc", "cpus", "urandom", "devnull"):
