@@ -30,9 +30,11 @@ class Zygote:
     """A process that imported torch once and forks fresh workers on request.
 
     It never runs student code and never imports the references, so a forked worker starts in
-    milliseconds in the same state as a freshly started one. Workers are its children; it reaps
-    them and reports their exit status. If it dies (a student may kill it), the next request
-    starts a new one.
+    milliseconds in the same state as a freshly started one. Workers are its children (each
+    sandboxes itself after the fork, and dies with it); it reaps them, reports their exit status
+    and kills what they leave behind. When this process closes its end of the socket, or dies,
+    the zygote kills every worker and exits. If it dies (without a sandbox a student may kill
+    it), the next request starts a new one.
     """
 
     def __init__(self, device: str) -> None:
