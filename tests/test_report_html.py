@@ -208,3 +208,13 @@ def test_report_command_writes_html_csv_and_junit(class_results, tmp_path):
     junit = Path(f"{out}.xml").read_text()
     assert junit.count("<testsuite ") == 5 and junit.count("diagnosis (layout): the right values with the axes permuted") == 4
     assert CliRunner().invoke(cli, ["report", str(results)]).exit_code == 2  # nothing to write
+
+
+def test_the_report_names_the_sandbox_and_flags_code_that_ran_without_one(class_results):
+    docs = copy.deepcopy(class_results.students[:3])
+    assert "sandbox landlock-abi-7" in render_report(ClassResults(docs))
+    assert "without a sandbox" not in render_report(ClassResults(docs))
+    docs[0]["sandbox"] = "none"
+    page = render_report(ClassResults(docs))
+    assert "1 student: code ran without a sandbox" in page
+    assert "sandbox landlock-abi-7 (2), none (1)" in page
