@@ -8,4 +8,20 @@ by `cli`). Nothing here imports torch at module level: `grade --help`, `grade li
 quiz` stay fast.
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+
+def check(name: str, path: str | None = None, **options: object) -> object:
+    """Grade exercise `name` from a notebook; see `grader.study.notebook.check`."""
+    from grader.study.notebook import check as _check
+
+    return _check(name, path, **options)
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext grader`: registers the `%grade` and `%hint` magics."""
+    from grader.study.notebook import register_magics
+
+    register_magics(ipython)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 import click
 
@@ -24,6 +25,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("grader.commands.instructor", "report_cmd", "Write the HTML class report and CSV from batch results."),
     "gradescope-autograder": ("grader.commands.instructor", "gradescope_cmd", "Build a Gradescope autograder zip."),
     "release": ("grader.commands.instructor", "release_cmd", "Write the student edition of the course (no solutions)."),
+    "github-classroom": ("grader.commands.instructor", "github_classroom_cmd",
+                         "Write the student edition with a GitHub Classroom autograding workflow."),
     "init": ("grader.commands.study", "init_cmd", "Create a fresh working copy of the exercises."),
     "reset": ("grader.commands.study", "reset_cmd", "Restore one exercise's stub (your file is kept as a backup)."),
     "hint": ("grader.commands.study", "hint_cmd", "Show the next hint for an exercise part."),
@@ -72,13 +75,46 @@ class LazyGroup(click.Group):
             raise click.UsageError(f"No such command {name!r}.{hint}", ctx) from exc
 
 
+def _version_text() -> str:
+    """The grader's version, torch's (imported only here), the sandbox and CUDA, one per line."""
+    lines = [f"cnn-grader {__version__}"]
+    try:
+        import torch
+    except ImportError:
+        lines.append("torch: not installed")
+    else:
+        lines.append(f"torch {torch.__version__}")
+        lines.append(f"CUDA: {'available (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'not available'}")
+    from grader.runner.sandbox import describe, plan
+
+    lines.append(describe(plan()))
+    return "\n".join(lines)
+
+
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_text())
+        ctx.exit()
+
+
+def colour_wanted(no_color_flag: bool) -> bool | None:
+    """False when colour is switched off (`--no-color`, or NO_COLOR set to anything but "", as
+    no-color.org asks); None leaves click to decide, which drops escape codes when the output is
+    not a terminal."""
+    return False if no_color_flag or os.environ.get("NO_COLOR") else None
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="cnn-grader")
-def cli() -> None:
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the grader's and torch's versions, the sandbox and whether CUDA is available.")
+@click.option("--no-color", "no_color", is_flag=True, help="No colour in the output (also: the NO_COLOR variable).")
+@click.pass_context
+def cli(ctx: click.Context, no_color: bool) -> None:
     """cnn-grader: self-grading CNN exercises and quizzes.
 
     Start with `grade list`, fill in a stub in exercises/, then `grade exercise NAME`.
     """
+    ctx.color = colour_wanted(no_color)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from grader.catalog import exercise_names, get_exercise, load_catalog
+from grader.commands import complete_exercise, complete_part
 from grader.paths import CourseError, course_root
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -92,7 +93,8 @@ def _check_device(device: str) -> None:
             raise click.UsageError("--device cuda: no CUDA device is available here. Use --device cpu.")
 
 
-def run_grading(names: list[str], folder: Path, seed: int, timeout: float, device: str) -> list[dict]:
+def run_grading(names: list[str], folder: Path, seed: int, timeout: float, device: str,
+                parts: tuple[str, ...] = ()) -> list[dict]:
     """Grade `names` from `folder` with one worker; returns schema-1 dicts. Raises ClickException."""
     from grader.runner.handle import WorkerProcess
 
@@ -107,7 +109,7 @@ def run_grading(names: list[str], folder: Path, seed: int, timeout: float, devic
         for name in names:
             try:
                 result = grading.grade_exercise(name, folder / f"{name}.py", worker=worker, seed=seed,
-                                                timeout=timeout, device=device)
+                                                timeout=timeout, device=device, parts=parts)
             except grading.SetupError as exc:
                 raise click.ClickException(str(exc)) from None
             results.append(result.to_dict())
@@ -125,9 +127,11 @@ def run_grading(names: list[str], folder: Path, seed: int, timeout: float, devic
 
 
 @click.command("exercise")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_exercise)
+@click.option("--part", "parts", multiple=True, metavar="PART", shell_complete=complete_part,
+              help="Grade only this part (repeatable); the result is not saved to your progress.")
 @_grading_options
-def exercise_cmd(name: str, path: Path | None, seed: int, timeout: float, device: str,
+def exercise_cmd(name: str, parts: tuple[str, ...], path: Path | None, seed: int, timeout: float, device: str,
                  json_path: Path | None, verbose: bool) -> None:
     """Grade exercises/NAME.py and explain every check, part by part.
 
@@ -137,8 +141,12 @@ def exercise_cmd(name: str, path: Path | None, seed: int, timeout: float, device
         ex = get_exercise(name)
     except KeyError:
         raise _unknown_exercise(name) from None
+    unknown = [p for p in parts if p not in {part.name for part in ex.parts}]
+    if unknown:
+        raise click.UsageError(f"{name} has no part {', '.join(map(repr, unknown))}. Its parts are: "
+                               f"{', '.join(part.name for part in ex.parts)}.")
     folder = _resolve_folder(path)
-    (result,) = run_grading([name], folder, seed, timeout, device)
+    (result,) = run_grading([name], folder, seed, timeout, device, parts)
     from grader.views.terminal import exercise_report
 
     click.echo(exercise_report(result, verbose=verbose, title=ex.title, section=ex.section))
@@ -146,7 +154,8 @@ def exercise_cmd(name: str, path: Path | None, seed: int, timeout: float, device
         from grader.engine.results import write_json
 
         write_json(json_path, result)
-    _record(result)
+    if not parts:
+        _record(result)
     raise SystemExit(EXIT_OK if result["score"] == result["max_score"] else EXIT_FAILED)
 
 

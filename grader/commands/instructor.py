@@ -14,6 +14,8 @@ from typing import TextIO
 
 import click
 
+from grader.commands import complete_exercise
+
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
@@ -252,3 +254,28 @@ def release_cmd(out: Path) -> None:
     click.echo(f"wrote the student edition to {release.root}: {len(release.exercises)} exercises, "
                f"{release.recorded_bytes / 1e6:.1f} MB of recorded outputs for the public seed.")
     click.echo("instructors grade collected work live, with the references and a secret --seed.")
+
+
+@click.command("github-classroom")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A new folder: the assignment's template repository.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The seed of the hidden inputs (students can see it: this route is formative).")
+@click.option("--exercise", "exercises", multiple=True, metavar="NAME", shell_complete=complete_exercise,
+              help="Only this exercise (repeatable).")
+def github_classroom_cmd(out: Path, seed: int, exercises: tuple[str, ...]) -> None:
+    """Write the student edition with a GitHub Classroom autograding workflow (one step per part)."""
+    from grader.catalog import exercise_names
+    from grader.instructor.classroom import write_classroom
+    from grader.instructor.release import ReleaseError
+
+    unknown = [n for n in exercises if n not in exercise_names()]
+    if unknown:
+        raise click.UsageError(f"Unknown exercise {', '.join(map(repr, unknown))}. `grade list` shows them all.")
+    try:
+        workflow = write_classroom(out, seed=seed, names=list(exercises) or None)
+    except ReleaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {out} with {workflow.relative_to(out)}: push it as the assignment's template repository.")
+    click.echo("Students can read and change their own repository, so this grading is formative; "
+               "grade collected work with Gradescope or `grade batch --seed SECRET`.")

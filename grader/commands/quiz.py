@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from grader.commands import complete_topic
 from grader.quiz.bank import Bank, BankError, Statement, load_bank
 from grader.quiz.export import FORMATS, export_bank
 from grader.quiz.scheduler import select
@@ -113,7 +114,7 @@ _bank_option = click.option(
 
 
 @quiz.command("run", hidden=True, cls=_DefaultCommand)
-@click.argument("topics", nargs=-1, metavar="[TOPIC]...")
+@click.argument("topics", nargs=-1, metavar="[TOPIC]...", shell_complete=complete_topic)
 @click.option("-n", "--count", type=click.IntRange(min=1), default=10, show_default=True,
               help="Ask at most N statements.")
 @click.option("--review", is_flag=True, help="Ask only what is due for revision, most overdue first.")
@@ -178,7 +179,7 @@ def run_cmd(topics: tuple[str, ...], count: int, review: bool, mistakes: bool, s
 
 
 @quiz.command("export")
-@click.argument("topics", nargs=-1, metavar="[TOPIC]...")
+@click.argument("topics", nargs=-1, metavar="[TOPIC]...", shell_complete=complete_topic)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
               help="gift or moodle-xml for Moodle (true/false with feedback), anki-csv for Anki, json.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,

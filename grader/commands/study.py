@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from grader.catalog import Exercise, get_exercise
+from grader.commands import complete_exercise, complete_part
 from grader.commands.exercise import _last_results, _record, _resolve_folder, _unknown_exercise
 from grader.views.terminal import notes_pointer
 
@@ -90,7 +91,7 @@ def init_cmd(directory: Path) -> None:
 
 
 @click.command("reset")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_exercise)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the exercise files (default: the course's exercises/).")
@@ -124,8 +125,8 @@ def reset_cmd(name: str, yes: bool, path: Path | None) -> None:
 
 # --- grade hint ---------------------------------------------------------------------------------
 @click.command("hint")
-@click.argument("name")
-@click.argument("part", required=False)
+@click.argument("name", shell_complete=complete_exercise)
+@click.argument("part", required=False, shell_complete=complete_part)
 @click.option("--list", "list_only", is_flag=True, help="List the parts and how many of their hints you have seen.")
 def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
     """Show the next hint for PART of exercise NAME (default: the first part you have not passed).
@@ -181,7 +182,7 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
 
 # --- grade watch --------------------------------------------------------------------------------
 @click.command("watch")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_exercise)
 @click.option("--manual", is_flag=True, help="Grade when you press Enter instead of on every save "
               "(for file systems where watching files fails).")
 @click.option("--stay", is_flag=True, help="Keep watching NAME once it is complete instead of moving on.")
@@ -254,7 +255,7 @@ def progress_cmd(html_path: Path | None) -> None:
 
 # --- grade solution -----------------------------------------------------------------------------
 @click.command("solution")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_exercise)
 @click.option("--force", is_flag=True, help="Show it even though you have not passed (you will learn less).")
 @click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding your exercise files (default: the course's exercises/).")

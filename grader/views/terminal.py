@@ -20,7 +20,7 @@ _MARKS = {
     "error": ("ERROR", "red"),
     "timeout": ("TIMEOUT", "yellow"),
     "crashed": ("CRASH", "magenta"),
-    "not_implemented": ("TODO", "blue"),
+    "not_implemented": ("TODO", None),  # dim: not attempted is not an error
     "forbidden": ("FORBIDDEN", "red"),
 }
 
@@ -47,11 +47,11 @@ def _wrap(text: str, indent: str) -> str:
 def _diagnosis_line(d: dict[str, str], indent: str) -> str:
     head = f"diagnosis ({_KIND_LABELS.get(d['kind'], d['kind'])}): "
     wrapped = _wrap(head + d["text"], indent)
-    return click.style(wrapped[:len(indent) + len(head)], fg="cyan") + wrapped[len(indent) + len(head):]
+    return click.style(wrapped[:len(indent) + len(head)], fg="yellow") + wrapped[len(indent) + len(head):]
 
 
 def _mistake_lines(m: dict[str, str], indent: str) -> list[str]:
-    return [click.style(f"{indent}likely mistake: {m['name']}", fg="cyan"), _wrap(m["explanation"], indent),
+    return [click.style(f"{indent}likely mistake: {m['name']}", fg="yellow"), _wrap(m["explanation"], indent),
             f"{indent}revisit the notes: " + notes_pointer(m["section"], m.get("subsection", ""))]
 
 
@@ -99,7 +99,7 @@ def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str
         shared_diagnoses = {(d["kind"], d["text"]) for g in groups.values() for d in g["diagnosis"]}
         for c in checks:
             mark, colour = _MARKS[c["status"]]
-            lines.append(f"    {click.style(mark.ljust(9), fg=colour)} {c['name']} ({_fmt_points(c['points'])}/{c['max_points']})")
+            lines.append(f"    {click.style(mark.ljust(9), fg=colour, dim=colour is None)} {c['name']} ({_fmt_points(c['points'])}/{c['max_points']})")
             if c["status"] == "not_implemented" and not verbose:
                 continue
             if c["message"] and c["status"] != "passed":
@@ -107,7 +107,7 @@ def exercise_report(result: dict[str, Any], *, verbose: bool = False, title: str
                 lines.append("              " + msg.replace("\n", "\n              "))
             m = c.get("mistake")
             if m and m["name"] in shared_mistakes:
-                lines.append(click.style(f"{_INDENT}likely mistake: {m['name']}", fg="cyan") +
+                lines.append(click.style(f"{_INDENT}likely mistake: {m['name']}", fg="yellow") +
                              f" (the same in {shared_mistakes[m['name']]} checks: see below)")
             elif m:
                 lines += _mistake_lines(m, _INDENT)
