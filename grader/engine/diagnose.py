@@ -481,7 +481,9 @@ def _edges(d: int, ndim: int, before: int, after: int) -> str:
     if ndim >= 2 and d >= ndim - 2:
         unit, first, last = ("row", "top", "bottom") if d == ndim - 2 else ("column", "left", "right")
     else:
-        unit, first, last = f"index of {_dim(d, ndim)}", "start", "end"
+        unit, first, last = "entry", "start", "end"
+        return _join([f"{n} {'entries' if n > 1 else unit} at the {side} of {_dim(d, ndim)}"
+                      for n, side in ((before, first), (after, last)) if n])
     sides = [f"{n} {unit}{'s' if n > 1 else ''} at the {side}" for n, side in ((before, first), (after, last)) if n]
     return _join(sides)
 
