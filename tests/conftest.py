@@ -1,8 +1,10 @@
-"""Shared fixtures: one warm worker for the session, and helpers to grade a source text."""
+"""Shared fixtures: one warm worker for the session, helpers to grade a source text, and headless Chromium."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -104,3 +106,21 @@ def assert_statuses(result: dict, expected: dict[str, str]) -> None:
     for check, status in expected.items():
         message = next(c["message"] for c in result["checks"] if c["name"] == check)
         assert st[check] == status, (check, message)
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--window-size=1280,2000"]
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
+                                    reason="no headless browser: install Debian's `chromium` (.ci/run installs it)")
+
+
+def chromium(*args: str, user_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run headless Chromium (Debian's `chromium`) with `args`; its log goes to stderr."""
+    return subprocess.run([shutil.which("chromium"), *CHROMIUM_FLAGS, f"--user-data-dir={user_dir}", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def console_messages(log: str) -> list[str]:
+    """The page's console messages in a Chromium log (a CSP violation or a script error is one)."""
+    return [line for line in log.splitlines() if ":CONSOLE" in line]

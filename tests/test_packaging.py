@@ -33,7 +33,7 @@ def test_wheel_carries_the_course_data(installed):
     _, names = installed
     for required in ("grader/catalog.yaml", "grader/_data/exercises/conv.py", "grader/_data/solutions/conv.py",
                      "grader/checks/conv.py", "grader/runner/worker.py", "grader/_data/docs/EXERCISES.md",
-                     "grader/_data/docs/notes/convolution.md"):
+                     "grader/_data/docs/notes/convolution.md", "grader/views/templates/pictures/picture.svg.j2"):
         assert required in names
     assert any(n.startswith("grader/_data/quizzes/") and n.endswith(".yaml") for n in names)
     for init in sorted((ROOT / "grader").rglob("__init__.py")):  # every package of the source tree

@@ -8,20 +8,16 @@ import csv
 import hashlib
 import io
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import chromium, console_messages, needs_chromium
 from grader.instructor.classdata import ClassResults
 from grader.instructor.demo import demo_class
 from grader.instructor.report import TEMPLATES, render_report
 
 EVIL = "<script>alert('pwned')</script>"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0", "--window-size=1280,2000"]
 
 
 @pytest.fixture(scope="module")
@@ -116,29 +112,23 @@ def test_templates_are_j2_files():
     assert all(n.endswith(".j2") for n in names)
 
 
-def _chromium(*args: str, user_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([shutil.which("chromium"), *CHROMIUM_FLAGS, f"--user-data-dir={user_dir}", *args],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="no headless browser: install Debian's `chromium` (.ci/run installs it)")
+@needs_chromium
 def test_report_loads_in_chromium_without_errors(page, tmp_path):
     report = tmp_path / "report.html"
     report.write_text(page, encoding="utf-8")
     url = report.as_uri()
     shot = tmp_path / "report.png"
-    run = _chromium(f"--screenshot={shot}", url, user_dir=tmp_path / "profile")
+    run = chromium(f"--screenshot={shot}", url, user_dir=tmp_path / "profile")
     assert run.returncode == 0, run.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     # The page's own script ran (data-ready), reported no error, and the browser logged no console message
     # (a CSP violation or an uncaught exception would be one).
-    run = _chromium("--dump-dom", url + "#sort=student-table:2:desc", user_dir=tmp_path / "profile")
+    run = chromium("--dump-dom", url + "#sort=student-table:2:desc", user_dir=tmp_path / "profile")
     assert run.returncode == 0, run.stderr[-2000:]
     dom, log = run.stdout, run.stderr
     assert 'data-ready="1"' in dom
     assert re.search(r'<pre id="js-errors"></pre>', dom), re.search(r'<pre id="js-errors">.*?</pre>', dom, re.S).group(0)
-    assert not [line for line in log.splitlines() if ":CONSOLE" in line]
+    assert not console_messages(log)
     # ... and sorted the students by share, highest first, from the link.
     body = dom.split('id="student-table"', 1)[1].split("</tbody>", 1)[0]
     shares = [float(v) for v in re.findall(r'<td class="num" data-sort="([0-9.]+)">\d+\.\d %</td>', body)]

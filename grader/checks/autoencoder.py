@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from grader.checks import call, relative_gap
 from grader.engine.compare import TENSOR_KEY, compare, is_tensor
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _SECTION = "Autoencoders"
 SIZE = 28
@@ -804,23 +804,26 @@ LOOP_MISTAKES = (
 DENOISE_MISTAKES = tuple(m for m in LOOP_MISTAKES if m.name in ("noisy-image-as-target", "noise-never-added"))
 
 
+_LOSSES = Picture("training", of="losses")
+
+
 CHECKS = [
     Check("autoencoder_shapes", "ConvAutoencoder", 2, _shapes, AE_MISTAKES,
-          "encode -> (N, latent_dim), decode and forward -> (N, C, 28, 28), for several channels and latent sizes"),
+          "encode -> (N, latent_dim), decode and forward -> (N, C, 28, 28), for several channels and latent sizes", Picture("values")),
     Check("autoencoder_output_range", "ConvAutoencoder", 2, _outputs, AE_MISTAKES,
-          "outputs in [0, 1], also when decoding large latent codes"),
+          "outputs in [0, 1], also when decoding large latent codes", Picture("maps", of="decode", difference=False)),
     Check("autoencoder_bottleneck", "ConvAutoencoder", 2, _bottleneck, AE_MISTAKES,
-          "the output depends on the input only through the latent_dim numbers of the code"),
+          "the output depends on the input only through the latent_dim numbers of the code", Picture("spectrum", of="jacobian_rows")),
     Check("autoencoder_trains_below_baseline", "ConvAutoencoder", 4, _trains, (),
-          "trained for a fixed small budget, it reconstructs held-out images clearly better than the mean image"),
+          "trained for a fixed small budget, it reconstructs held-out images clearly better than the mean image", Picture("training", of="losses", images="reconstructed", inputs=(2,))),
     Check("reconstruction_loss_values", "reconstruction_loss", 2, _recon_loss, LOSS_MISTAKES,
-          "the mean squared error, gradients included"),
+          "the mean squared error, gradients included", Picture("values")),
     Check("add_noise_statistics", "add_noise", 4, _noise_cases, NOISE_MISTAKES,
-          "Gaussian noise of the given std, clamped to [0, 1], reproducible with the generator, input unchanged"),
+          "Gaussian noise of the given std, clamped to [0, 1], reproducible with the generator, input unchanged", Picture("maps", of="first", difference=False)),
     Check("train_autoencoder_exact_full_batch", "train_autoencoder", 3, _train_exact, LOOP_MISTAKES,
-          "one full batch, no noise: losses and final weights equal the reference's (Adam, zero_grad, lr, loss before the step)"),
+          "one full batch, no noise: losses and final weights equal the reference's (Adam, zero_grad, lr, loss before the step)", _LOSSES),
     Check("train_autoencoder_epoch_losses", "train_autoencoder", 3, _epoch_losses, LOOP_MISTAKES,
-          "with lr = 0: each epoch's loss is the mean over its samples; with noise, noisy inputs against clean targets"),
+          "with lr = 0: each epoch's loss is the mean over its samples; with noise, noisy inputs against clean targets", _LOSSES),
     Check("train_autoencoder_denoises", "train_autoencoder", 4, _denoising, DENOISE_MISTAKES,
-          "trained with noise_std > 0, the denoised outputs are closer to the clean images than the noisy inputs, and not brightened by the noise"),
+          "trained with noise_std > 0, the denoised outputs are closer to the clean images than the noisy inputs, and not brightened by the noise", Picture("training", of="losses", images="denoised", inputs=(2, 3))),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import call, outcome_case, randn
-from grader.engine.spec import Check, Mistake
+from grader.engine.spec import Check, Mistake, Picture
 
 # (N, C_in, H, W, C_out, kH, kW, stride, padding, label)
 _CONV_CONFIGS = [
@@ -394,21 +394,24 @@ def _params(g, ref):
     return [call("conv_vs_dense_params", *c, label=f"in_shape {c[0]}, out_channels {c[1]}, kernel_size {c[2]}") for c in configs]
 
 
+_MAPS = Picture("maps")
+
+
 CHECKS = [
     Check("output_size_values", "conv2d_output_size", 2, _size_valid, SIZE_MISTAKES,
-          "the formula on strides, paddings and dilations, including sizes that do not divide evenly"),
+          "the formula on strides, paddings and dilations, including sizes that do not divide evenly", Picture("values")),
     Check("output_size_errors", "conv2d_output_size", 2, _size_errors, SIZE_ERROR_MISTAKES,
-          "ValueError for impossible or ill-typed arguments"),
+          "ValueError for impossible or ill-typed arguments", Picture("values")),
     Check("conv2d_forward", "conv2d", 4, _conv_forward, CONV_MISTAKES,
-          "float32 outputs against the reference on 5 shapes"),
+          "float32 outputs against the reference on 5 shapes", _MAPS),
     Check("conv2d_float64_optional_bias", "conv2d", 3, _conv_float64_nobias, CONV_MISTAKES,
-          "float64 in, float64 out; bias=None"),
+          "float64 in, float64 out; bias=None", _MAPS),
     Check("conv2d_gradients", "conv2d", 3, _conv_grads, CONV_MISTAKES,
-          "gradients w.r.t. x, weight and bias through autograd"),
+          "gradients w.r.t. x, weight and bias through autograd", _MAPS),
     Check("conv_transpose2d_forward", "conv_transpose2d", 4, _tconv_forward, TCONV_MISTAKES,
-          "outputs against the reference, including stride larger than the kernel"),
+          "outputs against the reference, including stride larger than the kernel", _MAPS),
     Check("conv_transpose2d_float64_gradients", "conv_transpose2d", 4, _tconv_float64_grads, TCONV_MISTAKES,
-          "float64, optional bias, and gradients"),
+          "float64, optional bias, and gradients", _MAPS),
     Check("conv_vs_dense_params", "conv_vs_dense_params", 3, _params, PARAM_MISTAKES,
-          "parameter counts of a conv layer and the dense layer it replaces"),
+          "parameter counts of a conv layer and the dense layer it replaces", Picture("values")),
 ]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from grader.checks import call, randn
 from grader.engine.compare import compare
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _SECTION = "GANs"
 
@@ -425,25 +425,30 @@ STEP_MISTAKES = (
 )
 
 
+_G_CURVE = Picture("curve", of="grads", inputs=(1,))  # the gradient w.r.t. each fake logit
+_G_SLOPE = Picture("curve", of="gradient w.r.t. the logits", inputs=(1,))
+_STEPS = Picture("training", of="losses")  # d_loss and g_loss per step
+
+
 CHECKS = [
     Check("discriminator_loss_values", "discriminator_loss", 2, _d_values, D_MISTAKES,
-          "BCE(real, 1) + BCE(fake, 0) on ordinary logits, batches of different sizes, gradients"),
+          "BCE(real, 1) + BCE(fake, 0) on ordinary logits, batches of different sizes, gradients", Picture("curve", of="grads", inputs=(1, 2))),
     Check("discriminator_loss_extreme_logits", "discriminator_loss", 2, _d_extreme, D_MISTAKES,
-          "logits of +-1e4: finite values and gradients"),
+          "logits of +-1e4: finite values and gradients", Picture("curve", of="grads", inputs=(1, 2))),
     Check("generator_loss_minimax_values", "generator_loss_minimax", 1, _g_values("generator_loss_minimax"), MINIMAX_MISTAKES,
-          "mean(log(1 - sigmoid(x))) on ordinary logits, gradients"),
+          "mean(log(1 - sigmoid(x))) on ordinary logits, gradients", _G_CURVE),
     Check("generator_loss_minimax_extreme_logits", "generator_loss_minimax", 1, _g_extreme("generator_loss_minimax"), MINIMAX_MISTAKES,
-          "logits of +-1e4: finite values and gradients"),
+          "logits of +-1e4: finite values and gradients", _G_CURVE),
     Check("generator_loss_minimax_saturates", "generator_loss_minimax", 2, _g_gradient("generator_loss_minimax"), MINIMAX_MISTAKES,
-          "the gradient at D(G(z)) = 0.001 is about -0.001: the 'very low gradient at the beginning'"),
+          "the gradient at D(G(z)) = 0.001 is about -0.001: the 'very low gradient at the beginning'", _G_SLOPE),
     Check("generator_loss_nonsaturating_values", "generator_loss_nonsaturating", 1, _g_values("generator_loss_nonsaturating"), NONSAT_MISTAKES,
-          "-mean(log(sigmoid(x))) on ordinary logits, gradients"),
+          "-mean(log(sigmoid(x))) on ordinary logits, gradients", _G_CURVE),
     Check("generator_loss_nonsaturating_extreme_logits", "generator_loss_nonsaturating", 1, _g_extreme("generator_loss_nonsaturating"), NONSAT_MISTAKES,
-          "logits of +-1e4: finite values and gradients"),
+          "logits of +-1e4: finite values and gradients", _G_CURVE),
     Check("generator_loss_nonsaturating_gradient", "generator_loss_nonsaturating", 2, _g_gradient("generator_loss_nonsaturating"), NONSAT_MISTAKES,
-          "the gradient at D(G(z)) = 0.001 is about -0.999: the fix for the saturation"),
+          "the gradient at D(G(z)) = 0.001 is about -0.999: the fix for the saturation", _G_SLOPE),
     Check("gan_train_step_one_step", "gan_train_step", 3, _one_step, STEP_MISTAKES,
-          "one step from given weights: both networks' parameters and the two losses"),
+          "one step from given weights: both networks' parameters and the two losses", _STEPS),
     Check("gan_train_step_consecutive_steps", "gan_train_step", 5, _several_steps, STEP_MISTAKES,
-          "several consecutive steps: zero_grad, detach, order and loss show up from the second step"),
+          "several consecutive steps: zero_grad, detach, order and loss show up from the second step", _STEPS),
 ]

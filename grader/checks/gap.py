@@ -10,7 +10,7 @@ from torch import nn
 from grader.checks import call, module_case, randn, reference_state
 from grader.engine.compare import TOLERANCES, compare, is_tensor
 from grader.runner.probes import TENSOR_KEY
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _S = "GlobalAvgPooling"
 _PROBES = "grader.checks.gap"
@@ -248,17 +248,17 @@ def _cam_identity(g, ref):
 
 CHECKS = [
     Check("global_avg_pool_forward", "global_avg_pool", 3, _gap_forward, GAP_MISTAKES,
-          "(N, C, H, W) -> (N, C) on square, non-square and 1x1 maps"),
+          "(N, C, H, W) -> (N, C) on square, non-square and 1x1 maps", Picture("maps")),
     Check("global_avg_pool_float64_gradients", "global_avg_pool", 3, _gap_float64_grads, GAP_MISTAKES,
-          "float64 in, float64 out, and the gradient spread evenly over the H * W positions"),
+          "float64 in, float64 out, and the gradient spread evenly over the H * W positions", Picture("maps")),
     Check("classifier_logits", "GAPClassifier", 3, _classifier_logits, CLASSIFIER_MISTAKES,
-          "the logits (and gradients) of fc(GAP(features)) with the reference's weights"),
+          "the logits (and gradients) of fc(GAP(features)) with the reference's weights", Picture("maps")),
     Check("classifier_any_input_size", "GAPClassifier", 2, _classifier_sizes, CLASSIFIER_MISTAKES,
-          "one set of weights classifies feature maps of any size, 1x1 included"),
+          "one set of weights classifies feature maps of any size, 1x1 included", Picture("maps")),
     Check("classifier_parameters", "GAPClassifier", 1, _classifier_parameters, (),
-          "no parameters beyond fc: GAP itself has none"),
+          "no parameters beyond fc: GAP itself has none", Picture("values")),
     Check("cam_values", "class_activation_map", 3, _cam_values, CAM_MISTAKES,
-          "M[n, h, w] = sum_c w[class_idx[n], c] * f[n, c, h, w], gradients included"),
+          "M[n, h, w] = sum_c w[class_idx[n], c] * f[n, c, h, w], gradients included", Picture("maps")),
     Check("cam_mean_is_class_score", "class_activation_map", 3, _cam_identity, CAM_MISTAKES,
-          "mean over positions of the CAM + bias = the class score (Zhou et al. 2016)"),
+          "mean over positions of the CAM + bias = the class score (Zhou et al. 2016)", Picture("values")),
 ]

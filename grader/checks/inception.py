@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from grader.checks import call, module_case, randn, reference_state
 from grader.runner import probes
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _S = "Convolution"
 _PROBES = "grader.checks.inception"
@@ -189,17 +189,17 @@ def _naive_values(g, ref):
 
 CHECKS = [
     Check("module_forward", "InceptionModule", 4, lambda g, ref: _module_cases(g, ref, grad=False), MODULE_MISTAKES,
-          "outputs equal the reference's with its weights, inception(3a) and small inputs included"),
+          "outputs equal the reference's with its weights, inception(3a) and small inputs included", Picture("maps")),
     Check("module_gradients", "InceptionModule", 2, lambda g, ref: _module_cases(g, ref, grad=True), MODULE_MISTAKES,
-          "gradients w.r.t. the input and every parameter"),
+          "gradients w.r.t. the input and every parameter", Picture("maps")),
     Check("module_output_shape", "InceptionModule", 1, _output_shapes, (),
-          "ch1x1 + ch3x3 + ch5x5 + pool_proj output channels, height and width kept"),
+          "ch1x1 + ch3x3 + ch5x5 + pool_proj output channels, height and width kept", Picture("values")),
     Check("module_parameter_count", "InceptionModule", 1, _module_parameter_counts, (),
-          "the parameters of your module (163,696 for inception(3a)), lazy modules included"),
+          "the parameters of your module (163,696 for inception(3a)), lazy modules included", Picture("values")),
     Check("params_values", "inception_params", 2, _params_values, PARAM_MISTAKES,
-          "the count on inception(3a) (163,696) and other configurations"),
+          "the count on inception(3a) (163,696) and other configurations", Picture("values")),
     Check("params_other_configs", "inception_params", 2, _params_other_configs, PARAM_MISTAKES,
-          "the count on inception(4a) and random configurations, against the contract's module (never against your own)"),
+          "the count on inception(4a) and random configurations, against the contract's module (never against your own)", Picture("values")),
     Check("naive_params_values", "naive_inception_params", 3, _naive_values, NAIVE_MISTAKES,
-          "the naive module's count on inception(3a) (387,296) and other configurations"),
+          "the naive module's count on inception(3a) (387,296) and other configurations", Picture("values")),
 ]

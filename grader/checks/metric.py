@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from grader.checks import call, randn
 from grader.engine.compare import compare
 from grader.runner import probes
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _SECTION = "MetricLearning"
 
@@ -540,25 +540,25 @@ VERIFY_MISTAKES = (
 
 CHECKS = [
     Check("pairwise_distances_values", "pairwise_distances", 3, _pd_values, PD_MISTAKES,
-          "Euclidean and squared distances against the reference, float32 and float64, gradients"),
+          "Euclidean and squared distances against the reference, float32 and float64, gradients", Picture("values")),
     Check("pairwise_distances_coincident_rows", "pairwise_distances", 2, _pd_coincident, PD_MISTAKES,
-          "rows that coincide: distance 0, never negative or NaN, finite (zero) gradients"),
+          "rows that coincide: distance 0, never negative or NaN, finite (zero) gradients", Picture("values")),
     Check("contrastive_loss_values", "contrastive_loss", 2, _contrastive_values, CONTRASTIVE_MISTAKES,
-          "the Hadsell et al. loss with same = 1 for similar pairs, margins and label dtypes"),
+          "the Hadsell et al. loss with same = 1 for similar pairs, margins and label dtypes", Picture("values")),
     Check("contrastive_loss_gradients", "contrastive_loss", 2, _contrastive_gradients, CONTRASTIVE_MISTAKES,
-          "gradients, identical similar pairs (d = 0), pairs beyond the margin"),
+          "gradients, identical similar pairs (d = 0), pairs beyond the margin", Picture("values")),
     Check("triplet_loss_reference", "triplet_loss", 2, _triplet_reference, TRIPLET_MISTAKES,
-          "against the reference, gradients included, positive == anchor, satisfied triplets"),
+          "against the reference, gradients included, positive == anchor, satisfied triplets", Picture("values")),
     Check("triplet_loss_vs_pytorch", "triplet_loss", 2, _triplet_pytorch, TRIPLET_MISTAKES,
-          "against F.triplet_margin_loss within the difference its eps makes"),
+          "against F.triplet_margin_loss within the difference its eps makes", Picture("values")),
     Check("batch_hard_values", "batch_hard_triplet_loss", 3, _bh_values, BH_MISTAKES,
-          "hardest positive and hardest negative per anchor, singletons left out, gradients"),
+          "hardest positive and hardest negative per anchor, singletons left out, gradients", Picture("values")),
     Check("batch_hard_edge_cases", "batch_hard_triplet_loss", 2, _bh_edges, BH_MISTAKES,
-          "a single class, all singletons, a single qualifying class"),
+          "a single class, all singletons, a single qualifying class", Picture("values")),
     Check("siamese_shared_weights", "SiameseNet", 4, _siamese, SIAMESE_MISTAKES,
-          "outputs, parameter count equal to the embedding's, both inputs' gradients on the same tensors"),
+          "outputs, parameter count equal to the embedding's, both inputs' gradients on the same tensors", Picture("values")),
     Check("verify_nearest_or_unknown", "verify", 2, _verify_random, VERIFY_MISTAKES,
-          "the nearest gallery label or -1 beyond the threshold"),
+          "the nearest gallery label or -1 beyond the threshold", Picture("values")),
     Check("verify_ties_and_thresholds", "verify", 2, _verify_edges, VERIFY_MISTAKES,
-          "a distance equal to the threshold, ties to the lower index, threshold 0, no queries"),
+          "a distance equal to the threshold, ties to the lower index, threshold 0, no queries", Picture("values")),
 ]

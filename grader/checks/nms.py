@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import call, dtype_name, random_boxes
-from grader.engine.spec import Check, Mistake
+from grader.engine.spec import Check, Mistake, Picture
 
 _SECTION = "Object Detection"
 
@@ -427,29 +427,34 @@ def _batched_edge_cases(g, ref):
     ]
 
 
+_IOU_PICTURE = Picture("iou", inputs=(1, 2))  # boxes1, boxes2
+_NMS_PICTURE = Picture("kept", inputs=(1, 2))  # boxes, scores
+_BATCHED_PICTURE = Picture("kept", inputs=(1, 2, 3))  # boxes, scores, categories
+
+
 CHECKS = [
     Check("box_area_values", "box_area", 2, _area_cases, AREA_MISTAKES,
-          "areas of the published, random, zero-area and empty box sets, gradients included"),
+          "areas of the published, random, zero-area and empty box sets, gradients included", Picture("values")),
     Check("box_iou_published", "box_iou", 1, _iou_published, IOU_MISTAKES,
-          "the published 4 x 3 IoU matrix and its transpose"),
+          "the published 4 x 3 IoU matrix and its transpose", _IOU_PICTURE),
     Check("box_iou_random", "box_iou", 2, _iou_random, IOU_MISTAKES,
-          "random boxes in float32 and float64, gradients included"),
+          "random boxes in float32 and float64, gradients included", _IOU_PICTURE),
     Check("box_iou_no_overlap", "box_iou", 2, _iou_no_overlap, IOU_MISTAKES,
-          "disjoint, touching and nested boxes"),
+          "disjoint, touching and nested boxes", _IOU_PICTURE),
     Check("box_iou_degenerate", "box_iou", 1, _iou_degenerate, IOU_MISTAKES,
-          "zero-area boxes (IoU 0, never NaN) and empty sets"),
+          "zero-area boxes (IoU 0, never NaN) and empty sets", _IOU_PICTURE),
     Check("nms_near_threshold", "nms", 3, _nms_near_threshold, NMS_MISTAKES,
-          "random sets with pairs just above and just below the threshold, several thresholds, float32 and float64"),
+          "random sets with pairs just above and just below the threshold, several thresholds, float32 and float64", _NMS_PICTURE),
     Check("nms_exact_threshold_and_ties", "nms", 3, _nms_exact_and_ties, NMS_MISTAKES,
-          "IoU equal to the threshold keeps both boxes; equal scores keep the lower index first"),
+          "IoU equal to the threshold keeps both boxes; equal scores keep the lower index first", _NMS_PICTURE),
     Check("nms_edge_cases", "nms", 2, _nms_edge_cases, NMS_MISTAKES,
-          "empty input, one box, identical boxes, thresholds 0 and 1; int64 indices by decreasing score"),
+          "empty input, one box, identical boxes, thresholds 0 and 1; int64 indices by decreasing score", _NMS_PICTURE),
     Check("nms_many_boxes", "nms", 2, _nms_many, NMS_MISTAKES,
-          "thousands of boxes, as a detector outputs: every box takes part, hundreds stay"),
+          "thousands of boxes, as a detector outputs: every box takes part, hundreds stay", _NMS_PICTURE),
     Check("batched_nms_categories", "batched_nms", 2, _batched_categories, BATCHED_MISTAKES,
-          "boxes of different categories never suppress each other, also with negative coordinates"),
+          "boxes of different categories never suppress each other, also with negative coordinates", _BATCHED_PICTURE),
     Check("batched_nms_many_categories", "batched_nms", 2, _batched_many, BATCHED_MISTAKES,
-          "many categories, equal scores across categories"),
+          "many categories, equal scores across categories", _BATCHED_PICTURE),
     Check("batched_nms_edge_cases", "batched_nms", 1, _batched_edge_cases, BATCHED_MISTAKES,
-          "empty input, a single category, one box per category, a single box, category ids that are not 0, 1, ..."),
+          "empty input, a single category, one box per category, a single box, category ids that are not 0, 1, ...", _BATCHED_PICTURE),
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import call, outcome_case, randn
-from grader.engine.spec import Check, Mistake
+from grader.engine.spec import Check, Mistake, Picture
 
 # (N, C, H, W, kernel_size, stride, label)
 _CONFIGS = [
@@ -225,13 +225,13 @@ def _errors(g, ref):
 
 CHECKS = [
     Check("max_pool2d_forward", "max_pool2d", 4, _forward("max_pool2d"), _mistakes("max_pool2d"),
-          "outputs against the reference on 5 shapes, overlapping windows included"),
+          "outputs against the reference on 5 shapes, overlapping windows included", Picture("maps")),
     Check("max_pool2d_float64_gradients", "max_pool2d", 4, _float64_grads("max_pool2d"), _mistakes("max_pool2d"),
-          "float64, and the gradient flowing only to each window's maximum"),
+          "float64, and the gradient flowing only to each window's maximum", Picture("maps")),
     Check("avg_pool2d_forward", "avg_pool2d", 4, _forward("avg_pool2d"), _mistakes("avg_pool2d"),
-          "outputs against the reference on 5 shapes"),
+          "outputs against the reference on 5 shapes", Picture("maps")),
     Check("avg_pool2d_float64_gradients", "avg_pool2d", 4, _float64_grads("avg_pool2d"), _mistakes("avg_pool2d"),
-          "float64, and the gradient spread evenly over each window"),
+          "float64, and the gradient spread evenly over each window", Picture("maps")),
     Check("kernel_larger_than_input", "errors", 2, _errors, ERROR_MISTAKES,
-          "a kernel larger than the input, in one dimension or both, raises ValueError or RuntimeError; one as large fits"),
+          "a kernel larger than the input, in one dimension or both, raises ValueError or RuntimeError; one as large fits", Picture("window", inputs=(1, 2))),
 ]

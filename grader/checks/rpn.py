@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from grader.checks import call, dtype_name, module_case, randn, random_boxes, reference_state
 from grader.engine.compare import is_tensor
 from grader.runner.probes import TENSOR_KEY
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _SECTION = "Object Detection"
 _CLIP = math.log(1000.0 / 16)
@@ -606,39 +606,43 @@ def _proposals_ties(g, ref):
     ]
 
 
+_BOXES = Picture("boxes")
+_PROPOSALS = Picture("boxes", of=("out", 0), inputs=(4,))  # the proposals in the image of image_size
+
+
 CHECKS = [
     Check("generate_anchors_defaults", "generate_anchors", 1, _anchors_defaults, ANCHOR_MISTAKES,
-          "the 9 default anchors of torchvision's AnchorGenerator"),
+          "the 9 default anchors of torchvision's AnchorGenerator", _BOXES),
     Check("generate_anchors_sizes_ratios", "generate_anchors", 2, _anchors_other, ANCHOR_MISTAKES,
-          "other sizes and ratios: ratio-major order, rounding halves to even"),
+          "other sizes and ratios: ratio-major order, rounding halves to even", _BOXES),
     Check("grid_anchors_order_count", "grid_anchors", 2, _grid_cases, GRID_MISTAKES,
-          "H * W * A anchors, row by row, the A anchors of a location consecutive, on non-square maps"),
+          "H * W * A anchors, row by row, the A anchors of a location consecutive, on non-square maps", _BOXES),
     Check("grid_anchors_strides", "grid_anchors", 1, _grid_strides, GRID_MISTAKES,
-          "pair strides (stride_h, stride_w) and float64 anchors"),
+          "pair strides (stride_h, stride_w) and float64 anchors", _BOXES),
     Check("encode_boxes_values", "encode_boxes", 3, _encode_cases, ENCODE_MISTAKES,
-          "offsets against the reference, weights other than 1, gradients"),
+          "offsets against the reference, weights other than 1, gradients", Picture("values")),
     Check("decode_boxes_values", "decode_boxes", 2, _decode_cases, DECODE_MISTAKES,
-          "boxes against the reference, weights other than 1, gradients"),
+          "boxes against the reference, weights other than 1, gradients", _BOXES),
     Check("decode_boxes_clamp", "decode_boxes", 1, _decode_clamp_cases, DECODE_MISTAKES,
-          "dw and dh clamped from above at log(1000/16), after the weights"),
+          "dw and dh clamped from above at log(1000/16), after the weights", _BOXES),
     Check("decode_encode_round_trip", "decode_boxes", 1, _round_trip_cases, DECODE_MISTAKES,
-          "decode_boxes gives back the boxes whose offsets encode_boxes (the reference's) made"),
+          "decode_boxes gives back the boxes whose offsets encode_boxes (the reference's) made", _BOXES),
     Check("rpn_head_outputs", "RPNHead", 2, _head_outputs, HEAD_MISTAKES,
-          "objectness and deltas with the reference's weights"),
+          "objectness and deltas with the reference's weights", Picture("maps")),
     Check("rpn_head_gradients", "RPNHead", 2, _head_grads, HEAD_MISTAKES,
-          "gradients w.r.t. the features and every parameter"),
+          "gradients w.r.t. the features and every parameter", Picture("maps")),
     Check("flatten_matches_grid_anchors", "flatten_rpn_outputs", 2, _flatten_order, FLATTEN_MISTAKES,
-          "the order of grid_anchors, on maps where every anchor and location has its own value"),
+          "the order of grid_anchors, on maps where every anchor and location has its own value", Picture("values")),
     Check("flatten_random_maps", "flatten_rpn_outputs", 1, _flatten_random, FLATTEN_MISTAKES,
-          "random maps, gradients included"),
+          "random maps, gradients included", Picture("values")),
     Check("proposals_valid", "rpn_proposals", 1, _proposals_valid, PROPOSAL_MISTAKES,
-          "boxes inside the image and not too small, probabilities in decreasing order, at most post_nms_top_n"),
+          "boxes inside the image and not too small, probabilities in decreasing order, at most post_nms_top_n", _PROPOSALS),
     Check("proposals_default_limits", "rpn_proposals", 2, _proposals_defaults, PROPOSAL_MISTAKES,
-          "proposals and probabilities equal to the reference's at the default limits"),
+          "proposals and probabilities equal to the reference's at the default limits", _PROPOSALS),
     Check("proposals_top_n_limits", "rpn_proposals", 1, _proposals_top_n, PROPOSAL_MISTAKES,
-          "pre_nms_top_n and post_nms_top_n"),
+          "pre_nms_top_n and post_nms_top_n", _PROPOSALS),
     Check("proposals_clip_and_min_size", "rpn_proposals", 1, _proposals_clip_small, PROPOSAL_MISTAKES,
-          "clipping to a non-square image and removing small boxes"),
+          "clipping to a non-square image and removing small boxes", _PROPOSALS),
     Check("proposals_ties", "rpn_proposals", 1, _proposals_ties, PROPOSAL_MISTAKES,
-          "equal scores: the lower index first"),
+          "equal scores: the lower index first", _PROPOSALS),
 ]

@@ -12,7 +12,7 @@ from torch import nn
 from grader.checks import call, randn
 from grader.engine.compare import compare, is_tensor
 from grader.runner.probes import TENSOR_KEY
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _S = "Segmentation"
 _PROBES = "grader.checks.segmentation"
@@ -341,21 +341,25 @@ def _miou_ignore(g, ref):
             call("mean_iou", pred, torch.full_like(target, 255), 4, 255, label="every pixel ignored: 0.0")]
 
 
+_ACCURACY_PICTURE = Picture("confusion", inputs=(1, 2, 3))  # pred, target, ignore_index
+_MIOU_PICTURE = Picture("confusion", inputs=(1, 2, 4, 3))  # pred, target, ignore_index, num_classes
+
+
 CHECKS = [
     Check("fcn_original_size", "fully_convolutionalize", 3, _fcn_original, FCN_MISTAKES,
-          "an nn.Conv2d with an (h, w) kernel whose output equals the linear layer's at the original size"),
+          "an nn.Conv2d with an (h, w) kernel whose output equals the linear layer's at the original size", Picture("maps", of="outputs")),
     Check("fcn_larger_input", "fully_convolutionalize", 2, _fcn_larger, FCN_MISTAKES,
-          "on a larger input, the coarse heatmap"),
+          "on a larger input, the coarse heatmap", Picture("maps", of="outputs")),
     Check("bilinear_kernel_values", "bilinear_kernel", 2, _bilinear_values, BILINEAR_MISTAKES,
-          "the FCN bilinear weights, channel-diagonal, float32"),
+          "the FCN bilinear weights, channel-diagonal, float32", Picture("maps")),
     Check("bilinear_kernel_upsampling", "bilinear_kernel", 3, _bilinear_behaviour, BILINEAR_MISTAKES,
-          "in a transposed convolution: a constant stays constant, a ramp stays a ramp, away from the border"),
+          "in a transposed convolution: a constant stays constant, a ramp stays a ramp, away from the border", Picture("maps", of="constant")),
     Check("pixel_accuracy_values", "pixel_accuracy", 2, _accuracy_values, ACCURACY_MISTAKES,
-          "the fraction of correct pixels over the batch, as a float"),
+          "the fraction of correct pixels over the batch, as a float", _ACCURACY_PICTURE),
     Check("pixel_accuracy_ignore_index", "pixel_accuracy", 1, _accuracy_ignore, ACCURACY_MISTAKES,
-          "ignored pixels left out of both counts; 0.0 when none is left"),
+          "ignored pixels left out of both counts; 0.0 when none is left", _ACCURACY_PICTURE),
     Check("mean_iou_values", "mean_iou", 3, _miou_values, MIOU_MISTAKES,
-          "the mean over present classes, absent classes skipped"),
+          "the mean over present classes, absent classes skipped", _MIOU_PICTURE),
     Check("mean_iou_ignore_index", "mean_iou", 2, _miou_ignore, MIOU_MISTAKES,
-          "ignored pixels left out of intersections, unions and 'present'; 0.0 when none is left"),
+          "ignored pixels left out of intersections, unions and 'present'; 0.0 when none is left", _MIOU_PICTURE),
 ]

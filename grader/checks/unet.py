@@ -11,7 +11,7 @@ from torch import nn
 
 from grader.checks import call, module_case, randn, reference_state
 from grader.runner import probes
-from grader.engine.spec import Case, Check, Mistake
+from grader.engine.spec import Case, Check, Mistake, Picture
 
 _S = "Segmentation"
 _PROBES = "grader.checks.unet"
@@ -361,19 +361,19 @@ def _unet_meta(g, ref):
 
 CHECKS = [
     Check("output_size_values", "unet_output_size", 2, _size_values, SIZE_MISTAKES,
-          "572 -> 388, 188 -> 4, and other depths"),
+          "572 -> 388, 188 -> 4, and other depths", Picture("values")),
     Check("output_size_errors", "unet_output_size", 2, _size_errors, SIZE_MISTAKES,
-          "ValueError for odd sizes before a pooling and for sizes that vanish"),
+          "ValueError for odd sizes before a pooling and for sizes that vanish", Picture("values")),
     Check("center_crop", "center_crop", 3, _crops, CROP_MISTAKES,
-          "centre crops with even and odd differences, gradients, and ValueError when too large"),
+          "centre crops with even and odd differences, gradients, and ValueError when too large", Picture("maps")),
     Check("double_conv", "DoubleConv", 3, _double_conv_cases, DOUBLE_CONV_MISTAKES,
-          "outputs and gradients with the reference's weights: two unpadded 3x3 convolutions with ReLUs"),
+          "outputs and gradients with the reference's weights: two unpadded 3x3 convolutions with ReLUs", Picture("maps")),
     Check("down", "Down", 2, _down_cases, DOWN_MISTAKES,
-          "2x2 max pooling, then DoubleConv, outputs and gradients"),
+          "2x2 max pooling, then DoubleConv, outputs and gradients", Picture("maps")),
     Check("up", "Up", 4, _up_cases, UP_MISTAKES,
-          "up-convolution, centre crop of the skip, [skip, upsampled], DoubleConv; outputs and gradients"),
+          "up-convolution, centre crop of the skip, [skip, upsampled], DoubleConv; outputs and gradients", Picture("maps")),
     Check("unet_small", "UNet", 3, _unet_small, UNET_MISTAKES,
-          "small U-Nets (base 2-4) with the reference's weights: outputs and gradients"),
+          "small U-Nets (base 2-4) with the reference's weights: outputs and gradients", Picture("maps")),
     Check("unet_full_size_meta", "UNet", 3, _unet_meta, META_MISTAKES,
-          "the paper's U-Net built on the meta device: conv layers by kind and parameters; the output shape of a narrow copy"),
+          "the paper's U-Net built on the meta device: conv layers by kind and parameters; the output shape of a narrow copy", Picture("values")),
 ]

@@ -15,15 +15,11 @@ from typing import Any
 
 import torch
 
+from grader.engine.spec import DTYPE_TOLERANCES
 from grader.runner.probes import TENSOR_KEY, UNSUPPORTED_KEY
 
 # dtype -> (rtol, atol)
-TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
-    torch.float64: (1e-7, 1e-9),
-    torch.float32: (1e-4, 1e-5),
-    torch.float16: (1e-2, 1e-3),
-    torch.bfloat16: (2e-2, 1e-2),
-}
+TOLERANCES: dict[torch.dtype, tuple[float, float]] = {getattr(torch, name): tol for name, tol in DTYPE_TOLERANCES.items()}
 FLOAT_TOLERANCE = (1e-6, 1e-9)  # python floats
 
 

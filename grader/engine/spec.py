@@ -5,7 +5,8 @@ A *check* tests one part of an exercise's contract. It builds its *cases* from a
 or `grader.checks.<exercise>`) and its arguments. The same probe runs twice: in the worker on the
 student's module, and in the grader's own process on the reference. The two results are compared
 in the grader's process. A *mistake* is a variant of the reference that reproduces a common wrong
-answer; when a failing result equals a mistake's result, the report names the mistake.
+answer; when a failing result equals a mistake's result, the report names the mistake. A
+*picture* says how the first failing case of a check is drawn for the learner (`grader.views.pictures`).
 
 This module imports no torch at import time, so the catalogue and CLI can use its types freely.
 """
@@ -19,6 +20,29 @@ from typing import Any, Callable
 # A mistake's `build(ref)` returns {public name: replacement callable/class} for the reference
 # module `ref`; everything not replaced stays the reference's.
 MistakeBuilder = Callable[[Any], dict[str, Any]]
+
+# dtype name -> (rtol, atol): the default tolerances of a comparison (`engine.compare`), here without
+# torch so that the pictures can tell wrong elements from right ones too.
+DTYPE_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-7, 1e-9),
+    "float32": (1e-4, 1e-5),
+    "float16": (1e-2, 1e-3),
+    "bfloat16": (2e-2, 1e-2),
+}
+
+# What each kind of picture draws (expected | got | difference, for the first failing case).
+PICTURE_KINDS: dict[str, str] = {
+    "maps": "feature maps and outputs as heat maps per channel on one shared colour scale, and the difference",
+    "boxes": "boxes (Tensor[N, 4], x1 y1 x2 y2) on one canvas: right, wrong, missing and extra rows",
+    "kept": "NMS: the input boxes on one canvas, kept, wrongly kept, missing and suppressed told apart",
+    "iou": "pairwise IoU: the two box sets, the worst pair highlighted, and the IoU matrices",
+    "confusion": "segmentation metrics: the confusion of prediction and target, ignored pixels shown",
+    "values": "numbers, distances and losses: bars, index strips and got-against-expected scatters",
+    "curve": "a loss's gradient against each logit, over the logit range of the case",
+    "training": "losses per epoch or step against the reference's, and a few output images beside their inputs",
+    "spectrum": "the singular values of a Jacobian, the reference's against yours (a real bottleneck)",
+    "window": "a pooling window that does not fit its input (a case that must raise)",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,32 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """How the first failing case of a check is drawn: expected | got | difference.
+
+    `kind` is a key of PICTURE_KINDS. `of` finds the drawn value in the probe's result: a key
+    ("out", "forward") or a path of keys and positions (("out", 0): the first of a returned pair).
+    `inputs` are positions in `Case.args` of the inputs the kind draws (for a `call` case position
+    0 is the function's name, so its first argument is 1): "kept" reads (boxes, scores[, categories]),
+    "iou" (boxes1, boxes2), "confusion" (pred, target, ignore_index[, num_classes]), "curve" the
+    logits, "training" the input images (and their clean targets) shown beside `images`, "window"
+    (x, kernel_size). A position past the case's arguments means "not given".
+    `difference=False` where the reference's output is one right answer among many (an untrained
+    network of the learner's own design, random noise): expected and got are drawn, no difference.
+    """
+
+    kind: str
+    of: str | tuple[str | int, ...] = "out"
+    inputs: tuple[int, ...] = ()
+    images: str = ""  # "training": the result's key holding the model's output images
+    difference: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in PICTURE_KINDS:
+            raise ValueError(f"unknown picture kind {self.kind!r}; the kinds are {', '.join(PICTURE_KINDS)}")
+
+
+@dataclass(frozen=True)
 class Check:
     """A named, pointed test of one contract part, with its cases and known mistakes."""
 
@@ -63,6 +113,7 @@ class Check:
     cases: Callable[[Any], list[Case]]  # (torch.Generator) -> cases
     mistakes: tuple[Mistake, ...] = ()
     description: str = ""
+    picture: Picture | None = None  # how a failing case is drawn; every check of the course has one
 
 
 def derive_seed(base_seed: int, exercise: str, check: str) -> int:
