@@ -254,8 +254,9 @@ class Store:
 
         `result` needs `exercise` (str), `score`, `max_score` (numbers), `started_at` (ISO string,
         datetime or epoch seconds), `duration_s` (number or None) and `checks` (a list of dicts);
-        `finished_at` is optional. The whole dict is kept as JSON. Raises `ValueError` naming what
-        is missing or of the wrong type.
+        `finished_at` is optional. The whole dict is kept as JSON, except that only the latest
+        result of an exercise keeps its checks' pictures (SVG text): the earlier ones lose them
+        here. Raises `ValueError` naming what is missing or of the wrong type.
         """
         missing = [k for k in _EXERCISE_KEYS if k not in result]
         if missing:
@@ -290,7 +291,25 @@ class Store:
                 (exercise, float(result["score"]), float(result["max_score"]), started, finished,
                  None if duration is None else float(duration), record),
             )
+            self._drop_old_pictures(exercise, int(cur.lastrowid))
         return int(cur.lastrowid)
+
+    def _drop_old_pictures(self, exercise: str, latest: int) -> None:
+        """Set the pictures of the exercise's results before `latest` to None (kept only for the
+        latest, which `grade progress --html` shows), so that re-grading does not grow the file."""
+        rows = self._conn.execute(
+            "SELECT id, record FROM exercise_results WHERE exercise = ? AND id < ? AND record LIKE ?",
+            (exercise, latest, '%"picture": "<svg%')).fetchall()
+        for row_id, record in rows:
+            try:
+                data = json.loads(record)
+            except json.JSONDecodeError:
+                continue
+            for check in data.get("checks", []):
+                if isinstance(check, dict) and check.get("picture"):
+                    check["picture"] = None
+            self._conn.execute("UPDATE exercise_results SET record = ? WHERE id = ?",
+                               (json.dumps(data, default=_json_default, sort_keys=True), row_id))
 
     def last_exercise_results(self) -> dict[str, dict[str, Any]]:
         """The latest result of each exercise: the stored dict with `score`, `max_score`,

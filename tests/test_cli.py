@@ -79,8 +79,9 @@ def test_exercise_exit_codes_and_json(tmp_path):
     assert data["score"] == data["max_score"] == 18
     assert set(data) >= {"schema", "exercise", "path", "score", "max_score", "seed", "grader_version",
                          "started_at", "duration_s", "checks"}
-    assert set(data["checks"][0]) == {"name", "part", "points", "max_points", "status", "message", "mistake", "diagnosis"}
-    assert all(c["diagnosis"] == [] for c in data["checks"])
+    assert set(data["checks"][0]) == {"name", "part", "points", "max_points", "status", "message", "mistake", "diagnosis",
+                                      "picture"}
+    assert all(c["diagnosis"] == [] and c["picture"] is None for c in data["checks"])  # nothing failed, nothing drawn
     from grader.runner import sandbox
 
     assert data["sandbox"] == sandbox.plan() and "no sandbox" not in good.stderr

@@ -74,6 +74,23 @@ def test_exercise_results_latest_per_exercise_with_checks(tmp_path):
     assert [h["score"] for h in history] == [10, 21]
 
 
+def test_only_the_latest_result_of_an_exercise_keeps_its_pictures(tmp_path):
+    def pictured(exercise: str, score: float) -> dict:
+        return {**_result(exercise, score), "checks": [{"name": "shape", "status": "failed", "points": 0,
+                                                        "picture": f"<svg>{exercise} {score}</svg>"}]}
+
+    with Store.open(tmp_path / "p.db") as store:
+        store.record_exercise_result(pictured("conv", 10))
+        store.record_exercise_result(pictured("pooling", 7))
+        store.record_exercise_result(pictured("conv", 12))
+        rows = store._conn.execute("SELECT exercise, record FROM exercise_results ORDER BY id").fetchall()
+        last = store.last_exercise_results()
+    assert [("<svg>" in record) for _, record in rows] == [False, True, True]  # the first conv run lost its picture
+    assert '"picture": null' in rows[0][1] and '"score": 10' in rows[0][1]  # and kept everything else
+    assert last["conv"]["checks"][0]["picture"] == "<svg>conv 12</svg>"
+    assert last["pooling"]["checks"][0]["picture"] == "<svg>pooling 7</svg>"
+
+
 def test_exercise_result_accepts_epoch_and_datetime_and_keeps_extra_keys(tmp_path):
     with Store.open(tmp_path / "p.db") as store:
         store.record_exercise_result({**_result("gap", 3), "started_at": 0, "finished_at": T0, "seed": 4})

@@ -136,6 +136,39 @@ def test_manual_mode_grades_on_each_key(folder, worker):
     assert len(keys_pressed) == 2
 
 
+def test_p_writes_the_pictures_page_and_opens_it(folder, worker, tmp_path):
+    """Manual mode: a wrong pooling is graded, then `p` writes its page and opens it; before any
+    failure with a picture, `p` says why there is none; without a browser the path is printed."""
+    wrong = _reference("pooling").replace("windows.flatten(-2).max(dim=-1)", "windows.flatten(-2).min(dim=-1)")
+    assert wrong != _reference("pooling")
+    script = iter(["p", "\n", "p", "p", "q"])
+
+    class Keys(NoKeys):
+        def wait(self):
+            key = next(script)
+            if key == "\n":
+                _save(folder / "pooling.py", wrong)
+            return key
+
+    lines, opened = [], []
+    launches = iter([0, 1])  # a browser, then none
+
+    def launch(url):
+        opened.append(url)
+        return next(launches)
+
+    watcher = Watcher(WatchConfig(folder=folder, manual=True, max_cycles=10, pictures=tmp_path / "pictures"),
+                      echo=lines.append, keys=Keys(), worker=worker, launch=launch)
+    assert watcher.run("pooling") == 0
+    out = "\n".join(lines)
+    assert "No picture: what fails has nothing to draw" in out  # the stub: nothing to draw
+    page = tmp_path / "pictures" / "pooling.html"
+    assert opened == [page.resolve().as_uri()] * 2
+    assert f"pictures: {page}\n" in out + "\n" and f"pictures: {page} (no browser here: open that file in one)" in out
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "max_pool2d: max_pool2d_forward" in html and "<svg" in html
+
+
 def test_diff_checks_lists_only_changes():
     def result(*statuses, score=0):
         return {"exercise": "x", "score": score, "max_score": 4, "duration_s": 0.1, "notices": [],

@@ -102,6 +102,7 @@ def run_grading(names: list[str], folder: Path, seed: int, timeout: float, devic
     worker.start()  # starts importing torch in the worker while this process imports it too
     try:
         from grader.engine import session as grading  # LiveOracle keeps this process to one thread
+        from grader.views.pictures import draw
 
         _check_device(device)
         before = grading.integrity_snapshot()
@@ -109,7 +110,7 @@ def run_grading(names: list[str], folder: Path, seed: int, timeout: float, devic
         for name in names:
             try:
                 result = grading.grade_exercise(name, folder / f"{name}.py", worker=worker, seed=seed,
-                                                timeout=timeout, device=device, parts=parts)
+                                                timeout=timeout, device=device, parts=parts, pictures=draw)
             except grading.SetupError as exc:
                 raise click.ClickException(str(exc)) from None
             results.append(result.to_dict())
@@ -131,8 +132,10 @@ def run_grading(names: list[str], folder: Path, seed: int, timeout: float, devic
 @click.option("--part", "parts", multiple=True, metavar="PART", shell_complete=complete_part,
               help="Grade only this part (repeatable); the result is not saved to your progress.")
 @_grading_options
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as one HTML page, with a picture of each failing part.")
 def exercise_cmd(name: str, parts: tuple[str, ...], path: Path | None, seed: int, timeout: float, device: str,
-                 json_path: Path | None, verbose: bool) -> None:
+                 json_path: Path | None, verbose: bool, html_path: Path | None) -> None:
     """Grade exercises/NAME.py and explain every check, part by part.
 
     Exit code 0 when every check passed, 1 when any did not, 2 for usage or setup errors.
@@ -154,9 +157,24 @@ def exercise_cmd(name: str, parts: tuple[str, ...], path: Path | None, seed: int
         from grader.engine.results import write_json
 
         write_json(json_path, result)
+    if html_path is not None:
+        write_page(html_path, result, ex.title)
     if not parts:
         _record(result)
     raise SystemExit(EXIT_OK if result["score"] == result["max_score"] else EXIT_FAILED)
+
+
+def write_page(path: Path, result: dict, title: str) -> None:
+    """Write the HTML page of `result` (pictures included) to `path`, and say where it is."""
+    from grader.engine.results import write_text_atomic
+    from grader.views.html import exercise_page, has_pictures
+
+    try:
+        write_text_atomic(path, exercise_page(result, title=title))
+    except OSError as exc:
+        raise click.ClickException(f"Could not write {path}: {exc.strerror or exc}. Pass a file in a folder you can write to.") from None
+    what = "with a picture of each failing part" if has_pictures(result) else "no picture: nothing failed that has one"
+    click.echo(f"wrote {path} ({what})")
 
 
 @click.command("all")

@@ -46,6 +46,7 @@ class CheckResult:
     message: str = ""
     mistake: MistakeInfo | None = None
     diagnosis: list[Diagnosis] = field(default_factory=list)  # empty when nothing specific was found
+    picture: str | None = None  # inline SVG of the failing case (the first failed check of its part), or None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

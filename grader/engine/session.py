@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -245,6 +245,26 @@ def _diagnosis(case: Case, outcome: Outcome, expected: Any, arg_names: list[str]
 _KEEP_LEARNING = ("failed", "error")
 
 
+# --- pictures -------------------------------------------------------------------------------------
+# (picture, case, expected, got, *, title, arg_names) -> SVG text or None: `grader.views.pictures.draw`.
+PictureDrawer = Callable[..., "str | None"]
+
+
+def _picture(draw: PictureDrawer, check: Check, case: Case, outcome: Outcome, expected: Any, ref: Any,
+             notices: list[str]) -> str | None:
+    """The picture of a check's failing case, drawn only now that it failed (passing code pays
+    nothing); None when the worker sent back no value. A picture that cannot be drawn never costs
+    the result: a notice says so."""
+    value = (outcome.reply or {}).get("value") if outcome.kind == "reply" and (outcome.reply or {}).get("kind") == "ok" else None
+    if value is None:
+        return None
+    try:
+        return draw(check.picture, case, expected, value, title=f"{check.part}: {check.name}", arg_names=_arg_names(ref, case))
+    except Exception as exc:  # noqa: BLE001 - a bug in a picture must not hide the verdict
+        notices.append(f"the picture of {check.name} could not be drawn ({type(exc).__name__}: {exc})")
+        return None
+
+
 # --- the exercise loop --------------------------------------------------------------------------
 def _printable(text: str) -> str:
     """Student output made safe for a terminal (no escape sequences)."""
@@ -261,8 +281,11 @@ def grade_exercise(
     device: str = "cpu",
     oracle: Oracle | None = None,
     parts: tuple[str, ...] = (),
+    pictures: PictureDrawer | None = None,
 ) -> ExerciseResult:
-    """Grade the student's file `path` for exercise `name` (only the checks of `parts`, if given)."""
+    """Grade the student's file `path` for exercise `name` (only the checks of `parts`, if given).
+    With `pictures` (a front end passes `grader.views.pictures.draw`), the first failed check of
+    each part gets the picture of its failing case."""
     exercise: Exercise = get_exercise(name)
     path = Path(path).resolve()
     if not path.is_file():
@@ -289,10 +312,12 @@ def grade_exercise(
         elif load.kind == "timeout":
             load.detail = "importing your module did not finish"
     printed = 0
+    pictured: set[str] = set()  # the parts that have their picture
     for check in checks:
         cases = oracle.cases(check, derive_seed(seed, name, check.name))
         status, message, mistake, diagnosis, budget = "passed", "", None, [], timeout
         pattern: list[tuple[Case, list[str], bool]] = []  # each case run, its parameter names, and whether it passed
+        failing: tuple[Case, Outcome, Any] | None = None  # the first failed case, its outcome and expected value
         for index, case in enumerate(cases):
             if status != "passed" and (load_failure is not None or budget <= 0):
                 break
@@ -325,13 +350,19 @@ def grade_exercise(
                         mistake = MistakeInfo(m.name, m.explanation, m.section or exercise.section, m.subsection)
                 if status == "failed":
                     diagnosis = _diagnosis(case, outcome, expected, arg_names)
+                    failing = (case, outcome, expected)  # the case its picture shows
             if status not in ("passed", *_KEEP_LEARNING) or case_status in ("timeout", "crashed"):
                 break
             pattern.append((case, arg_names, case_status == "passed"))
         if status in _KEEP_LEARNING:
             diagnosis += across_cases([(CaseFacts.of(c, names), ok) for c, names, ok in pattern])
+        picture = None
+        if pictures is not None and failing is not None and check.picture is not None and check.part not in pictured:
+            picture = _picture(pictures, check, *failing, getattr(oracle, "ref", None), result.notices)
+            if picture is not None:
+                pictured.add(check.part)
         result.checks.append(CheckResult(check.name, check.part, check.points if status == "passed" else 0,
-                                         check.points, status, message, mistake, diagnosis))
+                                         check.points, status, message, mistake, diagnosis, picture))
     if printed > 2000:
         result.notices.append(f"your code printed {printed} bytes in all; only the beginning was kept")
     ran = {state for state in sandboxes if state is not None}

@@ -192,6 +192,8 @@ class FrequentMistake:
     explanation: str
     section: str
     count: int  # students who made it
+    picture: str | None = None  # the picture of a real failing case: the first such student's (SVG text)
+    pictured: int | None = None  # that student's position in the class (0-based)
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,8 @@ def frequent_failures(results: ClassResults, top: int = 10) -> list[FrequentFail
 def frequent_mistakes(results: ClassResults, top: int = 10) -> list[FrequentMistake]:
     seen: dict[tuple[str, str], set[str]] = {}
     info: dict[tuple[str, str], dict[str, Any]] = {}
-    for s in results.students:
+    example: dict[tuple[str, str], tuple[str, int]] = {}  # the first student whose check with it has a picture
+    for i, s in enumerate(results.students):
         for e in s["exercises"]:
             for c in e["checks"]:
                 m = c.get("mistake")
@@ -286,8 +289,11 @@ def frequent_mistakes(results: ClassResults, top: int = 10) -> list[FrequentMist
                     key = (e["exercise"], m["name"])
                     seen.setdefault(key, set()).add(s["student"])
                     info[key] = m
+                    if key not in example and isinstance(c.get("picture"), str) and c["picture"]:
+                        example[key] = (c["picture"], i)
     rows = [FrequentMistake(ex, name, str(info[(ex, name)].get("explanation", "")),
-                            str(info[(ex, name)].get("section", "")), len(students))
+                            str(info[(ex, name)].get("section", "")), len(students),
+                            *example.get((ex, name), (None, None)))
             for (ex, name), students in seen.items()]
     rows.sort(key=lambda r: (-r.count, r.exercise, r.name))
     return rows[:top]

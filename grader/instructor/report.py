@@ -21,6 +21,7 @@ from markupsafe import Markup
 from grader import __version__
 from grader.instructor import analysis
 from grader.instructor.classdata import ClassResults
+from grader.views.html import picture_markup
 
 TEMPLATES = Path(__file__).with_name("templates")
 _HIST = {"left": 34.0, "right": 430.0, "base": 170.0, "height": 150.0, "bins": 10}
@@ -32,6 +33,7 @@ def environment() -> Environment:
     env.filters["pct"] = pct
     env.filters["num"] = num
     env.filters["plural"] = plural
+    env.filters["picture"] = picture_markup  # a stored picture, embedded only when it is one of ours
     return env
 
 

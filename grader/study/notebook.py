@@ -67,10 +67,12 @@ def check(name: str, path: str | Path | None = None, *, seed: int = 0, timeout: 
         raise ValueError(f"{folder} is not a folder. Pass the folder that holds {name}.py.")
     from grader.engine import session
     from grader.runner.handle import WorkerProcess
+    from grader.views.pictures import draw
 
     with WorkerProcess() as worker:
         try:
-            result = session.grade_exercise(name, folder / f"{name}.py", worker=worker, seed=seed, timeout=timeout)
+            result = session.grade_exercise(name, folder / f"{name}.py", worker=worker, seed=seed, timeout=timeout,
+                                            pictures=draw)  # shown under each failed part by `_repr_html_`
         except session.SetupError as exc:
             raise ValueError(str(exc)) from None
     return NotebookResult(result.to_dict(), exercise.title)

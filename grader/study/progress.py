@@ -227,5 +227,5 @@ def render_html(progress: Progress, where: str = "your working copy") -> str:
         "doc": {"submission": where, "graded_at": max(graded, default="never"), "problems": [],
                 "exercises": list(progress.results)},
     }
-    return render(HTML_TEMPLATE, progress=progress, student=student, version=__version__,
+    return render(HTML_TEMPLATE, progress=progress, student=student, version=__version__, show_pictures=True,
                   PASSED=PASSED, PARTIAL=PARTIAL, NOT_STARTED=NOT_STARTED)

@@ -8,8 +8,10 @@ snapshot of the file under a fresh temporary path (paths in messages are mapped 
 learner's file). After the first full report of an exercise, only what changed is shown.
 
 `--manual` re-grades on a key press instead of polling (for file systems where modification
-times are unreliable); `q` quits in both modes. `max_cycles` and `on_event` bound and stop the
-loop for tests and scripts.
+times are unreliable); `q` quits in both modes. `p` writes the last run's HTML page, with a picture
+of each failing part, to `.grade/pictures/NAME.html` and opens it in the browser (`launch`; the
+path is printed where there is none). `max_cycles` and `on_event` bound and stop the loop for
+tests and scripts.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from grader.views.terminal import _MARKS, exercise_report, notes_pointer
 DEFAULT_INTERVAL_S = 0.3  # a save is noticed within a third of a second; a stat() every 0.3 s costs nothing
 SETTLE_S = 0.1  # a save must stay unchanged this long before it is graded (editors write in steps)
 QUIT_KEYS = ("q", "Q")
+PICTURE_KEYS = ("p", "P")
 
 
 # --- what changed between two runs --------------------------------------------------------------
@@ -217,6 +220,7 @@ class WatchConfig:
     manual: bool = False
     stay: bool = False  # keep watching a complete exercise instead of moving on (to tidy it up)
     max_cycles: int | None = None  # None: until `q`; a bound for tests and scripts
+    pictures: Path | None = None  # where `p` writes the pages; None: `.grade/pictures/` of the course
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,7 @@ class Watcher:
     done: set[str] = field(default_factory=set)  # exercises already complete (from the store)
     clock: Callable[[], datetime] = datetime.now
     worker: Any = None  # a `grader.runner.handle.WorkerProcess`; default: one started and stopped by `run`
+    launch: Callable[[str], int] = click.launch  # opens a page in the browser; returns non-zero when it cannot
     _tracked: dict[str, _Tracked] = field(default_factory=dict)
     _scratch: str = ""
     _count: int = 0
@@ -310,8 +315,8 @@ class Watcher:
 
     def _instructions(self) -> str:
         if self.config.manual:
-            return "Save your file, then press Enter to grade it; q quits."
-        return "Grading each time you save; press r to grade now, q to quit."
+            return "Save your file, then press Enter to grade it; p opens the pictures of what fails; q quits."
+        return "Grading each time you save; press r to grade now, p to open the pictures of what fails, q to quit."
 
     def _loop(self, current: str, keys: Any) -> int:
         current_or_none = self._enter(current)
@@ -324,12 +329,14 @@ class Watcher:
                 key = keys.wait()
                 if key is None or key in QUIT_KEYS:
                     break
-                changed = True
+                changed = key not in PICTURE_KEYS
             else:
                 key = keys.poll(self.config.interval)
                 if key in QUIT_KEYS:
                     break
                 changed = key in ("r", "R", "\n", " ") or self._changed(current)
+            if key in PICTURE_KEYS:
+                self.show_pictures(current)
             if not changed:
                 continue
             event = self._grade(current)
@@ -370,6 +377,32 @@ class Watcher:
                 return None
             name = nxt
 
+    def show_pictures(self, name: str) -> Path | None:
+        """Write the HTML page of `name`'s last run (a picture of each failing part) and open it."""
+        from grader.engine.results import write_text_atomic
+        from grader.paths import progress_dir
+        from grader.views.html import exercise_page, has_pictures
+
+        result = self._tracked.get(name, _Tracked()).result
+        if result is None:
+            self.echo(f"{name} has not been graded yet: save it first.")
+            return None
+        if not has_pictures(result):
+            self.echo("No picture: " + ("every check passes." if is_complete(result) else
+                                        "what fails has nothing to draw (an error, a timeout or a stub); the report says why."))
+            return None
+        folder = self.config.pictures or progress_dir() / "pictures"
+        page = folder / f"{name}.html"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(page, exercise_page(result, title=get_exercise(name).title))
+        except OSError as exc:
+            self.echo(f"Could not write {page}: {exc.strerror or exc}.")
+            return None
+        opened = self.launch(page.resolve().as_uri()) == 0
+        self.echo(f"pictures: {page}" + ("" if opened else " (no browser here: open that file in one)"))
+        return page
+
     def _next_after(self, name: str) -> str | None:
         """Mark `name` complete and say what comes next (None: nothing left)."""
         self.done.add(name)
@@ -406,6 +439,7 @@ class Watcher:
     def _grade(self, name: str) -> WatchEvent | None:
         """Grade a snapshot of the file with the warm worker; print the report or the changes."""
         from grader.engine import session as grading
+        from grader.views.pictures import draw
 
         tracked = self._tracked.setdefault(name, _Tracked())
         path = self.config.folder / f"{name}.py"
@@ -422,7 +456,8 @@ class Watcher:
         before = grading.integrity_snapshot()
         try:
             result = grading.grade_exercise(name, snapshot, worker=self.worker, seed=self.config.seed,
-                                            timeout=self.config.timeout, device=self.config.device).to_dict()
+                                            timeout=self.config.timeout, device=self.config.device,
+                                            pictures=draw).to_dict()
         except grading.SetupError as exc:
             self.echo(str(exc).replace(str(snapshot), str(path)))
             return None

@@ -1,7 +1,10 @@
-"""HTML rendering of one exercise result, for notebooks (`_repr_html_`) and HTML files. No torch.
+"""HTML of one exercise result, with the pictures of its failing cases. No torch.
 
-The fragment is self-contained (inline styles, no script, nothing fetched) and autoescaped:
-messages quote the student's own output and code, which must never become markup.
+`exercise_html` is a fragment (for a notebook's `_repr_html_`); `exercise_page` a self-contained
+page (`grade exercise NAME --html FILE`, the watch mode's "open the picture" key): inline style,
+no script, nothing fetched, and a Content-Security-Policy that allows only inline data images.
+Autoescaped: messages quote the student's own output and code. A picture is embedded only when
+`views.pictures.safe_svg` accepts it, since results may be read back from files.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 _LABELS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "crashed": "CRASH",
            "not_implemented": "TODO", "forbidden": "FORBIDDEN"}
@@ -17,17 +21,40 @@ _COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#cf222e", "timeo
             "crashed": "#cf222e", "not_implemented": "#6e7781", "forbidden": "#cf222e"}
 
 
+def picture_markup(svg: Any) -> Markup:
+    """A stored picture as markup to embed, or nothing when it is not one of ours (see `safe_svg`)."""
+    from grader.views.pictures import safe_svg
+
+    return Markup(svg) if safe_svg(svg) else Markup("")
+
+
 def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(str(Path(__file__).with_name("templates"))), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).with_name("templates"))), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["picture"] = picture_markup
+    return env
 
 
-def exercise_html(result: dict[str, Any], *, title: str = "") -> str:
-    """An HTML fragment: the result part by part, as the terminal report shows it."""
+def _context(result: dict[str, Any], title: str) -> dict[str, Any]:
     parts: dict[str, list[dict[str, Any]]] = {}
     for check in result["checks"]:
         parts.setdefault(check["part"], []).append(check)
     notices = [n for n in result.get("notices", []) if not n.startswith("output during")]
-    return _environment().get_template("result.html.j2").render(
-        result=result, title=title, parts=list(parts.items()), notices=notices, labels=_LABELS, colours=_COLOURS,
-        points=lambda x: f"{x:g}")
+    return {"result": result, "title": title, "parts": list(parts.items()), "notices": notices, "labels": _LABELS,
+            "colours": _COLOURS, "points": lambda x: f"{x:g}"}
+
+
+def exercise_html(result: dict[str, Any], *, title: str = "") -> str:
+    """An HTML fragment: the result part by part, as the terminal report shows it, each part's
+    picture under its failed check."""
+    return _environment().get_template("result.html.j2").render(**_context(result, title))
+
+
+def exercise_page(result: dict[str, Any], *, title: str = "") -> str:
+    """A whole HTML page of the result (the fragment in a self-contained document)."""
+    return _environment().get_template("exercise.html.j2").render(**_context(result, title))
+
+
+def has_pictures(result: dict[str, Any]) -> bool:
+    """Whether any check of the result carries a picture."""
+    return any(c.get("picture") for c in result.get("checks", []))

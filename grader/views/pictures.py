@@ -320,14 +320,15 @@ def _maps_block(rows: list[dict], columns: list[str], notes: Sequence[str] = ())
     if shared:
         scale = next(r["cells"][shared[0]]["scale"] for r in rows if r["cells"][shared[0]] is not None)
         span = (shared[-1] - shared[0] + 1) * (col_w + gap) - gap
+        nonfinite = any(not np.isfinite(c["values"]).all() for r in rows for c in r["cells"] if c is not None)
         bars.append(_colourbar(gutter + shared[0] * (col_w + gap), y, span, scale[1], scale[2], _VIRIDIS,
-                               "one colour scale for expected and got; magenta: NaN or inf"))
+                               "one colour scale for expected and got" + ("; magenta: NaN or inf" if nonfinite else "")))
     diffs = [(j, r["cells"][j]["scale"]) for r in rows for j in range(len(r["cells"]))
              if r["cells"][j] is not None and r["cells"][j]["scale"][0] == "diff"]
     if diffs:
         j, scale = diffs[0]
         bars.append(_colourbar(gutter + j * (col_w + gap), y, col_w, -scale[1], scale[1], _DIVERGING,
-                               "got − expected (boxed: wrong)"))
+                               "got − expected, wrong ones boxed"))
     y += 40
     note_block = _text_block(notes, gutter + len(columns) * (col_w + gap)) if notes else None
     heads = [{"x": gutter + j * (col_w + gap), "text": t} for j, t in enumerate(columns)]

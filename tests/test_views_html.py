@@ -1,0 +1,183 @@
+"""Pictures through the engine and the front ends: the first failed check of each part carries the
+picture of its failing case (and only a failed one does), `grade exercise --html` writes one
+self-contained page with them, and a stored picture is embedded only when it is one of ours."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, chromium, console_messages, needs_chromium, variant
+from grader.views.html import exercise_html, exercise_page, has_pictures
+
+PICTURE = '<svg xmlns="http://www.w3.org/2000/svg" class="picture"'
+# conv with the bias never added: conv2d and conv_transpose2d fail (every check of both parts).
+NO_BIAS = (("        out = out + bias.view(1, -1, 1, 1)\n    return out", "        out = out\n    return out"),)
+
+
+@pytest.fixture(scope="module")
+def wrong_conv(worker, tmp_path_factory) -> dict:
+    from grader.engine.session import grade_exercise
+    from grader.views.pictures import draw
+
+    folder = tmp_path_factory.mktemp("wrong")
+    (folder / "conv.py").write_text(variant("conv", *NO_BIAS), encoding="utf-8")
+    return grade_exercise("conv", folder / "conv.py", worker=worker, pictures=draw).to_dict()
+
+
+@pytest.fixture
+def grade_with_pictures(worker):
+    from grader.engine.session import grade_exercise
+    from grader.views.pictures import draw
+
+    def _grade(name, folder):
+        return grade_exercise(name, folder / f"{name}.py", worker=worker, pictures=draw).to_dict()
+
+    return _grade
+
+
+def test_the_first_failed_check_of_each_part_has_the_picture(wrong_conv):
+    failed = [c for c in wrong_conv["checks"] if c["status"] == "failed"]
+    assert {c["part"] for c in failed} == {"conv2d", "conv_transpose2d"}
+    with_picture = [c["name"] for c in wrong_conv["checks"] if c["picture"]]
+    first_per_part = [next(c["name"] for c in failed if c["part"] == part) for part in ("conv2d", "conv_transpose2d")]
+    assert with_picture == first_per_part
+    assert all(c["picture"] is None for c in wrong_conv["checks"] if c["status"] == "passed")
+    svg = next(c["picture"] for c in wrong_conv["checks"] if c["picture"])
+    assert svg.startswith("<svg") and "conv2d: conv2d_forward" in svg and ">difference</text>" in svg
+
+
+def test_passing_code_gets_no_picture(grade_with_pictures):
+    result = grade_with_pictures("conv", folder=ROOT / "solutions")
+    assert result["score"] == result["max_score"]
+    assert not has_pictures(result)
+
+
+def test_a_picture_that_cannot_be_drawn_costs_nothing_but_a_notice(worker, tmp_path):
+    from grader.engine.session import grade_exercise
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    (tmp_path / "conv.py").write_text(variant("conv", *NO_BIAS), encoding="utf-8")
+    result = grade_exercise("conv", tmp_path / "conv.py", worker=worker, pictures=broken).to_dict()
+    assert result["score"] == 7 and not has_pictures(result)
+    assert "the picture of conv2d_forward could not be drawn (ZeroDivisionError: division by zero)" in result["notices"]
+
+
+def test_the_fragment_shows_each_picture_under_its_check(wrong_conv):
+    html = exercise_html(wrong_conv, title="Convolution from scratch")
+    assert html.count("<svg") == 2 and html.count('<figure class="picture"') == 2
+    assert html.index("conv2d_forward (0/4)") < html.index("<svg") < html.index("conv2d_float64_optional_bias")
+
+
+def test_a_stored_picture_that_is_not_ours_is_left_out(wrong_conv):
+    tampered = json.loads(json.dumps(wrong_conv))
+    first = next(c for c in tampered["checks"] if c["picture"])
+    first["picture"] = first["picture"].replace("<rect", '<rect onload="alert(1)"', 1)
+    html = exercise_page(tampered)
+    assert "onload" not in html and html.count("<svg") == 1
+
+
+def test_grade_exercise_writes_the_html_page(tmp_path):
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    (folder / "conv.py").write_text(variant("conv", *NO_BIAS), encoding="utf-8")
+    page = tmp_path / "conv.html"
+    run = subprocess.run([sys.executable, "-m", "grader.cli", "exercise", "conv", "--path", str(folder), "--html", str(page),
+                          "--json", str(tmp_path / "conv.json")], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path / "home")})
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"wrote {page} (with a picture of each failing part)" in run.stdout
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "default-src 'none'" in html and html.count("<svg") == 2
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html) and "<script" not in html
+    data = json.loads((tmp_path / "conv.json").read_text())
+    assert [c["name"] for c in data["checks"] if c["picture"]] == ["conv2d_forward", "conv_transpose2d_forward"]
+
+
+def test_an_unwritable_html_path_is_a_clear_error(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "grader.cli", "exercise", "pooling", "--path", str(ROOT / "solutions"),
+                          "--html", str(tmp_path / "missing" / "p.html")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path)})
+    assert run.returncode == 1 and "Could not write" in run.stderr and "Traceback" not in run.stderr
+
+
+@needs_chromium
+def test_the_page_loads_in_chromium_without_errors(wrong_conv, tmp_path):
+    page = tmp_path / "conv.html"
+    page.write_text(exercise_page(wrong_conv, title="Convolution from scratch"), encoding="utf-8")
+    shot = tmp_path / "conv.png"
+    run = chromium(f"--screenshot={shot}", page.as_uri(), user_dir=tmp_path / "profile")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    assert not console_messages(run.stderr)
+
+
+def test_the_progress_page_shows_the_last_run_pictures(wrong_conv, tmp_path, monkeypatch):
+    from grader.store import Store
+    from grader.study.progress import collect, render_html
+
+    monkeypatch.setenv("GRADE_PROGRESS_DB", str(tmp_path / "progress.db"))
+    with Store.open() as store:
+        store.record_exercise_result(wrong_conv)
+    html = render_html(collect())
+    assert html.count('<figure class="picture">') == 2 and html.count(PICTURE) == 2
+
+
+def _class_with(wrong_conv: dict) -> list[dict]:
+    """A demo class in which students 3 and 5 handed in the conv without the bias (3's run is drawn)."""
+    from grader.instructor.demo import demo_class
+
+    docs = demo_class(8, seed=3, exercises=["conv", "pooling"])
+    for i in (3, 5):
+        docs[i]["exercises"][0] = json.loads(json.dumps(wrong_conv))
+        docs[i]["score"] = sum(e["score"] for e in docs[i]["exercises"])
+    return docs
+
+
+def test_the_class_report_shows_one_picture_per_mistake(wrong_conv):
+    from grader.instructor.classdata import ClassResults
+    from grader.instructor.report import render_report
+
+    docs = _class_with(wrong_conv)
+    page = render_report(ClassResults(docs), title="Class")
+    table = page.split("Named mistakes seen most often", 1)[1].split("</table>", 1)[0]
+    pictured = {c["mistake"]["name"] for c in wrong_conv["checks"] if c["picture"] and c["mistake"]}
+    assert pictured == {"bias-ignored", "transpose-bias-ignored"}
+    links = {}
+    for row in table.split("<tr>")[2:]:  # each mistake links to its picture, if it has one
+        name = re.search(r"<b>([^<]+)</b>", row).group(1)
+        link = re.search(r'href="#(mistake-picture-\d+)">what it looks like', row)
+        assert bool(link) == (name in pictured), name
+        if link:
+            links[name] = link.group(1)
+    shown = page.split("What the frequent mistakes look like", 1)[1].split("</section>", 1)[0]
+    assert shown.count(PICTURE) == len(pictured) == page.count(PICTURE)  # one per mistake, none per student
+    for name, anchor in links.items():
+        block = shown.split(f'id="{anchor}"', 1)[1].split("</figure>", 1)[0]
+        assert f"<h4>{name} " in block and f'from <a href="#student-4">{docs[3]["student"]}</a>' in block
+
+
+@needs_chromium
+def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv, tmp_path, monkeypatch):
+    from grader.instructor.classdata import ClassResults
+    from grader.instructor.report import render_report
+    from grader.store import Store
+    from grader.study.progress import collect, render_html
+
+    monkeypatch.setenv("GRADE_PROGRESS_DB", str(tmp_path / "progress.db"))
+    with Store.open() as store:
+        store.record_exercise_result(wrong_conv)
+    pages = {"report": render_report(ClassResults(_class_with(wrong_conv)), title="Class"), "progress": render_html(collect())}
+    for name, html in pages.items():
+        page = tmp_path / f"{name}.html"
+        page.write_text(html, encoding="utf-8")
+        shot = tmp_path / f"{name}.png"
+        run = chromium(f"--screenshot={shot}", page.as_uri(), user_dir=tmp_path / "profile")
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert shot.stat().st_size > 20_000 and not console_messages(run.stderr), name
