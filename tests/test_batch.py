@@ -269,6 +269,8 @@ def graded_class(course, tmp_path_factory):
     (subs / "empty").mkdir()
     (subs / "_alice").mkdir()  # a leading "_" once hid a student; the id is "alice"
     (subs / "_alice" / "pooling.py").write_text(reference_source("pooling"))
+    (subs / "minimum").mkdir()  # max pooling that takes each window's minimum: a picture for the class report
+    (subs / "minimum" / "pooling.py").write_text(_pooling_with("", "windows.flatten(-2).max(dim=-1)", "windows.flatten(-2).min(dim=-1)"))
     out = subs.parent / "results"
     # It waits for another student's result, then rewrites it, and its own too (only a sandbox stops it).
     if SANDBOXED:
@@ -295,7 +297,7 @@ def test_every_student_gets_a_result_and_only_their_own_points(graded_class, gra
     subs, out, run, docs = graded_class
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(docs) == ["alice", "chaos", "empty", "evil", *(["forger"] if SANDBOXED else []), "good", "killer",
-                            "nothing"]
+                            "minimum", "nothing"]
     assert docs["alice"]["score"] == 18 and docs["alice"]["submission"] == "_alice"
     assert {d["sandbox"] for d in docs.values()} == {sandbox.plan()}
 
@@ -335,6 +337,10 @@ def test_every_student_gets_a_result_and_only_their_own_points(graded_class, gra
     assert f"{len(docs)}/{len(docs)} students" in run.stderr and "left ~" in run.stderr
     assert f"graded {len(docs) - 1}" in run.stdout and "refused 1 (evil)" in run.stdout
     assert f"sandbox: {sandbox.plan()}" in run.stdout
+
+    # the one wrong result has its picture (the first failed check of max_pool2d), the others none
+    pictured = [(d, c["name"]) for d, doc in docs.items() for e in doc["exercises"] for c in e["checks"] if c.get("picture")]
+    assert pictured == [("minimum", "max_pool2d_forward")]
 
 
 @pytest.mark.slow

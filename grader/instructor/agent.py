@@ -102,6 +102,8 @@ class Agent:
 
     def grade(self, task: dict[str, Any], out: TextIO) -> None:
         """Grade one student, sending each exercise's result to the batch as soon as it is known."""
+        from grader.views.pictures import draw  # the class report shows one per frequent mistake
+
         worker = self.spare if self.spare is not None else self._new_worker()
         self.spare = self._new_worker() if task.get("prestart", True) else None
         try:
@@ -111,7 +113,7 @@ class Agent:
                     continue
                 result = self.grading.grade_exercise(name, Path(path), worker=worker, seed=self.seed,
                                                      timeout=self.timeout, device=self.device,
-                                                     oracle=self.oracles[name])
+                                                     oracle=self.oracles[name], pictures=draw)
                 _say(out, {"kind": "exercise", "student": task["student"], "result": result.to_dict()})
         finally:
             worker.stop()
