@@ -134,7 +134,7 @@ def test_report_loads_in_chromium_without_errors(page, tmp_path):
     shares = [float(v) for v in re.findall(r'<td class="num" data-sort="([0-9.]+)">\d+\.\d %</td>', body)]
     assert len(shares) == 30 and shares == sorted(shares, reverse=True)
     # A link to a student opens that student's collapsed section.
-    run = _chromium("--dump-dom", url + "#student-3", user_dir=tmp_path / "profile")
+    run = chromium("--dump-dom", url + "#student-3", user_dir=tmp_path / "profile")
     assert re.search(r'<details class="student" id="student-3" open=""', run.stdout)
     assert not re.search(r'<details class="student" id="student-4" open', run.stdout)
 

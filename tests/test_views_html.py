@@ -181,3 +181,8 @@ def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv
         run = chromium(f"--screenshot={shot}", page.as_uri(), user_dir=tmp_path / "profile")
         assert run.returncode == 0, run.stderr[-2000:]
         assert shot.stat().st_size > 20_000 and not console_messages(run.stderr), name
+
+
+def test_results_from_before_pictures_still_render(wrong_conv):
+    older = {**wrong_conv, "checks": [{k: v for k, v in c.items() if k != "picture"} for c in wrong_conv["checks"]]}
+    assert "<svg" not in exercise_page(older) and not has_pictures(older)

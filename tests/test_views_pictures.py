@@ -135,10 +135,16 @@ def test_maps_show_the_case_and_a_shared_scale(drawn):
 
 
 def test_kept_boxes_are_told_apart(drawn):
+    _, case, expected, got = _wrong("kept")  # ">=" instead of ">": boxes at IoU exactly the threshold dropped
+    kept, yours = expected["out"]["__tensor__"].tolist(), got["out"]["__tensor__"].tolist()
+    dropped = sorted(set(kept) - set(yours))
     svg = drawn["kept"]
-    assert "the reference keeps 3 of 4 boxes, your code 2" in svg
-    assert "box 1, score 0.8: should be kept; you dropped it" in svg
-    assert "box 3, score 0.6: suppressed, rightly" in svg
+    assert f"the reference keeps {len(kept)} of {case.args[1].shape[0]} boxes, your code {len(yours)}" in svg
+    assert dropped and f"suppressed but should be kept: boxes {', '.join(map(str, dropped))}" in svg
+    for i in dropped:
+        assert re.search(rf"box {i}, score [0-9.]+: should be kept; you dropped it", svg), i
+    for i in set(kept) & set(yours):
+        assert re.search(rf"box {i}, score [0-9.]+: kept, rightly", svg), i
 
 
 def test_confusion_counts_the_ignored_pixels(drawn):

@@ -13,7 +13,7 @@ from grader.views.pictures.maps import kind_maps
 from grader.views.pictures.painting import EXPECTED, GOT, MISSING, MUTED, RIGHT, WRONG, legend_block, strip_block
 from grader.views.pictures.reading import as_array, case_arg, describe, dtype_at, fmt, indices_of, tolerance, value_at
 
-MAX_BOXES = 300  # boxes drawn by "kept" and "iou"
+MAX_BOXES = 150  # boxes drawn by "kept" and "iou" (the wrong ones first)
 BOX_ROWS = 40  # "boxes": rows drawn (the first ones: proposals come best first)
 
 
@@ -189,10 +189,15 @@ def kind_kept(pic: Picture, case: Any, expected: Any, got: Any, arg_names: Seque
     n = len(boxes)
     exp_set, got_set = set(e.tolist()), {int(i) for i in g.tolist() if 0 <= i < n}
     out_of_range = [int(i) for i in g.tolist() if not 0 <= i < n]
-    world = _World([boxes[:MAX_BOXES]])
+    wrongly_kept = sorted(got_set - exp_set)
+    missing = sorted(exp_set - got_set)
+    # At most MAX_BOXES boxes: the wrong ones first, then those kept, then the suppressed ones.
+    shown = (wrongly_kept + missing + sorted(exp_set & got_set) + sorted(set(range(n)) - exp_set - got_set))[:MAX_BOXES]
+    world = _World([boxes[shown]] if shown else [boxes])
     items = []
     label_all = n <= 60
-    for i in range(min(n, MAX_BOXES)):
+    label_wrong = label_all or len(wrongly_kept) + len(missing) <= 30
+    for i in sorted(shown):
         score = f", score {fmt(float(scores.data[i]))}" if scores is not None and i < scores.data.size else ""
         cat = f", category {int(cats.data[i])}" if cats is not None and i < cats.data.size else ""
         name = f"box {i}{score}{cat}"
@@ -200,14 +205,16 @@ def kind_kept(pic: Picture, case: Any, expected: Any, got: Any, arg_names: Seque
         if i in exp_set and i in got_set:
             items.append(_box_item(world, boxes[i], colour=RIGHT, width=1.8, label=label, tip=f"{name}: kept, rightly"))
         elif i in got_set:
-            items.append(_box_item(world, boxes[i], colour=WRONG, width=2.6, label=str(i), tip=f"{name}: you kept it; it should be suppressed"))
+            items.append(_box_item(world, boxes[i], colour=WRONG, width=2.6, label=str(i) if label_wrong else "",
+                                   tip=f"{name}: you kept it; it should be suppressed"))
         elif i in exp_set:
-            items.append(_box_item(world, boxes[i], colour=MISSING, dash="5 3", width=2.6, label=str(i), tip=f"{name}: should be kept; you dropped it"))
+            items.append(_box_item(world, boxes[i], colour=MISSING, dash="5 3", width=2.6, label=str(i) if label_wrong else "",
+                                   tip=f"{name}: should be kept; you dropped it"))
         else:
             items.insert(0, _box_item(world, boxes[i], colour=MUTED, dash="2 3", width=1.0, opacity=0.8, tip=f"{name}: suppressed, rightly"))
-    wrongly_kept = sorted(got_set - exp_set)
-    missing = sorted(exp_set - got_set)
     summary = [f"the reference keeps {len(e)} of {n} boxes, your code {len(g)}"]
+    if n > len(shown):
+        summary.append(f"{len(shown)} of the {n} boxes are drawn: the wrong ones first, then those kept")
     if wrongly_kept:
         summary.append(f"kept but should be suppressed: boxes {', '.join(map(str, wrongly_kept[:12]))}" + ("..." if len(wrongly_kept) > 12 else ""))
     if missing:
@@ -218,7 +225,7 @@ def kind_kept(pic: Picture, case: Any, expected: Any, got: Any, arg_names: Seque
         summary.append("the same boxes are kept, in a different order: best score first" +
                        (", equal scores by increasing index" if scores is not None and len(set(scores.data.tolist())) < scores.data.size else ""))
     legend = legend_block([(RIGHT, "", "kept"), (WRONG, "", "kept, should be suppressed"),
-                      (MISSING, "5 3", "should be kept, suppressed by yours"), (MUTED, "2 3", "suppressed")], max(world.w, 420))
+                           (MISSING, "5 3", "should be kept, suppressed by yours"), (MUTED, "2 3", "suppressed")], max(world.w, 420))
     return [_canvas(world, items, legend), strip_block("kept, in order", e, g, max(world.w + 60, 480))], summary
 
 
