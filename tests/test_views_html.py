@@ -49,6 +49,13 @@ def test_the_first_failed_check_of_each_part_has_the_picture(wrong_conv):
     assert all(c["picture"] is None for c in wrong_conv["checks"] if c["status"] == "passed")
     svg = next(c["picture"] for c in wrong_conv["checks"] if c["picture"])
     assert svg.startswith("<svg") and "conv2d: conv2d_forward" in svg and ">difference</text>" in svg
+    # the case drawn is the first that failed (every case fails here), not the last one run
+    from grader.engine.session import LiveOracle, load_checks
+    from grader.engine.spec import derive_seed
+
+    check = next(c for c in load_checks("conv") if c.name == "conv2d_forward")
+    first, *_, last = LiveOracle("conv").cases(check, derive_seed(0, "conv", check.name))
+    assert "inputs: " + first.label[:30] in svg and last.label[:30] not in svg
 
 
 def test_passing_code_gets_no_picture(grade_with_pictures):

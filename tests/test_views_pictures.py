@@ -223,3 +223,11 @@ def test_each_kind_loads_in_chromium_without_errors(drawn, kind, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     assert not console_messages(run.stderr)
+
+
+def test_a_number_of_the_wrong_type_is_drawn():
+    """conv2d_output_size with `/`: 30.0 where 30 is expected fails the comparison, and the picture says why."""
+    check = _check("conv", "output_size_values")
+    _, case, expected, got = _first_failure("conv", "output_size_values", next(m for m in check.mistakes if m.name == "true-division"))
+    svg = draw(check.picture, case, expected, got)
+    assert "✗ output (dtype float, expected int)" in svg

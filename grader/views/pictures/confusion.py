@@ -50,6 +50,11 @@ def kind_confusion(pic: Picture, case: Any, expected: Any, got: Any, arg_names: 
              "ignore_text": f"ignored pixels (target = {ignore})" if isinstance(ignore, int) else "no ignore_index"}
     summary = [f"{int((p == t)[~ignored].sum())} of {int((~ignored).sum())} counted pixels are right; "
                f"{int(ignored.sum())} pixels are ignored" + (f" (target = {ignore})" if isinstance(ignore, int) else "")]
+    if isinstance(num_classes, int):
+        absent = [c for c in range(num_classes) if c not in present]
+        if absent:
+            summary.append(f"of num_classes = {num_classes}, classes {', '.join(map(str, absent))} appear in neither "
+                           "prediction nor target (the counted pixels)")
     if len(present) > len(classes):
         summary.append(f"the first {len(classes)} of {len(present)} classes are drawn")
     blocks = [block, _masks_block(p, t, ignored)]

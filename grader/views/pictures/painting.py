@@ -311,6 +311,8 @@ def nice_ticks(values: np.ndarray, transformed: bool, integer: bool = False) -> 
         return [c for c in candidates if lo - 1e-9 <= c <= hi + 1e-9] or [lo, hi]
     if hi - lo < 1e-12 * max(1.0, abs(lo)):
         return [lo]
+    if integer and hi - lo <= 12:  # epochs, steps: each one
+        return [float(v) for v in range(math.ceil(lo), math.floor(hi) + 1)]
     raw = (hi - lo) / 4
     step = min((m * 10 ** math.floor(math.log10(raw)) for m in (1, 2, 5, 10)), key=lambda v: abs(v - raw))
     step = max(step, 1.0) if integer else step

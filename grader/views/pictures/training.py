@@ -81,7 +81,8 @@ def kind_training(pic: Picture, case: Any, expected: Any, got: Any, arg_names: S
         rtol, atol = tolerance(case, "float64")
         tol = atol + rtol * np.abs(ev)
         series = [{"x": np.arange(1, ev.size + 1), "y": ev, "lo": ev - tol, "hi": ev + tol, "colour": EXPECTED, "style": "band",
-                   "label": f"the reference's {name} (band: the check's tolerance)"}]
+                   "label": f"the reference's {name}" + (" (band: the check's tolerance)" if getattr(case, "assess", None) is None
+                                                         else ", for comparison (the check judges behaviour)")}]
         if gv is not None and gv.size:
             series.append({"x": np.arange(1, gv.size + 1), "y": gv, "colour": GOT, "style": "line", "label": f"your {name}"})
             if gv.size != ev.size:
