@@ -193,3 +193,16 @@ def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv
 def test_results_from_before_pictures_still_render(wrong_conv):
     older = {**wrong_conv, "checks": [{k: v for k, v in c.items() if k != "picture"} for c in wrong_conv["checks"]]}
     assert "<svg" not in exercise_page(older) and not has_pictures(older)
+
+
+def test_the_notebook_shows_the_pictures(tmp_path):
+    """`grader.check` grades with pictures, and its `_repr_html_` puts each under its failed part."""
+    import grader
+
+    wrong = (ROOT / "solutions" / "pooling.py").read_text(encoding="utf-8").replace(
+        "windows.flatten(-2).max(dim=-1)", "windows.flatten(-2).min(dim=-1)")
+    (tmp_path / "pooling.py").write_text(wrong, encoding="utf-8")
+    result = grader.check("pooling", tmp_path)
+    assert [c["name"] for c in result.checks if c["picture"]] == ["max_pool2d_forward"]
+    html = result._repr_html_()
+    assert html.count(PICTURE) == 1 and html.index("max_pool2d_forward") < html.index(PICTURE)
