@@ -11,44 +11,10 @@ solved an exercise (`edited_stubs` names those).
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 
-MARKER = "# TODO: your code here"
-
-
-def _stub_targets(tree: ast.Module) -> list[ast.FunctionDef]:
-    targets: list[ast.FunctionDef] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
-            targets.append(node)
-        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and (item.name == "__init__" or not item.name.startswith("_")):
-                    targets.append(item)
-    return targets
-
-
-def stub_source(reference: str) -> str:
-    """The stub text for a reference module's source text."""
-    tree = ast.parse(reference)
-    lines = reference.splitlines(keepends=True)
-    # Replace bodies from the bottom up so earlier line numbers stay valid.
-    for fn in sorted(_stub_targets(tree), key=lambda f: f.lineno, reverse=True):
-        body = fn.body
-        has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str)
-        first = body[1] if has_doc and len(body) > 1 else (None if has_doc else body[0])
-        if first is None:
-            continue
-        start = first.lineno - 1
-        end = body[-1].end_lineno
-        indent = " " * first.col_offset
-        qual = fn.name
-        replacement = [f"{indent}{MARKER}\n", f'{indent}raise NotImplementedError("{qual}")\n']
-        lines[start:end] = replacement
-    return "".join(lines)
-
+from grader.stubs import stub_source
 
 def generated_stubs(solutions: Path, names: list[str] | None = None) -> dict[str, str]:
     """Exercise name -> the stub made from `solutions/<name>.py` (every reference, or `names`)."""

@@ -330,7 +330,7 @@ def test_a_second_run_keeps_what_is_current_and_grades_again_what_is_not(course,
     # another seed is refused: one folder, one seed
     (subs / "late").mkdir()
     run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "gap")
-    assert run.returncode == 1 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
+    assert run.returncode == 2 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
     assert "--force" in run.stderr and not (out / "late.json").exists()
 
 
@@ -348,7 +348,7 @@ def test_tampering_stops_the_batch_and_keeps_no_result_for_the_suspect(course, t
         run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--jobs", "1")
     finally:
         target.write_text(original)
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "changed during the batch" in run.stderr and "tamperer" in run.stderr
     assert not (out / "tamperer.json").exists()
     assert json.loads((out / "_tampering.json").read_text())["suspects"] == ["tamperer"]

@@ -137,9 +137,8 @@ def test_flood_of_output_is_bounded(grade):
     assert any("printed" in n for n in result["notices"])
 
 
-def test_background_process_is_gone_after_the_run(worker, tmp_path):
-    from grader.engine.session import grade_exercise
-    from grader.runner.handle import WorkerProcess
+def test_background_process_is_gone_after_the_run(tmp_path):
+    from grader.engine.session import GradingSession
 
     pidfile = tmp_path / "pid"
     src = variant(POOL, ("    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)",
@@ -150,11 +149,8 @@ def test_background_process_is_gone_after_the_run(worker, tmp_path):
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / "pooling.py").write_text(src)
-    own = WorkerProcess()
-    try:
-        grade_exercise(POOL, folder / "pooling.py", worker=own)
-    finally:
-        own.stop()
+    with GradingSession() as session:  # its own worker, stopped when the session closes
+        session.grade(POOL, folder / "pooling.py")
     pid = int(pidfile.read_text())
     for _ in range(50):
         try:
@@ -192,17 +188,12 @@ def test_killing_its_parent_process_costs_only_that_check(grade):
     assert st["max_pool2d_forward"] == "passed" and st["kernel_larger_than_input"] == "passed"
 
 
-def test_a_crash_is_followed_by_a_restarted_worker(worker, tmp_path):
+def test_a_crash_is_followed_by_a_restarted_worker(grade):
     """The worker that died is replaced (forked afresh) and grades the remaining checks."""
-    from grader.engine.session import grade_exercise
-
     src = variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean",
                          "    import os\n    if x.dtype == torch.float32:\n        os._exit(3)\n"
                          "    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)\n    return windows.mean"))
-    folder = tmp_path / "sub"
-    folder.mkdir()
-    (folder / "pooling.py").write_text(src)
-    first = grade_exercise(POOL, folder / "pooling.py", worker=worker).to_dict()
+    first = grade(POOL, source=src)
     st = statuses(first)
     assert st["avg_pool2d_forward"] == "crashed" and "exited with code 3" in first["checks"][2]["message"]
     assert st["avg_pool2d_float64_gradients"] == "passed"  # graded by the restarted worker

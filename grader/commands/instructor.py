@@ -1,7 +1,8 @@
 """The instructors' commands: `grade batch`, `grade report`, `grade gradescope-autograder`, `grade release`.
 
-Thin click commands: they parse options, call the library (`batch`, `html`, `exports`,
-`autograder`, `release`) and turn its errors into messages that say what to do.
+Thin click commands: they parse options, call the library (`instructor.batch`, `report`,
+`exports`, `gradescope`, `release`) and turn its errors into messages that say what to do (exit
+code 2, as every setup error: `grader.commands`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TextIO
 
 import click
 
+from grader.commands import SetupFailure, device_option, seed_option, timeout_option
+
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
@@ -21,7 +24,7 @@ def _duration(seconds: float) -> str:
         else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class Progress:
+class ProgressBar:
     """A progress line with the time left, on stderr: redrawn on a terminal, one line per student otherwise."""
 
     def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
@@ -55,14 +58,12 @@ class Progress:
               help="Folder of the per-student results (default: SUBMISSIONS-results beside SUBMISSIONS).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Students graded at once (default: the number of cores).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Base seed of the hidden inputs; use a secret one for collected work.")
+@seed_option("Base seed of the hidden inputs; use a secret one for collected work.")
 @click.option("--exercise", "exercises", multiple=True, metavar="NAME",
               help="Grade only this exercise (repeatable; default: all).")
 @click.option("--force", is_flag=True, help="Grade everyone again, also with another seed than the folder's results.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Wall-clock seconds allowed per check.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@timeout_option
+@device_option
 def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, exercises: tuple[str, ...],
               force: bool, timeout: float, device: str) -> None:
     """Grade every submission in SUBMISSIONS in parallel.
@@ -98,11 +99,11 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int, 
             if not found.submissions:
                 raise click.UsageError(f"{submissions} holds no submissions: put one folder or .zip per student in "
                                        "it, or the export of Canvas, Moodle or Blackboard.")
-            summary = run_batch(found.submissions, options, Progress())
+            summary = run_batch(found.submissions, options, ProgressBar())
     except DiscoveryError as exc:
         raise click.UsageError(str(exc)) from None
     except BatchError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: every grading process was stopped. The results written so far are kept in {out}; "
                    "run the same command again to grade the rest.", err=True)
@@ -172,8 +173,7 @@ def _warn_edited(names: tuple[str, ...] | list[str]) -> None:
               help="The zip to upload to Gradescope (Programming Assignment > Configure Autograder).")
 @click.option("--seed", type=int, required=True, help="The secret seed of the hidden inputs.")
 @click.option("--exercise", "exercises", multiple=True, metavar="NAME", help="Grade only this exercise (repeatable).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Wall-clock seconds allowed per check.")
+@timeout_option
 @click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               default="visible", show_default=True, help="When students see each check's result.")
 @click.option("--torch", "torch_version", metavar="VERSION", default=None,
@@ -188,7 +188,7 @@ def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: fl
         info = build_autograder_zip(out, seed=seed, exercises=list(exercises), timeout=timeout, visibility=visibility,
                                     torch_version=torch_version)
     except AutograderError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     _warn_edited(info["edited"])
     click.echo(f"wrote {out} ({info['files']} files, {info['bytes'] / 1e6:.1f} MB) grading {', '.join(info['exercises'])}; "
                f"setup.sh installs torch {info['torch']}")
@@ -205,7 +205,7 @@ def release_cmd(out: Path) -> None:
     try:
         release = make_release(out)
     except ReleaseError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     _warn_edited(release.edited)
     click.echo(f"wrote the student edition to {release.root}: {len(release.exercises)} exercises, "
                f"{release.recorded_bytes / 1e6:.1f} MB of recorded outputs for the public seed.")

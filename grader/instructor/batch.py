@@ -10,7 +10,7 @@ grade only:
   student's time limit pass; the checks graded so far are kept, the rest count as crashed, and a
   new agent takes the next student. Processes left behind are swept (the batch is a subreaper);
 - it changes the grader's or the references' files: the batch compares a digest of them after
-  every student (`grading.integrity_snapshot`); on a change it stops, keeps no result of the
+  every student (`engine.session.integrity_snapshot`); on a change it stops, keeps no result of the
   students being graded at that moment (the suspects) and says what to do;
 - a zip that escapes its folder, or is too large, is refused before anything runs.
 
@@ -102,8 +102,8 @@ class BatchSummary:
 # --- placeholders for what could not be graded --------------------------------------------------
 def placeholder_result(name: str, status: str, message: str, seed: int) -> dict[str, Any]:
     """A schema-1 exercise result whose every check has `status` and `message`, zero points."""
-    from grader.engine.session import load_checks
     from grader.engine.results import CheckResult, ExerciseResult
+    from grader.engine.spec import load_checks
 
     result = ExerciseResult(exercise=name, path="", seed=seed, grader_version=__version__,
                             started_at=_now())
@@ -119,7 +119,7 @@ def _now() -> str:
 
 def student_limit(exercises: list[str], timeout: float) -> float:
     """Generous wall-clock seconds for one student: every check timing out, with worker restarts."""
-    from grader.engine.session import load_checks
+    from grader.engine.spec import load_checks
 
     total = 120.0
     for name in exercises:

@@ -82,10 +82,12 @@ def _record_one(name: str, directory: str, seed: int, threads: int) -> int:
     """Record one exercise (in a process of the pool); returns the file's size."""
     import torch
 
+    from grader.engine.oracles import LiveOracle
     from grader.engine.recording import write_recording
 
+    live = LiveOracle(name)
     torch.set_num_threads(threads)
-    return write_recording(name, Path(directory), seed).stat().st_size
+    return write_recording(name, Path(directory), live, seed).stat().st_size
 
 
 def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = DEFAULT_SEED,

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from grader.catalog import Exercise, load_catalog
+from grader.engine.results import ExerciseResult
 from grader.quiz.bank import Problem  # one record for a located problem in a data file
 
 HINTS_DIR = Path(__file__).with_name("hints")
@@ -256,17 +257,10 @@ def next_hint(hints: ExerciseHints, part: str, log: HintLog) -> tuple[list[Hint]
     return list(all_hints[:seen]), (all_hints[seen] if seen < len(all_hints) else None)
 
 
-def first_open_part(exercise: Exercise, last_result: dict | None) -> str | None:
+def first_open_part(exercise: Exercise, last_result: ExerciseResult | None) -> str | None:
     """The first part, in catalogue order, not fully passed in the last result; the first part
     when there is no result; None when every part passed."""
-    if last_result:
-        got: dict[str, float] = {}
-        total: dict[str, float] = {}
-        for check in last_result.get("checks", []):
-            got[check["part"]] = got.get(check["part"], 0) + check.get("points", 0)
-            total[check["part"]] = total.get(check["part"], 0) + check.get("max_points", 0)
-        for part in exercise.parts:
-            if part.name not in total or got[part.name] < total[part.name]:
-                return part.name
-        return None
-    return exercise.parts[0].name
+    if last_result is None:
+        return exercise.parts[0].name
+    scores = {p.name: p for p in last_result.parts}
+    return next((p.name for p in exercise.parts if p.name not in scores or not scores[p.name].complete), None)
