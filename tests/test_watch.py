@@ -155,9 +155,10 @@ def test_diff_checks_lists_only_changes():
 
 def test_a_named_mistake_points_to_the_notes_subsection():
     def result(status, mistake=None):
-        return {"exercise": "nms", "score": 0, "max_score": 2, "duration_s": 0.1, "notices": [],
-                "checks": [{"name": "box_iou_forward", "part": "box_iou", "points": 0, "max_points": 2,
-                            "status": status, "message": "" if status == "passed" else "differs", "mistake": mistake}]}
+        return ExerciseResult.from_dict(
+            {"exercise": "nms", "score": 0, "max_score": 2, "duration_s": 0.1, "notices": [],
+             "checks": [{"name": "box_iou_forward", "part": "box_iou", "points": 0, "max_points": 2,
+                         "status": status, "message": "" if status == "passed" else "differs", "mistake": mistake}]})
 
     mistake = {"name": "union-counts-intersection-twice", "explanation": "Twice.", "section": "Object Detection",
                "subsection": "Intersection over union"}
