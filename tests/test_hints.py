@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from grader.catalog import load_catalog
+from grader.catalog import load_catalog, sections
 from grader.engine.results import CheckResult, ExerciseResult
 from grader.study.hints import (MAX_HINTS, MIN_HINTS, HintError, HintLog, first_open_part, load_hints, next_hint,
-                          notes_sections, validate_all)
+                                validate_all)
 
 
 def test_every_hint_file_is_valid_and_complete():
@@ -26,7 +26,7 @@ def test_every_part_has_two_to_four_hints_tied_to_the_notes(exercise):
         assert MIN_HINTS <= len(items) <= MAX_HINTS, (exercise.name, part)
         assert [h.level for h in items] == list(range(1, len(items) + 1))
         for h in items:
-            assert h.section in notes_sections(), (exercise.name, part, h.section)
+            assert h.section in sections(), (exercise.name, part, h.section)
             assert len(h.text) >= 40, (exercise.name, part, h.text)
 
 
