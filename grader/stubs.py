@@ -5,12 +5,15 @@ becomes one marker line plus `raise NotImplementedError(...)`, so "not attempted
 different outcomes. Private helpers (`_name`) are kept as they are, so references must put no
 solution logic in them. `python -m grader.maint stubs` writes `exercises/` with it,
 `grader.study.workspace` rebuilds a pristine stub with it, and `tests/test_exercises.py` proves
-that the committed stubs are exactly what it produces. Stdlib only.
+that the committed stubs are exactly what it produces. `grade release` and
+`grade gradescope-autograder` ship stubs made here (`generated_stubs`), never the working
+`exercises/`, in which someone may have solved an exercise (`edited_stubs` names those). Stdlib only.
 """
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 MARKER = "# TODO: your code here"
 
@@ -44,3 +47,23 @@ def stub_source(reference: str) -> str:
         replacement = [f"{indent}{MARKER}\n", f'{indent}raise NotImplementedError("{fn.name}")\n']
         lines[start:end] = replacement
     return "".join(lines)
+
+
+def generated_stubs(solutions: Path, names: list[str] | None = None) -> dict[str, str]:
+    """Exercise name -> the stub made from `solutions/<name>.py` (every reference, or `names`)."""
+    return {ref.stem: stub_source(ref.read_text(encoding="utf-8")) for ref in sorted(Path(solutions).glob("*.py"))
+            if not ref.name.startswith("_") and (not names or ref.stem in names)}
+
+
+def edited_stubs(root: Path) -> list[str]:
+    """The exercises whose `root/exercises/<name>.py` is not the stub its reference makes (someone
+    worked in it, or it is missing): what a release must not ship, and should warn about."""
+    edited = []
+    for name, text in generated_stubs(root / "solutions").items():
+        path = root / "exercises" / f"{name}.py"
+        try:
+            if path.read_text(encoding="utf-8") != text:
+                edited.append(name)
+        except (OSError, UnicodeDecodeError):
+            edited.append(name)
+    return edited

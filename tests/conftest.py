@@ -53,6 +53,16 @@ def variant(name: str, *edits: tuple[str, str]) -> str:
     return src
 
 
+def with_mistake(name: str, mistake: str) -> str:
+    """The reference of `name` with the known mistake `mistake` of its checks put in, as a student
+    making it would have written it."""
+    return reference_source(name) + (
+        "\n\nimport types as _types\n"
+        f"import grader.checks.{name} as _checks\n"
+        f"_m = next(m for c in _checks.CHECKS for m in c.mistakes if m.name == {mistake!r})\n"
+        "globals().update(_m.build(_types.SimpleNamespace(**{k: v for k, v in dict(globals()).items() if not k.startswith('__')})))\n")
+
+
 @pytest.fixture(scope="session")
 def sessions(worker):
     """sessions(seed, timeout): grading sessions over the shared worker, kept for the whole test

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, copy_course, reference_source
+from conftest import ROOT, copy_course, reference_source, with_mistake
 from grader.catalog import load_catalog
 from grader.engine.oracles import LiveOracle, RecordedOracle, SetupError
 from grader.engine.recording import FORMAT
@@ -20,7 +20,7 @@ from grader.engine.session import GradingSession
 from grader.engine.spec import load_checks
 from grader.instructor.demo import SKEW
 from grader.instructor.release import find_leaks, student_pyproject
-from grader.maint import stub_source
+from grader.stubs import stub_source
 
 slow = pytest.mark.slow  # the tests that use the student edition: it records every exercise
 
@@ -50,14 +50,8 @@ def release(release_run) -> Path:
 
 def _mistake_variant(name: str) -> str | None:
     """The reference with the first named mistake of the exercise put in, as a student would make it."""
-    found = next(((c.name, m.name) for c in load_checks(name) for m in c.mistakes), None)
-    if found is None:
-        return None
-    return reference_source(name) + (
-        "\n\nimport types as _types\n"
-        f"import grader.checks.{name} as _checks\n"
-        f"_m = next(m for c in _checks.CHECKS for m in c.mistakes if m.name == {found[1]!r})\n"
-        "globals().update(_m.build(_types.SimpleNamespace(**{k: v for k, v in dict(globals()).items() if not k.startswith('__')})))\n")
+    found = next((m.name for c in load_checks(name) for m in c.mistakes), None)
+    return None if found is None else with_mistake(name, found)
 
 
 def _variants(name: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ expected outputs that the references give for the public seed (see `grader.engin
 grading there gives the same results as grading live; instructors grade collected work live with a
 secret `--seed`.
 
-The stubs it ships are made afresh from the references (`grader.maint.generated_stubs`), never
+The stubs it ships are made afresh from the references (`grader.stubs.generated_stubs`), never
 copied from the working `exercises/`, where the instructor may have tried an exercise; the
 exercises whose working file differs are named in `Release.edited`, for a warning.
 The copy also holds `grader/_data/{exercises,quizzes,docs}` (the pristine stubs, the quiz bank and
@@ -60,7 +60,7 @@ def course_torch_version() -> str:
 
 def write_stubs_into(folders: list[Path], solutions: Path) -> list[str]:
     """Write the stub of every reference in `solutions` into each of `folders`; returns the names."""
-    from grader.maint import generated_stubs
+    from grader.stubs import generated_stubs
 
     stubs = generated_stubs(solutions)
     for folder in folders:
@@ -116,7 +116,7 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(PACKAGE_DIR, out / "grader", ignore=shutil.ignore_patterns(
         "__pycache__", "*.pyc", "*.tmp", "_data", "recorded"))
-    from grader.maint import edited_stubs
+    from grader.stubs import edited_stubs
 
     write_stubs_into([out / "exercises", out / "grader" / "_data" / "exercises"], data_dir("solutions"))
     for kind in ("quizzes", "docs"):
