@@ -98,15 +98,12 @@ def check_device(device: str) -> None:
 
 # --- the progress store -------------------------------------------------------------------------
 def last_results() -> dict[str, ExerciseResult]:
-    """The last stored result of each exercise ({} when the store cannot be read: listings still work)."""
+    """The last stored result of each exercise (`grader.store.StoreError` when the store cannot be read)."""
     from grader.engine.results import typed_results
-    from grader.store import Store, StoreError
+    from grader.store import Store
 
-    try:
-        with Store.open() as store:
-            return typed_results(store.last_exercise_results())
-    except (StoreError, OSError):
-        return {}
+    with Store.open() as store:
+        return typed_results(store.last_exercise_results())
 
 
 def record(result: ExerciseResult) -> None:

@@ -28,10 +28,15 @@ def _output_options(f):  # noqa: ANN001, ANN202 - a click decorator
 def list_cmd() -> None:
     """List every exercise with its notes section, parts, points and your last result."""
     from grader.paths import find_course_root
-    from grader.store import ENV_VAR
+    from grader.store import ENV_VAR, StoreError
 
     in_course = find_course_root() is not None or bool(os.environ.get("GRADE_HOME") or os.environ.get(ENV_VAR))
-    last = last_results() if in_course else {}
+    last = {}
+    if in_course:
+        try:
+            last = last_results()
+        except StoreError as exc:
+            click.echo(click.style(f"note: your results are not shown: {exc}", fg="yellow"), err=True)
     for i, ex in enumerate(load_catalog(), 1):
         prev = last.get(ex.name)
         status = "" if not in_course else f"  last: {prev.score:g}/{prev.max_score:g}" if prev else "  not graded yet"

@@ -24,20 +24,23 @@ from grader.views.terminal import notes_pointer
 
 
 @contextmanager
-def _store() -> Iterator[Any]:
-    """The progress store, with its errors turned into a setup failure (exit code 2)."""
-    from grader.store import Store, StoreError
+def _store_errors() -> Iterator[None]:
+    """Errors of the progress store turned into a setup failure (exit code 2), never a traceback."""
+    from grader.store import StoreError
 
     try:
-        store = Store.open()
+        yield
     except StoreError as exc:
         raise SetupFailure(str(exc)) from None
-    try:
+
+
+@contextmanager
+def _store() -> Iterator[Any]:
+    """The progress store, its errors turned into a setup failure (exit code 2)."""
+    from grader.store import Store
+
+    with _store_errors(), Store.open() as store:
         yield store
-    except StoreError as exc:
-        raise SetupFailure(str(exc)) from None
-    finally:
-        store.close()
 
 
 def _require_course() -> None:
@@ -126,6 +129,7 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
     Hints go from a nudge to the key idea, each with the notes' section to reread; the next one
     is shown only after the previous one. Hints you have seen are shown again above the new one.
     """
+    from grader.store import StoreError
     from grader.study.hints import HintError, HintLog, first_open_part, load_hints, next_hint
 
     exercise = exercise_named(name)
@@ -136,18 +140,21 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
         raise SetupFailure(f"The hints of {name} cannot be read:\n{exc}") from None
     log = HintLog.default()
     if list_only:
-        for p in exercise.parts:
-            click.echo(f"{p.name}: {log.shown(name, p.name)}/{len(hints.part(p.name))} hints seen  ({p.summary})")
+        with _store_errors():
+            for p in exercise.parts:
+                click.echo(f"{p.name}: {log.shown(name, p.name)}/{len(hints.part(p.name))} hints seen  ({p.summary})")
         return
     if part is None:
-        part = first_open_part(exercise, last_results().get(name))
+        with _store_errors():
+            part = first_open_part(exercise, last_results().get(name))
         if part is None:
             click.echo(f"You have passed every part of {name}. Compare your code with the reference: "
                        f"`grade solution {name}`. (Hints of one part: `grade hint {name} PART`.)")
             return
     elif part not in hints.parts:
         raise click.UsageError(f"{name} has no part {part!r}; its parts are {', '.join(p.name for p in exercise.parts)}.")
-    seen, new = next_hint(hints, part, log)
+    with _store_errors():
+        seen, new = next_hint(hints, part, log)
     count = len(hints.part(part))
     width = min(_width(), 100)
     click.echo(click.style(f"{name} / {part}", bold=True) + f"  ({exercise.part(part).summary})")
@@ -163,8 +170,8 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
         return
     try:
         log.record(name, part, new.level)
-    except OSError as exc:
-        click.echo(f"note: could not remember that this hint was shown ({log.path}: {exc.strerror or exc}).", err=True)
+    except StoreError as exc:
+        click.echo(f"note: could not remember that this hint was shown ({exc}).", err=True)
     left = count - new.level
     if left:
         click.echo(f"{left} more hint(s) for {part}: run `grade hint {name} {part}` again once you have tried this one.")
@@ -203,7 +210,8 @@ def watch_cmd(name: str | None, manual: bool, stay: bool, path: Path | None, see
         raise click.UsageError(f"{folder / (name + '.py')} does not exist. Run `grade reset {name}` to get its stub, "
                                "or pass the folder that holds it with --path.")
     check_device(device)
-    done = {n for n, r in last_results().items() if r.complete}
+    with _store_errors():
+        done = {n for n, r in last_results().items() if r.complete}
     config = WatchConfig(folder=folder, seed=seed, timeout=timeout, device=device,
                          interval=interval or DEFAULT_INTERVAL_S, manual=manual, stay=stay, max_cycles=max_cycles)
     status = Watcher(config, record=record, done=done).run(name)
