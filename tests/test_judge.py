@@ -75,13 +75,17 @@ def test_two_mistakes_that_both_explain_everything_name_neither():
     assert name_mistake(records, ["a", "b", "c"], results, "cpu") == "a"
 
 
-def test_an_exception_is_explained_only_by_a_variant_that_raises_too():
+def test_a_case_that_raised_neither_confirms_nor_refutes_a_mistake():
+    # The student forgot the +1 of a size formula and, on the smallest input, their own check of
+    # the result raises where the variant returns 0: the mistake is still the cause.
     records = [_record(0, _value(5, 5), _value(3, 4)), _record(1, _raised(), _value(3, 4))]
     assert records[1].status == "error"
-    raising, _ = _variants({0: {"m": _value(5, 5)}, 1: {"m": None}})
-    assert name_mistake(records, ["m"], raising, "cpu") == "m"
+    raising, asked = _variants({0: {"m": _value(5, 5)}, 1: {"m": None}})
+    assert name_mistake(records, ["m"], raising, "cpu") == "m" and [i for i, _ in asked] == [0]
     returning, _ = _variants({0: {"m": _value(5, 5)}, 1: {"m": _value(3, 4)}})
-    assert name_mistake(records, ["m"], returning, "cpu") is None
+    assert name_mistake(records, ["m"], returning, "cpu") == "m"
+    only_raised = [_record(0, _raised(), _value(3, 4)), _record(1, _value(3, 4), _value(3, 4))]
+    assert name_mistake(only_raised, ["m"], returning, "cpu") is None  # no failed case: nothing to match
 
 
 def test_a_timeout_in_the_check_names_nothing():
@@ -103,3 +107,15 @@ def test_a_module_that_fails_to_import_passes_no_raises_case():
     # ValueError at import time is not the ValueError the case asks for.
     status, message = judge(RAISES, _raised("ValueError", phase="import"), None, timeout=1.0, device="cpu", arg_names=[])
     assert status == "error" and message.startswith("importing your module failed")
+
+
+def test_a_mistake_written_another_way_is_named_within_float32_tolerances():
+    # The student's variant divides by (max + 1e-8) where the known mistake divides by max: in
+    # float64 the two differ by ~1e-7, beyond float64's tolerance but still the same mistake.
+    expected = sanitize({"out": torch.tensor([1.0, 2.0], dtype=torch.float64)})
+    got = sanitize({"out": torch.tensor([0.5, 1.0 - 4e-7], dtype=torch.float64)})
+    records = [_record(0, got, expected)]
+    close, _ = _variants({0: {"m": sanitize({"out": torch.tensor([0.5, 1.0], dtype=torch.float64)})}})
+    assert name_mistake(records, ["m"], close, "cpu") == "m"
+    other, _ = _variants({0: {"m": sanitize({"out": torch.tensor([0.5, 0.99], dtype=torch.float64)})}})
+    assert name_mistake(records, ["m"], other, "cpu") is None

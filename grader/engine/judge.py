@@ -7,9 +7,9 @@ after a failed check (`name_mistake` here, and a diagnosis of the pattern across
 case's inputs, outcome, expected value and verdict.
 
 `name_mistake` names a known mistake only when it explains the whole check: on every case the
-student ran, the mistake variant gives the student's result where the student failed, raises where
-the student's code raised, and passes where the student passed. When no variant, or more than
-one, does that, none is named.
+student ran, the mistake variant gives the student's result where the student failed and passes
+where the student passed (a case where the student's code raised says nothing either way). When
+no variant, or more than one, does that, none is named.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from typing import Any
 
 import torch
 
-from grader.engine.compare import compare, describe, pretty_where
+from grader.engine.compare import TOLERANCES, compare, describe, pretty_where
 from grader.engine.spec import Case
 from grader.runner import probes
 from grader.runner.handle import Outcome
+
+_MATCHED = ("passed", "failed", "error")  # the statuses of a check whose mistake can be named
+MATCH_RTOL, MATCH_ATOL = TOLERANCES[torch.float32]  # the least tolerance of matching a mistake
 
 
 @dataclass(frozen=True)
@@ -158,29 +161,31 @@ def _variant_passes(case: Case, value: Any, expected: Any, device: str) -> bool:
 
 
 def _variant_reproduces(record: CaseRecord, value: Any, device: str) -> bool:
-    """Whether a mistake variant's result `value` is what the student's code gave on a case it
-    did not pass: the same result, or (`value` None) an exception where the student's raised one."""
-    if record.status == "error":
-        return value is None
+    """Whether a mistake variant's result `value` is what the student's code returned on a failed
+    case, within at least float32's tolerances: the same mistake written another way (an epsilon,
+    another order of operations) is still that mistake, also in float64."""
     if value is None or record.got is None or record.message.startswith("your "):
         return False  # no result to match, or a contract message (layer names, inputs changed in place)
-    case = record.case
-    return compare(without_inputs(record.got), without_inputs(value), "result", case.rtol, case.atol, device) is None
+    rtol, atol = max(record.case.rtol or 0.0, MATCH_RTOL), max(record.case.atol or 0.0, MATCH_ATOL)
+    return compare(without_inputs(record.got), without_inputs(value), "result", rtol, atol, device) is None
 
 
 def name_mistake(records: list[CaseRecord], candidates: Sequence[str],
                  variant_results: Callable[[CaseRecord, list[str]], dict[str, Any]], device: str) -> str | None:
-    """The one known mistake among `candidates` that explains every case in `records` (the cases
-    of a failed check); None when no variant, or more than one, explains them all, or when a case
-    ended otherwise than passed, failed or raised (a timeout, a crash...).
+    """The one known mistake among `candidates` that explains the cases in `records` (the cases of
+    a failed check): it returns the student's result on every failed case and passes every case
+    the student passed. A case where the student's code raised is left out (the exception may come
+    from the mistake itself, or from a check of the arguments the variant does not repeat). None
+    when no variant, or more than one, explains them all, or when a case ended otherwise (a
+    timeout, a crash...).
 
     `variant_results(record, names)` gives {name: that variant's result on the record's case} for
     the variants still in the running; failed cases are looked at first, where most variants drop out.
     """
-    if not records or any(r.status not in ("passed", "failed", "error") for r in records):
+    if not any(r.status == "failed" for r in records) or any(r.status not in _MATCHED for r in records):
         return None
     names = list(candidates)
-    for record in sorted(records, key=lambda r: r.passed):
+    for record in sorted((r for r in records if r.status != "error"), key=lambda r: r.passed):
         values = variant_results(record, names)
         names = [n for n in names
                  if (_variant_passes(record.case, values.get(n), record.expected, device) if record.passed

@@ -228,7 +228,8 @@ class GradingSession:
         """A check of a module that did not import: the reason in full on the first check only."""
         from grader.engine.judge import judge
 
-        status, message = judge(cases[0], failure, None, timeout=self.timeout, device=self.device, arg_names=[])
+        case = cases[0] if cases else Case("call")
+        status, message = judge(case, failure, None, timeout=self.timeout, device=self.device, arg_names=[])
         if not first:
             message = "see above: your module could not be imported, so this check did not run"
         return CheckResult(check.name, check.part, 0, check.points, status, message)

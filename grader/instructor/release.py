@@ -73,7 +73,7 @@ def write_stubs_into(folders: list[Path], solutions: Path) -> list[str]:
 def student_readme() -> str:
     """The learner's README of the student edition."""
     from grader.catalog import load_catalog
-    from grader.study.templates import render_text
+    from grader.instructor.report import render_text
 
     return render_text("student_readme.md.j2", exercises=load_catalog(), torch_version=course_torch_version())
 

@@ -106,7 +106,7 @@ def init_course(target: Path) -> InitReport:
 
 
 def _readme(names: list[str]) -> str:
-    from grader.study.templates import render_text
+    from grader.instructor.report import render_text
 
     return render_text(README_TEMPLATE, exercises=names)
 
