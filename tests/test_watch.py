@@ -169,15 +169,17 @@ def test_a_named_mistake_points_to_the_notes_subsection():
 
 def test_a_changed_diagnosis_is_shown_again():
     def result(diagnosis):
-        return {"exercise": "conv", "score": 0, "max_score": 4, "duration_s": 0.1, "notices": [],
-                "checks": [{"name": "conv2d_forward", "part": "conv2d", "points": 0, "max_points": 4, "status": "failed",
-                            "message": "output: shape (1, 2, 7, 9), expected (1, 2, 4, 5)", "mistake": None, "diagnosis": diagnosis}]}
+        return ExerciseResult.from_dict(
+            {"exercise": "conv", "score": 0, "max_score": 4, "duration_s": 0.1, "notices": [],
+             "checks": [{"name": "conv2d_forward", "part": "conv2d", "points": 0, "max_points": 4, "status": "failed",
+                         "message": "output: shape (1, 2, 7, 9), expected (1, 2, 4, 5)", "mistake": None,
+                         "diagnosis": diagnosis}]})
 
     stride = [{"kind": "shape", "text": "dimension 2 (height) is 7, expected 4 (3 more): the stride (2) is not applied"}]
     before, after = result([]), result(stride)
     changes = diff_checks(before, after)
     assert [c.name for c in changes] == ["conv2d_forward"]  # same status and message, new diagnosis
-    assert "diagnosis: dimension 2 (height) is 7" in click.unstyle(render_changes(before, after, changes))
+    assert "diagnosis (shape): dimension 2 (height) is 7" in click.unstyle(render_changes(before, after, changes))
     assert diff_checks(after, after) == []
 
 
