@@ -7,9 +7,10 @@ messages quote the student's own output and code, which must never become markup
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from grader.engine.results import ExerciseResult
 
 _LABELS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "crashed": "CRASH",
            "not_implemented": "TODO", "forbidden": "FORBIDDEN"}
@@ -22,12 +23,8 @@ def _environment() -> Environment:
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def exercise_html(result: dict[str, Any], *, title: str = "") -> str:
+def exercise_html(result: ExerciseResult, *, title: str = "") -> str:
     """An HTML fragment: the result part by part, as the terminal report shows it."""
-    parts: dict[str, list[dict[str, Any]]] = {}
-    for check in result["checks"]:
-        parts.setdefault(check["part"], []).append(check)
-    notices = [n for n in result.get("notices", []) if not n.startswith("output during")]
+    parts = [(part, [c for c in result.checks if c.part == part.name]) for part in result.parts]
     return _environment().get_template("result.html.j2").render(
-        result=result, title=title, parts=list(parts.items()), notices=notices, labels=_LABELS, colours=_COLOURS,
-        points=lambda x: f"{x:g}")
+        result=result, title=title, parts=parts, labels=_LABELS, colours=_COLOURS, points=lambda x: f"{x:g}")
