@@ -72,7 +72,7 @@ def warm(name: str, folder: Path, repeats: int, interval: float) -> tuple[float,
         now = time.perf_counter()
         if "saved" in marks:
             save_to_report.append(now - marks["saved"])
-            grading.append(event.result["duration_s"])
+            grading.append(event.result.duration_s)
         else:
             first.append(now - marks["start"])
         if len(save_to_report) >= repeats:

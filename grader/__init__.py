@@ -5,7 +5,9 @@ hidden checks (`checks/`), the grading engine (`engine/`), the isolated runner (
 results are shown (`views/`), the self-study loop (`study/`), quizzes (`quiz/`), instructor tools
 (`instructor/`), the progress store (`store`) and the click commands (`commands/`, loaded lazily
 by `cli`). Nothing here imports torch at module level: `grade --help`, `grade list` and `grade
-quiz` stay fast.
+quiz` stay fast. The two functions below are the package's notebook entry points, which Python
+and IPython look up on the package itself (`grader.check`, `%load_ext grader`); like `cli`, they
+reach the wings only when called.
 """
 
 from __future__ import annotations
@@ -22,6 +24,6 @@ def check(name: str, path: str | None = None, **options: object) -> object:
 
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext grader`: registers the `%grade` and `%hint` magics."""
-    from grader.study.notebook import register_magics
+    from grader.commands.notebook import register_magics
 
     register_magics(ipython)

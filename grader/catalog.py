@@ -1,21 +1,46 @@
-"""The exercise catalogue (`catalog.yaml`) parsed into typed records.
+"""The course catalogue (`catalog.yaml`): the sections of the notes and the exercises, in course
+order, parsed into typed records.
 
-Loading fails early with a message naming the entry and field; nothing here imports torch.
+It is the one place where sections and exercise names live: the hints, the quiz bank and the
+notes take theirs from here. Loading reports every problem as `catalog.yaml:line: field: message`
+(`grader.datafile`); nothing here imports torch. A catalogue looks like this:
+
+    version: 1
+    sections: [Convolution, GlobalAvgPooling]
+    exercises:
+      - name: pooling                    # the module name: exercises/pooling.py, grader/checks/pooling.py
+        title: Max and average pooling
+        section: Convolution             # one of `sections`
+        parts:                           # in the order the report shows them
+          max_pool2d: {points: 8, summary: "max pooling with stride"}
+        forbidden: [torch.nn.functional.*pool*]   # optional: built-ins the student may not call
+        forbidden_ops: [max_pool2d]                # optional: the aten operators behind them
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
+from grader import datafile
+from grader.datafile import DataFileError, Problem
+
+if TYPE_CHECKING:
+    from yaml import Node
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+_FILE_KEYS = ("version", "sections", "exercises")
+_EXERCISE_KEYS = ("name", "title", "section", "parts", "forbidden", "forbidden_ops")
+_PART_KEYS = ("points", "summary")
 
 
-class CatalogError(ValueError):
-    """The catalogue file is malformed (a maintainer error, reported with the entry and field)."""
+class CatalogError(DataFileError):
+    """The catalogue file is malformed (a maintainer error); `problems` says where."""
+
+    what = "the catalogue"
 
 
 @dataclass(frozen=True)
@@ -45,49 +70,114 @@ class Exercise:
         raise KeyError(name)
 
 
-_EXERCISE_KEYS = {"name", "title", "section", "parts", "forbidden", "forbidden_ops"}
+@dataclass(frozen=True)
+class Catalog:
+    """The sections of the course notes and the exercises, both in course order."""
+
+    sections: tuple[str, ...]
+    exercises: tuple[Exercise, ...]
 
 
-def _parse_exercise(entry: object, index: int) -> Exercise:
-    where = f"{CATALOG_PATH.name}: exercises[{index}]"
-    if not isinstance(entry, dict):
-        raise CatalogError(f"{where}: expected a mapping, got {type(entry).__name__}")
-    unknown = set(entry) - _EXERCISE_KEYS
-    if unknown:
-        raise CatalogError(f"{where}: unknown keys {sorted(unknown)}")
-    for key in ("name", "title", "section", "parts"):
-        if key not in entry:
-            raise CatalogError(f"{where}: missing field {key!r}")
-    parts_raw = entry["parts"]
-    if not isinstance(parts_raw, dict) or not parts_raw:
-        raise CatalogError(f"{where} ({entry['name']}): 'parts' must be a non-empty mapping")
+def read_catalog(path: Path = CATALOG_PATH) -> Catalog:
+    """The catalogue in the file at `path`; `CatalogError` listing every problem."""
+    problems: list[Problem] = []
+    catalog = _parse(Path(path), problems)
+    if problems or catalog is None:
+        raise CatalogError(problems)
+    return catalog
+
+
+def _parse(path: Path, problems: list[Problem]) -> Catalog | None:
+    where = str(path)
+    root = datafile.compose(path, problems)
+    if root is None:
+        return None
+    if not datafile.is_kind(root, "mapping"):
+        problems.append(Problem(where, datafile.line(root), "", "the file must be a mapping with version, sections and exercises"))
+        return None
+    fields = datafile.mapping(root, where, problems, _FILE_KEYS, _FILE_KEYS)
+    version = datafile.integer(fields.get("version"), where, "version", problems)
+    if version is not None and version != 1:
+        problems.append(Problem(where, datafile.line(fields["version"]), "version", f"must be 1, got {version}"))
+    sections = datafile.text_list(fields["sections"], where, "sections", problems) if "sections" in fields else ()
+    _unique(sections, fields.get("sections"), where, "sections", problems)
+    exercises: list[Exercise] = []
+    node = fields.get("exercises")
+    if node is not None and not datafile.is_kind(node, "sequence"):
+        problems.append(Problem(where, datafile.line(node), "exercises", "must be a list of exercises"))
+    elif node is not None:
+        for index, item in enumerate(node.value):
+            exercise = _exercise(item, f"exercises[{index}]", sections, where, problems)
+            if exercise is not None:
+                exercises.append(exercise)
+        _unique([e.name for e in exercises], node, where, "exercises", problems)
+    return Catalog(tuple(sections), tuple(exercises))
+
+
+def _unique(names: Sequence[str], node: Node | None, where: str, field: str, problems: list[Problem]) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        problems.append(Problem(where, datafile.line(node), field, f"names given more than once: {', '.join(repeated)}"))
+
+
+def _exercise(node: Node, field: str, sections: tuple[str, ...], where: str, problems: list[Problem]) -> Exercise | None:
+    if not datafile.is_kind(node, "mapping"):
+        problems.append(Problem(where, datafile.line(node), field, "must be a mapping with name, title, section and parts"))
+        return None
+    before = len(problems)
+    f = datafile.mapping(node, where, problems, _EXERCISE_KEYS, ("name", "title", "section", "parts"), field)
+    name = datafile.text(f.get("name"), where, f"{field}.name", problems)
+    if name is not None and not (name.isidentifier() and name.islower()):
+        problems.append(Problem(where, datafile.line(f["name"]), f"{field}.name",
+                                f"{name!r} must be a lowercase Python name: it names exercises/{name}.py and grader/checks/{name}.py"))
+    field = f"{field} ({name})" if name else field
+    title = datafile.text(f.get("title"), where, f"{field}.title", problems)
+    section = datafile.text(f.get("section"), where, f"{field}.section", problems)
+    if section is not None and sections and section not in sections:
+        problems.append(Problem(where, datafile.line(f["section"]), f"{field}.section",
+                                f"{section!r} is not one of the sections: {', '.join(sections)}"))
+    parts = _parts(f.get("parts"), f"{field}.parts", where, problems)
+    forbidden = datafile.text_list(f["forbidden"], where, f"{field}.forbidden", problems) if "forbidden" in f else ()
+    forbidden_ops = datafile.text_list(f["forbidden_ops"], where, f"{field}.forbidden_ops", problems) if "forbidden_ops" in f else ()
+    if len(problems) > before:
+        return None
+    return Exercise(name, title, section, parts, forbidden, forbidden_ops)
+
+
+def _parts(node: Node | None, field: str, where: str, problems: list[Problem]) -> tuple[Part, ...]:
+    if node is None:
+        return ()
+    if not datafile.is_kind(node, "mapping") or not node.value:
+        problems.append(Problem(where, datafile.line(node), field, "must map each part's name to {points, summary}"))
+        return ()
     parts = []
-    for pname, spec in parts_raw.items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("points"), int) or spec["points"] <= 0:
-            raise CatalogError(f"{where} ({entry['name']}): part {pname!r} needs a positive int 'points'")
-        parts.append(Part(str(pname), spec["points"], str(spec.get("summary", ""))))
-    return Exercise(
-        name=str(entry["name"]),
-        title=str(entry["title"]),
-        section=str(entry["section"]),
-        parts=tuple(parts),
-        forbidden=tuple(entry.get("forbidden") or ()),
-        forbidden_ops=tuple(entry.get("forbidden_ops") or ()),
-    )
+    for key, value in node.value:
+        here = f"{field}.{key.value}"
+        if not datafile.is_kind(value, "mapping"):
+            problems.append(Problem(where, datafile.line(value), here, "must be a mapping {points: N, summary: ...}"))
+            continue
+        f = datafile.mapping(value, where, problems, _PART_KEYS, ("points",), here)
+        points = datafile.integer(f.get("points"), where, f"{here}.points", problems, minimum=1)
+        summary = datafile.text(f.get("summary"), where, f"{here}.summary", problems) if "summary" in f else ""
+        if points is not None and summary is not None:
+            parts.append(Part(str(key.value), points, summary))
+    _unique([p.name for p in parts], node, where, field, problems)
+    return tuple(parts)
 
 
 @lru_cache(maxsize=1)
+def _course() -> Catalog:
+    return read_catalog()
+
+
 def load_catalog() -> tuple[Exercise, ...]:
     """All exercises in course order."""
-    data = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("exercises"), list):
-        raise CatalogError(f"{CATALOG_PATH.name}: expected 'version: 1' and a list 'exercises'")
-    exercises = tuple(_parse_exercise(e, i) for i, e in enumerate(data["exercises"]))
-    names = [e.name for e in exercises]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise CatalogError(f"{CATALOG_PATH.name}: duplicate exercise names {sorted(dupes)}")
-    return exercises
+    return _course().exercises
+
+
+def sections() -> tuple[str, ...]:
+    """The sections of the course notes, in course order."""
+    return _course().sections
 
 
 def exercise_names() -> list[str]:
@@ -95,7 +185,7 @@ def exercise_names() -> list[str]:
 
 
 def get_exercise(name: str) -> Exercise:
-    """The exercise called `name`; `KeyError` carries close-name suggestions for the CLI."""
+    """The exercise called `name`; `KeyError` when there is none."""
     for e in load_catalog():
         if e.name == name:
             return e

@@ -1,10 +1,11 @@
 """The progress store: one SQLite file per course that remembers a student's work.
 
 It keeps exercise results (read by `grade list`, `grade progress` and the reports), every quiz
-answer and the Leitner state of each statement (`grader.quiz.scheduler`). An undone answer is
-kept, marked `undone_at`, and still numbered as an attempt: the Leitner state follows the
-corrected answer, while the log keeps what the student answered first (the instructor report's
-facility and discrimination use first answers).
+answer and the Leitner state of each statement (`CardState`, moved by the rules of
+`grader.quiz.scheduler`). An undone answer is kept, marked `undone_at`, and still numbered as an
+attempt: the Leitner state follows the corrected answer, while the log keeps what the student
+answered first (the instructor report's facility and discrimination use first answers). Of the
+grader it imports only `paths`, so every room can use it.
 
 Where: `Store.open(path)`, else `$GRADE_PROGRESS_DB`, else `<course>/.grade/progress.db`.
 
@@ -29,8 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-
-from grader.quiz.scheduler import CardState
 
 ENV_VAR = "GRADE_PROGRESS_DB"
 FILENAME = "progress.db"
@@ -107,6 +106,18 @@ _EXERCISE_KEYS = ("exercise", "score", "max_score", "started_at", "duration_s", 
 
 class StoreError(Exception):
     """The progress file cannot be used; the message says why and what to do. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class CardState:
+    """The revision state of one statement for one student (times are timezone-aware, UTC)."""
+
+    box: int  # 1..MAX_BOX of the Leitner schedule (grader.quiz.scheduler)
+    due_at: datetime  # asked again from this moment on
+    last_answered_at: datetime
+    last_correct: bool
+    reviews: int  # answers counted so far (undone ones excluded)
+    lapses: int  # wrong answers so far
 
 
 @dataclass(frozen=True)

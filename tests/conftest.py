@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -56,19 +56,47 @@ def variant(name: str, *edits: tuple[str, str]) -> str:
     return src
 
 
+def with_mistake(name: str, mistake: str) -> str:
+    """The reference of `name` with the known mistake `mistake` of its checks put in, as a student
+    making it would have written it."""
+    return reference_source(name) + (
+        "\n\nimport types as _types\n"
+        f"import grader.checks.{name} as _checks\n"
+        f"_m = next(m for c in _checks.CHECKS for m in c.mistakes if m.name == {mistake!r})\n"
+        "globals().update(_m.build(_types.SimpleNamespace(**{k: v for k, v in dict(globals()).items() if not k.startswith('__')})))\n")
+
+
+@pytest.fixture(scope="session")
+def sessions(worker):
+    """sessions(seed, timeout, pictures): grading sessions over the shared worker, kept for the
+    whole test run, so that each reference runs once per case (as in `grade watch` and batches);
+    `pictures` is the drawing function the session passes failing cases to (None: no pictures)."""
+    from grader.engine.session import GradingSession
+
+    made: dict[tuple[int, float, Any], GradingSession] = {}
+
+    def session(seed: int = 0, timeout: float = 10.0, pictures: Any = None) -> GradingSession:
+        if (seed, timeout, pictures) not in made:
+            made[seed, timeout, pictures] = GradingSession(seed=seed, timeout=timeout, worker=worker, pictures=pictures)
+        return made[seed, timeout, pictures]
+
+    yield session
+    for s in made.values():
+        s.close()
+
+
 @pytest.fixture
-def grade(worker, tmp_path) -> Callable[..., dict]:
+def grade(sessions, tmp_path) -> Callable[..., dict]:
     """grade(name, source=None, folder=None, timeout=10.0, seed=0) -> schema-1 result dict."""
-    from grader.engine.session import grade_exercise
 
     def _grade(name: str, source: str | None = None, folder: Path | None = None, timeout: float = 10.0,
-               seed: int = 0, w=None) -> dict:
+               seed: int = 0) -> dict:
         if source is not None:
             folder = tmp_path / "submission"
             folder.mkdir(exist_ok=True)
             (folder / f"{name}.py").write_text(source, encoding="utf-8")
         folder = folder or ROOT / "solutions"
-        return grade_exercise(name, folder / f"{name}.py", worker=w or worker, seed=seed, timeout=timeout).to_dict()
+        return sessions(seed, timeout).grade(name, folder / f"{name}.py").to_dict()
 
     return _grade
 

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from grader.engine.compare import compare
-from grader.engine.session import LiveOracle
+from grader.engine.oracles import LiveOracle
 from grader.engine.spec import Check, derive_seed
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from grader.engine.compare import compare
-from grader.engine.session import load_reference
+from grader.engine.oracles import load_reference
 from grader.engine.spec import Case, Check, Mistake, derive_seed
 from grader.runner import probes
 

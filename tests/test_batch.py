@@ -366,7 +366,7 @@ def test_the_report_names_a_result_changed_after_the_batch(course, graded_class,
     (copy / "killer.json").write_text(json.dumps(doc, indent=2) + "\n")
     (copy / "nothing.json").unlink()
     run = _grade_cli(course, "report", str(copy), "--csv", str(tmp_path / "class.csv"))
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "killer: changed after the batch wrote it" in run.stderr and "nothing: its result is missing" in run.stderr
     assert "good" not in run.stderr.split("do not match")[1].split("Do not use")[0]
 
@@ -396,7 +396,7 @@ def test_a_second_run_keeps_what_is_current_and_grades_again_what_is_not(course,
     # another seed is refused: one folder, one seed
     (subs / "late").mkdir()
     run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "gap", *UNSANDBOXED)
-    assert run.returncode == 1 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
+    assert run.returncode == 2 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
     assert "--force" in run.stderr and not (out / "late.json").exists()
 
 
@@ -423,7 +423,7 @@ def test_tampering_with_the_grader_is_refused_or_stops_the_batch(course, tmp_pat
         (tamperer,) = json.loads((out / "tamperer.json").read_text())["exercises"]
         assert set(statuses(tamperer).values()) == {"error"} and "PermissionError" in tamperer["checks"][0]["message"]
         return
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "changed during the batch" in run.stderr and "tamperer" in run.stderr
     assert not (out / "tamperer.json").exists()
     assert json.loads((out / "_tampering.json").read_text())["suspects"] == ["tamperer"]

@@ -203,7 +203,7 @@ def test_a_model_that_cannot_learn_fails_the_training_check(grade, monkeypatch):
 def test_untrained_background_and_mean_image_fail_the_assessment():
     """The threshold itself: outputs of an untrained model, all-black outputs and the mean image fail."""
     from grader.checks import autoencoder as A
-    from grader.engine.session import load_reference, LiveOracle
+    from grader.engine.oracles import LiveOracle, load_reference
     from grader.runner.probes import sanitize
     from grader.engine.spec import derive_seed
 
@@ -226,7 +226,7 @@ def test_untrained_background_and_mean_image_fail_the_assessment():
 def test_training_check_is_deterministic():
     """Same seed, same data and the same result, bitwise (the probe trains on one thread)."""
     from grader.checks import autoencoder as A
-    from grader.engine.session import LiveOracle, load_reference
+    from grader.engine.oracles import LiveOracle, load_reference
     from grader.engine.spec import derive_seed
 
     oracle = LiveOracle("autoencoder")

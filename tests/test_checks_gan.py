@@ -123,7 +123,7 @@ def test_losses_returned_as_tensors_fail_with_a_type_message(grade):
 def test_reference_gradients_at_an_untrained_generator():
     """The figures the checks stand on: at D(G(z)) = 0.001 the minimax gradient is -0.001, the
     non-saturating one -0.999 (with respect to the logit), and both losses stay finite at +-1e4."""
-    from grader.engine.session import load_reference
+    from grader.engine.oracles import load_reference
 
     ref = load_reference("gan")
     x = torch.full((1,), math.log(0.001 / 0.999), dtype=torch.float64, requires_grad=True)

@@ -111,8 +111,10 @@ def test_batched_nms_ignoring_categories(grade):
 def test_batched_nms_grouped_by_category(grade):
     src = variant("nms", (
         "    kept_idx = torch.nonzero(kept).flatten()  # (K,) increasing index\n",
-        "    kept_idx = torch.cat([torch.nonzero(kept & (idxs == c)).flatten() for c in torch.unique(idxs).tolist()]"
-        " + [torch.empty(0, dtype=torch.int64)])\n    return kept_idx\n"))
+        "    groups = [torch.nonzero(kept & (idxs == c)).flatten() for c in torch.unique(idxs).tolist()]\n"
+        "    kept_idx = torch.cat([m[torch.sort(scores[m], descending=True, stable=True).indices] for m in groups]"
+        " + [torch.empty(0, dtype=torch.int64)])  # each category by decreasing score, one after the other\n"
+        "    return kept_idx\n"))
     result = grade("nms", source=src)
     assert statuses(result)["batched_nms_categories"] == "failed"
     assert "batched-nms-grouped-by-category" in mistakes(result)

@@ -113,7 +113,7 @@ def test_upsampling_message_explains_the_constant(grade):
 def test_reference_conv_equals_the_linear_layer_and_upsamples_bilinearly():
     import torch.nn.functional as F
 
-    from grader.engine.session import load_reference
+    from grader.engine.oracles import load_reference
 
     ref = load_reference("segmentation")
     torch.manual_seed(0)

@@ -165,7 +165,7 @@ def test_batch_norm_is_named_on_meta_and_keys_are_listed(grade):
 
 def test_meta_probe_allocates_nothing_real():
     from grader.checks.unet import probe_meta_unet
-    from grader.engine.session import load_reference
+    from grader.engine.oracles import load_reference
 
     got = probe_meta_unet(load_reference("unet"), (), (1, 1, 572, 572))
     assert got == {"conv layers": 23, "conv 3x3": 18, "up-conv 2x2 stride 2": 4, "conv 1x1": 1, "other conv": 0,
@@ -173,7 +173,7 @@ def test_meta_probe_allocates_nothing_real():
 
 
 def test_reference_sizes_agree_with_the_network():
-    from grader.engine.session import load_reference
+    from grader.engine.oracles import load_reference
 
     ref = load_reference("unet")
     torch.manual_seed(0)

@@ -67,8 +67,8 @@ def test_wrong_path_is_a_usage_error(tmp_path):
 
 def test_missing_file_is_a_setup_error_without_traceback(tmp_path):
     out = _run("exercise", "conv", "--path", str(tmp_path))
-    assert out.returncode == 1 or out.returncode == 2
-    assert "does not exist" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2
+    assert "does not exist" in out.stderr and "grade reset conv" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_exercise_exit_codes_and_json(tmp_path):
@@ -131,3 +131,37 @@ def test_grading_without_a_sandbox_says_so_in_one_line(monkeypatch):
     notices = [line for line in result.output.splitlines() if "no sandbox" in line]
     assert len(notices) == 1 and "Landlock" in notices[0]
     assert "sandbox: none" in result.output
+
+
+@pytest.mark.parametrize("args", [["progress"], ["quiz", "--stats"], ["hint", "conv"], ["hint", "conv", "--list"],
+                                  ["solution", "conv"]], ids=" ".join)
+def test_an_unusable_progress_database_is_a_setup_error(args, tmp_path):
+    bad = tmp_path / "progress.db"
+    bad.write_text("not a database", encoding="utf-8")
+    out = _run(*args, env_extra={"GRADE_PROGRESS_DB": str(bad)})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "not a SQLite database" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_path_to_the_exercise_file_is_accepted(tmp_path):
+    out = _run("exercise", "solutions/pooling.py", "--json", str(tmp_path / "r.json"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["exercise"] == "pooling" and data["path"] == str(ROOT / "solutions" / "pooling.py")
+    both = _run("exercise", "solutions/pooling.py", "--path", "solutions")
+    assert both.returncode == 2 and "either it or --path" in both.stderr
+
+
+def test_hint_suggests_only_close_names():
+    assert "Did you mean conv" in CliRunner().invoke(cli, ["hint", "convv"]).output
+    result = CliRunner().invoke(cli, ["hint", "nope"])
+    assert result.exit_code == 2 and "Unknown exercise 'nope'" in result.output and "Did you mean" not in result.output
+
+
+def test_list_outside_a_course_says_so(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "grader.cli", "list"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "not inside a course folder" in out.stdout and "not graded yet" not in out.stdout
+    assert "conv - Convolution from scratch" in out.stdout
+    assert not (tmp_path / ".grade").exists()

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from grader.catalog import load_catalog
-from grader.maint import stub_source
+from grader.stubs import stub_source
 
 EXERCISES = [e.name for e in load_catalog()]
 
@@ -74,7 +74,7 @@ def test_catalogue_points_match_checks(name):
 def test_each_part_has_at_least_four_cases(name):
     import torch
 
-    from grader.engine.session import LiveOracle
+    from grader.engine.oracles import LiveOracle
     from grader.engine.spec import derive_seed
 
     oracle = LiveOracle(name)

@@ -7,9 +7,10 @@ import textwrap
 
 import pytest
 
-from grader.catalog import load_catalog
+from grader.catalog import load_catalog, sections
+from grader.engine.results import CheckResult, ExerciseResult
 from grader.study.hints import (MAX_HINTS, MIN_HINTS, HintError, HintLog, first_open_part, load_hints, next_hint,
-                          notes_sections, validate_all)
+                                validate_all)
 
 
 def test_every_hint_file_is_valid_and_complete():
@@ -25,7 +26,7 @@ def test_every_part_has_two_to_four_hints_tied_to_the_notes(exercise):
         assert MIN_HINTS <= len(items) <= MAX_HINTS, (exercise.name, part)
         assert [h.level for h in items] == list(range(1, len(items) + 1))
         for h in items:
-            assert h.section in notes_sections(), (exercise.name, part, h.section)
+            assert h.section in sections(), (exercise.name, part, h.section)
             assert len(h.text) >= 40, (exercise.name, part, h.text)
 
 
@@ -90,8 +91,9 @@ def test_log_moves_forward_only_and_persists_in_the_store(tmp_path):
 def test_first_open_part():
     ex = next(e for e in load_catalog() if e.name == "conv")
     assert first_open_part(ex, None) == ex.parts[0].name
-    checks = [{"part": p.name, "points": p.points, "max_points": p.points} for p in ex.parts]
-    checks[1]["points"] = 0
-    assert first_open_part(ex, {"checks": checks}) == ex.parts[1].name
-    checks[1]["points"] = ex.parts[1].points
-    assert first_open_part(ex, {"checks": checks}) is None
+    checks = [CheckResult(f"{p.name}_check", p.name, p.points, p.points, "passed") for p in ex.parts]
+    result = ExerciseResult("conv", "conv.py", 0, "0", "", checks=checks)
+    checks[1].points, checks[1].status = 0, "failed"
+    assert first_open_part(ex, result) == ex.parts[1].name
+    checks[1].points, checks[1].status = ex.parts[1].points, "passed"
+    assert first_open_part(ex, result) is None

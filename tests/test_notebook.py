@@ -9,13 +9,14 @@ import pytest
 
 import grader
 from conftest import ROOT
+from grader.runner import sandbox
 
 
 def test_check_grades_the_references_with_full_marks_and_renders_html():
     """Slow on a cold process (about 5 s): the first check starts the zygote, which imports torch."""
     result = grader.check("pooling", ROOT / "solutions")
     assert result.score == result.max_score == 18
-    assert {c["status"] for c in result.checks} == {"passed"}
+    assert {c.status for c in result.checks} == {"passed"} and result.result.sandbox == sandbox.plan()
     html = result._repr_html_()
     assert "<table" in html and "max_pool2d" in html and "All checks passed." in html
     assert "\x1b[" not in repr(result) and "pooling: Max and average pooling" in repr(result)
@@ -32,11 +33,18 @@ def test_check_of_a_wrong_file_shows_the_failure_escaped(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+def test_check_grades_only_the_parts_asked_for():
+    result = grader.check("pooling", ROOT / "solutions", parts=("avg_pool2d",))
+    assert {c.part for c in result.checks} == {"avg_pool2d"} and result.score == result.max_score == 8
+
+
 def test_check_explains_bad_input():
     with pytest.raises(ValueError, match="Unknown exercise 'convv'"):
         grader.check("convv")
     with pytest.raises(ValueError, match="is not a folder"):
         grader.check("conv", ROOT / "no-such-folder")
+    with pytest.raises(ValueError, match="pooling has no part 'nope'. Its parts are: max_pool2d, avg_pool2d, errors"):
+        grader.check("pooling", ROOT / "solutions", parts=("nope",))
 
 
 def test_importing_grader_imports_neither_torch_nor_ipython():
@@ -53,8 +61,8 @@ def test_magics(monkeypatch, tmp_path, capsys):
     shell = InteractiveShell.instance()
     try:
         shell.run_line_magic("load_ext", "grader")
-        result = shell.run_line_magic("grade", f"pooling --path {ROOT / 'solutions'}")
-        assert result.score == result.max_score
+        result = shell.run_line_magic("grade", f"pooling --part max_pool2d --part errors --path {ROOT / 'solutions'}")
+        assert result.score == result.max_score == 10
         shell.run_line_magic("hint", "conv conv2d")
         out = capsys.readouterr().out
         assert "conv / conv2d" in out and "1/" in out

@@ -17,7 +17,8 @@ from types import ModuleType
 import pytest
 from quiz_fixtures import BANK, MINI_BANK, ROOT, quiz_env, run_python, run_quiz_cli, subprocess_env, write_bank  # noqa: F401
 
-from grader.quiz.bank import EXERCISES, SECTIONS, BankError, Statement, load_bank
+from grader.catalog import exercise_names, sections
+from grader.quiz.bank import BankError, Statement, load_bank
 
 
 @pytest.fixture(scope="module")
@@ -458,7 +459,7 @@ def _sentences(text: str) -> int:
 def test_explanations_are_one_to_three_sentences_and_ids_unique(bank):
     for s in bank.statements:
         assert 1 <= _sentences(s.explanation) <= 3, f"{s.id}: {_sentences(s.explanation)} sentences"
-        assert s.section in SECTIONS and (s.exercise is None or s.exercise in EXERCISES)
+        assert s.section in sections() and (s.exercise is None or s.exercise in exercise_names())
     assert len({s.id for s in bank.statements}) == len(bank.statements)
 
 

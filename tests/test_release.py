@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, copy_course, reference_source
+from conftest import ROOT, copy_course, reference_source, with_mistake
 from grader.catalog import load_catalog
-from grader.engine.session import LiveOracle, SetupError, grade_exercise, load_checks
-from grader.engine.recording import FORMAT, RecordedOracle
-from grader.instructor.agent import CachingOracle
+from grader.engine.oracles import LiveOracle, RecordedOracle, SetupError
+from grader.engine.recording import FORMAT
+from grader.engine.session import GradingSession
+from grader.engine.spec import load_checks
 from grader.instructor.demo import SKEW
 from grader.instructor.release import find_leaks, student_pyproject
-from grader.maint import stub_source
+from grader.stubs import stub_source
 
 slow = pytest.mark.slow  # the tests that use the student edition: it records every exercise
 
@@ -49,14 +50,8 @@ def release(release_run) -> Path:
 
 def _mistake_variant(name: str) -> str | None:
     """The reference with the first named mistake of the exercise put in, as a student would make it."""
-    found = next(((c.name, m.name) for c in load_checks(name) for m in c.mistakes), None)
-    if found is None:
-        return None
-    return reference_source(name) + (
-        "\n\nimport types as _types\n"
-        f"import grader.checks.{name} as _checks\n"
-        f"_m = next(m for c in _checks.CHECKS for m in c.mistakes if m.name == {found[1]!r})\n"
-        "globals().update(_m.build(_types.SimpleNamespace(**{k: v for k, v in dict(globals()).items() if not k.startswith('__')})))\n")
+    found = next((m.name for c in load_checks(name) for m in c.mistakes), None)
+    return None if found is None else with_mistake(name, found)
 
 
 def _variants(name: str) -> dict[str, str]:
@@ -76,16 +71,16 @@ def _unpictured(result: dict) -> dict:
 
 @slow
 @pytest.mark.parametrize("name", EXERCISES)
-def test_recorded_grading_equals_live_grading(name, release, worker, tmp_path):
+def test_recorded_grading_equals_live_grading(name, release, worker, sessions, tmp_path):
     recorded = RecordedOracle.load(release / "grader" / "recorded" / f"{name}.pt")
-    live_oracle = CachingOracle(LiveOracle(name))  # the references run once for the three variants
+    replaying = GradingSession(worker=worker, oracle_for=lambda _: recorded)
     full_marks = {}
     for label, source in _variants(name).items():
         path = tmp_path / label / f"{name}.py"
         path.parent.mkdir()
         path.write_text(source, encoding="utf-8")
-        live = grade_exercise(name, path, worker=worker, oracle=live_oracle).to_dict()
-        replayed = grade_exercise(name, path, worker=worker, oracle=recorded).to_dict()
+        live = sessions().grade(name, path).to_dict()  # the references run once for the three variants
+        replayed = replaying.grade(name, path).to_dict()
         assert _untimed(replayed) == _untimed(live), f"{name}, {label}: the student edition grades differently"
         full_marks[label] = live["score"] == live["max_score"]
     assert full_marks == {"reference": True, "stub": False, "wrong": False}
@@ -95,7 +90,7 @@ END_TO_END = {"conv": "reference", "pooling": "wrong", "gap": "stub", "segmentat
 
 
 @slow
-def test_the_student_edition_grades_end_to_end_like_the_references(release, worker, tmp_path):
+def test_the_student_edition_grades_end_to_end_like_the_references(release, sessions, tmp_path):
     """`grade all` run inside the student edition (no references: it must pick the recordings)."""
     folder = tmp_path / "work"
     folder.mkdir()
@@ -112,7 +107,7 @@ def test_the_student_edition_grades_end_to_end_like_the_references(release, work
     from grader.views.pictures import draw
 
     for name in chosen:
-        live = grade_exercise(name, folder / f"{name}.py", worker=worker, pictures=draw).to_dict()
+        live = sessions(pictures=draw).grade(name, folder / f"{name}.py").to_dict()
         # The pictures are drawn on the same checks from the recorded values; their text may name
         # arguments by position where the references are absent, so only where they are is compared.
         assert [c["picture"] is not None for c in edition[name]["checks"]] == [c["picture"] is not None for c in live["checks"]]
@@ -124,7 +119,7 @@ def test_other_seeds_need_the_references(release, worker):
     name = EXERCISES[0]
     recorded = RecordedOracle.load(release / "grader" / "recorded" / f"{name}.pt")
     with pytest.raises(SetupError, match="public seed 0"):
-        grade_exercise(name, ROOT / "solutions" / f"{name}.py", worker=worker, seed=12345, oracle=recorded)
+        GradingSession(worker=worker, seed=12345, oracle_for=lambda _: recorded).grade(name, ROOT / "solutions" / f"{name}.py")
 
 
 @slow
@@ -236,7 +231,7 @@ def test_named_assess_functions_and_partials_round_trip():
 
 
 def test_an_unnamed_assess_is_remade_from_the_seed(monkeypatch):
-    import grader.engine.session
+    import grader.engine.recording
     from grader.engine.recording import record_exercise
     from grader.engine.spec import Case, Check, derive_seed
 
@@ -248,15 +243,15 @@ def test_an_unnamed_assess_is_remade_from_the_seed(monkeypatch):
         return [Case(c.probe, c.args, c.kwargs, label=c.label, assess=judge)]
 
     check = Check("custom", "max_pool2d", 1, cases)
-    monkeypatch.setattr(grader.engine.session, "load_checks", lambda name: [check])
-    data = record_exercise("pooling")
+    monkeypatch.setattr(grader.engine.recording, "load_checks", lambda name: [check])
+    data = record_exercise("pooling", LiveOracle("pooling"))
     assert data["checks"]["custom"]["remake"] is True
     replayed = RecordedOracle(data).cases(check, derive_seed(0, "pooling", "custom"))
     assert replayed[0].assess is judge and torch.equal(replayed[0].args[1], data["checks"]["custom"]["cases"][0]["args"][1])
 
 
 def test_an_assess_that_can_neither_be_named_nor_remade_is_refused(monkeypatch):
-    import grader.engine.session
+    import grader.engine.recording
     from grader.engine.recording import RecordingError, record_exercise
     from grader.engine.spec import Case, Check
 
@@ -264,6 +259,6 @@ def test_an_assess_that_can_neither_be_named_nor_remade_is_refused(monkeypatch):
         c = _pooling_case(g)
         return [Case(c.probe, (ref.max_pool2d.__name__, *c.args[1:]), c.kwargs, assess=lambda got, exp: None)]
 
-    monkeypatch.setattr(grader.engine.session, "load_checks", lambda name: [Check("custom", "max_pool2d", 1, cases)])
+    monkeypatch.setattr(grader.engine.recording, "load_checks", lambda name: [Check("custom", "max_pool2d", 1, cases)])
     with pytest.raises(RecordingError, match=r"ref\.max_pool2d.*module-level function"):
-        record_exercise("pooling")
+        record_exercise("pooling", LiveOracle("pooling"))

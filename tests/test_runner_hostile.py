@@ -6,7 +6,7 @@ get the reference's marks if it worked."""
 from __future__ import annotations
 
 import os
-import signal
+import re
 import socket
 import subprocess
 import sys
@@ -148,8 +148,7 @@ def test_flood_of_output_is_bounded(grade):
 
 
 def test_background_process_is_gone_after_the_run(tmp_path):
-    from grader.engine.session import grade_exercise
-    from grader.runner.handle import WorkerProcess
+    from grader.engine.session import GradingSession
 
     src = variant(POOL, ("    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)",
                          "    import os, time\n"
@@ -163,13 +162,10 @@ def test_background_process_is_gone_after_the_run(tmp_path):
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / "pooling.py").write_text(src)
-    own = WorkerProcess()
-    try:
-        result = grade_exercise(POOL, folder / "pooling.py", worker=own).to_dict()
-    finally:
-        own.stop()
-    pids = [int(n.split("background=")[1].split()[0]) for n in result["notices"] if "background=" in n]
-    assert pids, result["notices"]
+    with GradingSession() as session:  # its own worker, stopped when the session closes
+        result = session.grade(POOL, folder / "pooling.py")
+    pids = [int(pid) for c in result.checks for pid in re.findall(r"background=(\d+)", c.output)]
+    assert pids, [c.output for c in result.checks]
     for pid in pids:
         assert _gone(pid, within=5), f"background process {pid} survived the run"
 
@@ -215,17 +211,12 @@ def test_killing_its_parent_process_costs_only_that_check(grade):
     assert st["max_pool2d_forward"] == "passed" and st["kernel_larger_than_input"] == "passed"
 
 
-def test_a_crash_is_followed_by_a_restarted_worker(worker, tmp_path):
+def test_a_crash_is_followed_by_a_restarted_worker(grade):
     """The worker that died is replaced (forked afresh) and grades the remaining checks."""
-    from grader.engine.session import grade_exercise
-
     src = variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean",
                          "    import os\n    if x.dtype == torch.float32:\n        os._exit(3)\n"
                          "    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)\n    return windows.mean"))
-    folder = tmp_path / "sub"
-    folder.mkdir()
-    (folder / "pooling.py").write_text(src)
-    first = grade_exercise(POOL, folder / "pooling.py", worker=worker).to_dict()
+    first = grade(POOL, source=src)
     st = statuses(first)
     assert st["avg_pool2d_forward"] == "crashed" and "exited with code 3" in first["checks"][2]["message"]
     assert st["avg_pool2d_float64_gradients"] == "passed"  # graded by the restarted worker
@@ -378,20 +369,16 @@ def test_killing_the_grader_leaves_no_process_behind(tmp_path):
 
 
 def test_a_worker_started_without_a_zygote_is_sandboxed_too(tmp_path, monkeypatch):
-    from grader.engine.session import grade_exercise
+    from grader.engine.session import GradingSession
     from grader.runner import handle
-    from grader.runner.handle import WorkerProcess
 
     monkeypatch.setattr(handle, "zygote_for", lambda device: None)
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / "conv.py").write_text(_conv_attack(FIND_COURSE + "open(os.path.join(course, 'solutions', 'conv.py')).read()\n"))
-    own = WorkerProcess()
-    try:
-        result = grade_exercise("conv", folder / "conv.py", worker=own).to_dict()
-        assert isinstance(own.proc, subprocess.Popen)  # a fresh process, not a fork of the zygote
-    finally:
-        own.stop()
+    with GradingSession() as session:
+        result = session.grade("conv", folder / "conv.py").to_dict()
+        assert isinstance(session.worker.proc, subprocess.Popen)  # a fresh process, not a fork of the zygote
     if ABI:
         _conv2d_refused(result)
     assert result["sandbox"] == sandbox.plan()
@@ -400,23 +387,19 @@ def test_a_worker_started_without_a_zygote_is_sandboxed_too(tmp_path, monkeypatc
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="the uid fallback needs root")
 def test_the_uid_fallback_grades_honest_code_and_keeps_private_files_out_of_reach(tmp_path, monkeypatch):
     """As root where Landlock is missing (a Gradescope container, say), workers run as nobody."""
-    from grader.engine.session import grade_exercise
-    from grader.runner.handle import WorkerProcess
+    from grader.engine.session import GradingSession
 
     monkeypatch.setattr(sandbox, "plan", lambda: "uid")
     secret = tmp_path / "seed.json"  # pytest's folders are private to root
     secret.write_text('{"seed": 1234}')
     folder = tmp_path / "sub"
     folder.mkdir()
-    own = WorkerProcess()
-    try:
-        honest = grade_exercise("conv", ROOT / "solutions" / "conv.py", worker=own).to_dict()
+    with GradingSession() as session:
+        honest = session.grade("conv", ROOT / "solutions" / "conv.py").to_dict()
         (folder / "conv.py").write_text(_conv_attack(f"open({str(secret)!r}).read()\n"))
-        spy = grade_exercise("conv", folder / "conv.py", worker=own).to_dict()
+        spy = session.grade("conv", folder / "conv.py").to_dict()
         (folder / "conv.py").write_text(_conv_attack("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"))
-        killer = grade_exercise("conv", folder / "conv.py", worker=own).to_dict()
-    finally:
-        own.stop()
+        killer = session.grade("conv", folder / "conv.py").to_dict()
     assert honest["score"] == honest["max_score"] and honest["sandbox"] == "uid"
     _conv2d_refused_as(spy, "uid")
     _conv2d_refused_as(killer, "uid")

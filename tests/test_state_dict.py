@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import module_case, reference_state
-from grader.engine.session import judge
+from grader.engine.judge import judge
 from grader.runner import probes
 from grader.runner.handle import Outcome
 

@@ -250,7 +250,7 @@ def test_progress_reports_an_unusable_store(env, tmp_path):
     bad = tmp_path / "bad.db"
     bad.write_text("not a database", encoding="utf-8")
     result = run("progress", env={"GRADE_PROGRESS_DB": str(bad)})
-    assert result.exit_code == 1 and "not a SQLite database" in result.output
+    assert result.exit_code == 2 and "not a SQLite database" in result.output
     assert "Traceback" not in result.output
 
 

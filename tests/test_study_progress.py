@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from grader.catalog import Exercise, Part
+from grader.engine.results import ExerciseResult
 from grader.study.progress import NOT_STARTED, PARTIAL, PASSED, build_progress, exercise_progress, progress_lines
 from grader.quiz.bank import Bank, Statement, Topic
 from grader.quiz.scheduler import CardState
@@ -42,11 +43,14 @@ def _card(box: int, due_in: timedelta) -> CardState:
 
 def test_statuses_from_the_last_result():
     conv = CATALOG[0]
+    def progress(*checks):
+        return exercise_progress(conv, ExerciseResult.from_dict(_result("conv", *checks)))
+
     assert exercise_progress(conv, None).status == NOT_STARTED
-    assert exercise_progress(conv, _result("conv", ("a", 0, 2, "not_implemented"), ("b", 0, 3, "not_implemented"))).status == NOT_STARTED
-    part = exercise_progress(conv, _result("conv", ("a", 2, 2, "passed"), ("b", 0, 3, "failed")))
+    assert progress(("a", 0, 2, "not_implemented"), ("b", 0, 3, "not_implemented")).status == NOT_STARTED
+    part = progress(("a", 2, 2, "passed"), ("b", 0, 3, "failed"))
     assert part.status == PARTIAL and part.open_part == "b" and part.score == 2
-    assert exercise_progress(conv, _result("conv", ("a", 2, 2, "passed"), ("b", 3, 3, "passed"))).status == PASSED
+    assert progress(("a", 2, 2, "passed"), ("b", 3, 3, "passed")).status == PASSED
 
 
 def test_mastery_and_due_per_topic():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from grader.engine.results import ExerciseResult
 from grader.views.terminal import exercise_report
 
 FLIPPED = {"name": "flipped-kernel", "explanation": "You flipped the kernel (textbook convolution).", "section": "Convolution"}
@@ -17,7 +18,7 @@ def _check(name, part="conv2d", mistake=None, diagnosis=(), status="failed"):
 
 def _report(checks, **kwargs):
     result = {"exercise": "conv", "path": "/x/conv.py", "score": 0, "max_score": 3 * len(checks), "notices": [], "checks": checks}
-    return click.unstyle(exercise_report(result, **kwargs))
+    return click.unstyle(exercise_report(ExerciseResult.from_dict(result), **kwargs))
 
 
 def test_a_mistake_shared_by_three_checks_is_explained_once():

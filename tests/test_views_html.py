@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from conftest import ROOT, chromium, console_messages, needs_chromium, variant
+from grader.engine.results import ExerciseResult
 from grader.views.html import exercise_html, exercise_page, has_pictures
 
 PICTURE = '<svg xmlns="http://www.w3.org/2000/svg" class="picture"'
@@ -20,38 +21,36 @@ NO_BIAS = (("        out = out + bias.view(1, -1, 1, 1)\n    return out", "     
 
 
 @pytest.fixture(scope="module")
-def wrong_conv(worker, tmp_path_factory) -> dict:
-    from grader.engine.session import grade_exercise
+def wrong_conv(sessions, tmp_path_factory) -> ExerciseResult:
     from grader.views.pictures import draw
 
     folder = tmp_path_factory.mktemp("wrong")
     (folder / "conv.py").write_text(variant("conv", *NO_BIAS), encoding="utf-8")
-    return grade_exercise("conv", folder / "conv.py", worker=worker, pictures=draw).to_dict()
+    return sessions(pictures=draw).grade("conv", folder / "conv.py")
 
 
 @pytest.fixture
-def grade_with_pictures(worker):
-    from grader.engine.session import grade_exercise
+def grade_with_pictures(sessions):
     from grader.views.pictures import draw
 
     def _grade(name, folder):
-        return grade_exercise(name, folder / f"{name}.py", worker=worker, pictures=draw).to_dict()
+        return sessions(pictures=draw).grade(name, folder / f"{name}.py")
 
     return _grade
 
 
 def test_the_first_failed_check_of_each_part_has_the_picture(wrong_conv):
-    failed = [c for c in wrong_conv["checks"] if c["status"] == "failed"]
-    assert {c["part"] for c in failed} == {"conv2d", "conv_transpose2d"}
-    with_picture = [c["name"] for c in wrong_conv["checks"] if c["picture"]]
-    first_per_part = [next(c["name"] for c in failed if c["part"] == part) for part in ("conv2d", "conv_transpose2d")]
+    failed = [c for c in wrong_conv.checks if c.status == "failed"]
+    assert {c.part for c in failed} == {"conv2d", "conv_transpose2d"}
+    with_picture = [c.name for c in wrong_conv.checks if c.picture]
+    first_per_part = [next(c.name for c in failed if c.part == part) for part in ("conv2d", "conv_transpose2d")]
     assert with_picture == first_per_part
-    assert all(c["picture"] is None for c in wrong_conv["checks"] if c["status"] == "passed")
-    svg = next(c["picture"] for c in wrong_conv["checks"] if c["picture"])
+    assert all(c.picture is None for c in wrong_conv.checks if c.status == "passed")
+    svg = next(c.picture for c in wrong_conv.checks if c.picture)
     assert svg.startswith("<svg") and "conv2d: conv2d_forward" in svg and ">difference</text>" in svg
     # the case drawn is the first that failed (every case fails here), not the last one run
-    from grader.engine.session import LiveOracle, load_checks
-    from grader.engine.spec import derive_seed
+    from grader.engine.oracles import LiveOracle
+    from grader.engine.spec import derive_seed, load_checks
 
     check = next(c for c in load_checks("conv") if c.name == "conv2d_forward")
     first, *_, last = LiveOracle("conv").cases(check, derive_seed(0, "conv", check.name))
@@ -60,20 +59,18 @@ def test_the_first_failed_check_of_each_part_has_the_picture(wrong_conv):
 
 def test_passing_code_gets_no_picture(grade_with_pictures):
     result = grade_with_pictures("conv", folder=ROOT / "solutions")
-    assert result["score"] == result["max_score"]
+    assert result.complete
     assert not has_pictures(result)
 
 
-def test_a_picture_that_cannot_be_drawn_costs_nothing_but_a_notice(worker, tmp_path):
-    from grader.engine.session import grade_exercise
-
+def test_a_picture_that_cannot_be_drawn_costs_nothing_but_a_notice(sessions, tmp_path):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
     (tmp_path / "conv.py").write_text(variant("conv", *NO_BIAS), encoding="utf-8")
-    result = grade_exercise("conv", tmp_path / "conv.py", worker=worker, pictures=broken).to_dict()
-    assert result["score"] == 7 and not has_pictures(result)
-    assert "the picture of conv2d_forward could not be drawn (ZeroDivisionError: division by zero)" in result["notices"]
+    result = sessions(pictures=broken).grade("conv", tmp_path / "conv.py")
+    assert result.score == 7 and not has_pictures(result)
+    assert "the picture of conv2d_forward could not be drawn (ZeroDivisionError: division by zero)" in result.notices
 
 
 def test_the_fragment_shows_each_picture_under_its_check(wrong_conv):
@@ -83,10 +80,10 @@ def test_the_fragment_shows_each_picture_under_its_check(wrong_conv):
 
 
 def test_a_stored_picture_that_is_not_ours_is_left_out(wrong_conv):
-    tampered = json.loads(json.dumps(wrong_conv))
+    tampered = json.loads(json.dumps(wrong_conv.to_dict()))
     first = next(c for c in tampered["checks"] if c["picture"])
     first["picture"] = first["picture"].replace("<rect", '<rect onload="alert(1)"', 1)
-    html = exercise_page(tampered)
+    html = exercise_page(ExerciseResult.from_dict(tampered))
     assert "onload" not in html and html.count("<svg") == 1
 
 
@@ -111,7 +108,7 @@ def test_an_unwritable_html_path_is_a_clear_error(tmp_path):
     run = subprocess.run([sys.executable, "-m", "grader.cli", "exercise", "pooling", "--path", str(ROOT / "solutions"),
                           "--html", str(tmp_path / "missing" / "p.html")], cwd=ROOT, capture_output=True, text=True,
                          timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path)})
-    assert run.returncode == 1 and "Could not write" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 2 and "Could not write" in run.stderr and "Traceback" not in run.stderr
 
 
 @needs_chromium
@@ -131,18 +128,18 @@ def test_the_progress_page_shows_the_last_run_pictures(wrong_conv, tmp_path, mon
 
     monkeypatch.setenv("GRADE_PROGRESS_DB", str(tmp_path / "progress.db"))
     with Store.open() as store:
-        store.record_exercise_result(wrong_conv)
+        store.record_exercise_result(wrong_conv.to_dict())
     html = render_html(collect())
     assert html.count('<figure class="picture">') == 2 and html.count(PICTURE) == 2
 
 
-def _class_with(wrong_conv: dict) -> list[dict]:
+def _class_with(wrong_conv: ExerciseResult) -> list[dict]:
     """A demo class in which students 3 and 5 handed in the conv without the bias (3's run is drawn)."""
     from grader.instructor.demo import demo_class
 
     docs = demo_class(8, seed=3, exercises=["conv", "pooling"])
     for i in (3, 5):
-        docs[i]["exercises"][0] = json.loads(json.dumps(wrong_conv))
+        docs[i]["exercises"][0] = json.loads(json.dumps(wrong_conv.to_dict()))
         docs[i]["score"] = sum(e["score"] for e in docs[i]["exercises"])
     return docs
 
@@ -154,7 +151,7 @@ def test_the_class_report_shows_one_picture_per_mistake(wrong_conv):
     docs = _class_with(wrong_conv)
     page = render_report(ClassResults(docs), title="Class")
     table = page.split("Named mistakes seen most often", 1)[1].split("</table>", 1)[0]
-    pictured = {c["mistake"]["name"] for c in wrong_conv["checks"] if c["picture"] and c["mistake"]}
+    pictured = {c.mistake.name for c in wrong_conv.checks if c.picture and c.mistake}
     assert pictured == {"bias-ignored", "transpose-bias-ignored"}
     links = {}
     for row in table.split("<tr>")[2:]:  # each mistake links to its picture, if it has one
@@ -179,7 +176,7 @@ def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv
 
     monkeypatch.setenv("GRADE_PROGRESS_DB", str(tmp_path / "progress.db"))
     with Store.open() as store:
-        store.record_exercise_result(wrong_conv)
+        store.record_exercise_result(wrong_conv.to_dict())
     pages = {"report": render_report(ClassResults(_class_with(wrong_conv)), title="Class"), "progress": render_html(collect())}
     for name, html in pages.items():
         page = tmp_path / f"{name}.html"
@@ -191,7 +188,8 @@ def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv
 
 
 def test_results_from_before_pictures_still_render(wrong_conv):
-    older = {**wrong_conv, "checks": [{k: v for k, v in c.items() if k != "picture"} for c in wrong_conv["checks"]]}
+    stored = wrong_conv.to_dict()
+    older = ExerciseResult.from_dict({**stored, "checks": [{k: v for k, v in c.items() if k != "picture"} for c in stored["checks"]]})
     assert "<svg" not in exercise_page(older) and not has_pictures(older)
 
 
@@ -203,6 +201,6 @@ def test_the_notebook_shows_the_pictures(tmp_path):
         "windows.flatten(-2).max(dim=-1)", "windows.flatten(-2).min(dim=-1)")
     (tmp_path / "pooling.py").write_text(wrong, encoding="utf-8")
     result = grader.check("pooling", tmp_path)
-    assert [c["name"] for c in result.checks if c["picture"]] == ["max_pool2d_forward"]
+    assert [c.name for c in result.checks if c.picture] == ["max_pool2d_forward"]
     html = result._repr_html_()
     assert html.count(PICTURE) == 1 and html.index("max_pool2d_forward") < html.index(PICTURE)

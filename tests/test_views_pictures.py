@@ -17,8 +17,9 @@ import torch
 
 from conftest import chromium, console_messages, needs_chromium
 from grader.catalog import exercise_names
-from grader.engine.session import LiveOracle, judge, load_checks, mistake_namespace, run_probe_here
-from grader.engine.spec import PICTURE_KINDS, Mistake, Picture, derive_seed
+from grader.engine.judge import judge
+from grader.engine.oracles import LiveOracle, mistake_namespace, run_probe_here
+from grader.engine.spec import PICTURE_KINDS, Mistake, Picture, derive_seed, load_checks
 from grader.runner.handle import Outcome
 from grader.views import pictures
 from grader.views.pictures import draw, png, safe_svg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
+from grader.engine.results import ExerciseResult
 from grader.study import notes
 from grader.views.terminal import exercise_report, notes_pointer
 
@@ -12,10 +13,11 @@ MISTAKE = {"name": "ceil-instead-of-floor", "explanation": "Rounded up.", "secti
            "subsection": "Intersection over union"}
 
 
-def _result(mistake: dict | None) -> dict:
-    return {"exercise": "nms", "path": "/x/nms.py", "score": 0, "max_score": 2, "duration_s": 0.1, "notices": [],
-            "checks": [{"name": "box_iou_forward", "part": "box_iou", "points": 0, "max_points": 2,
-                        "status": "failed", "message": "differs", "mistake": mistake}]}
+def _result(mistake: dict | None, status: str = "failed") -> ExerciseResult:
+    return ExerciseResult.from_dict(
+        {"exercise": "nms", "path": "/x/nms.py", "score": 0, "max_score": 2, "duration_s": 0.1, "notices": [],
+         "checks": [{"name": "box_iou_forward", "part": "box_iou", "points": 0, "max_points": 2,
+                     "status": status, "message": "differs", "mistake": mistake}]})
 
 
 @pytest.mark.parametrize("section", notes.sections())
@@ -39,8 +41,6 @@ def test_a_mistake_without_a_subsection_points_to_its_section():
 
 
 def test_nothing_implemented_points_to_the_notes():
-    result = _result(None)
-    result["checks"][0]["status"] = "not_implemented"
-    text = click.unstyle(exercise_report(result, section="Object Detection"))
+    text = click.unstyle(exercise_report(_result(None, "not_implemented"), section="Object Detection"))
     assert "The notes' section: Object Detection (`grade notes object-detection`)." in text
 

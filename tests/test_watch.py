@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import cli
+from grader.engine.results import CheckResult, ExerciseResult
 from grader.study.watch import LineKeys, WatchConfig, Watcher, diff_checks, first_open, render_changes
 from grader.study.workspace import pristine_stub
 
@@ -86,15 +87,15 @@ def test_regrades_on_save_shows_changes_and_moves_on(folder, worker):
     assert watcher.cycles < BOUND
 
     first, buggy, fixed = events[0], events[1], events[2]
-    assert first.previous is None and all(c["status"] == "not_implemented" for c in first.result["checks"])
+    assert first.previous is None and first.result.not_started
     # the bug: every check passes except the output size values; the diff lists every check that changed
     assert {c.name: c.after for c in buggy.changes}["output_size_values"] == "failed"
     assert all(c.before == "not_implemented" for c in buggy.changes)
     # the fix: only the one check that changed is shown
     assert [(c.name, c.before, c.after) for c in fixed.changes] == [("output_size_values", "failed", "passed")]
     assert "(was FAIL)" in out and "Moving on to pooling" in out and "every exercise" in out
-    assert [r["score"] == r["max_score"] for r in recorded] == [False, False, True, False, True]
-    assert all(r["path"] == str((folder / r["exercise"]).with_suffix(".py").resolve()) for r in recorded)
+    assert [r.complete for r in recorded] == [False, False, True, False, True]
+    assert all(r.path == str((folder / r.exercise).with_suffix(".py").resolve()) for r in recorded)
     assert str(folder) in out and "cnn-grader-watch-" not in out  # snapshot paths never shown
 
 
@@ -170,12 +171,12 @@ def test_p_writes_the_pictures_page_and_opens_it(folder, worker, tmp_path):
 
 
 def test_diff_checks_lists_only_changes():
-    def result(*statuses, score=0):
-        return {"exercise": "x", "score": score, "max_score": 4, "duration_s": 0.1, "notices": [],
-                "checks": [{"name": f"c{i}", "part": "p", "points": 2 if s == "passed" else 0, "max_points": 2,
-                            "status": s, "message": "" if s == "passed" else f"{s} here"} for i, s in enumerate(statuses)]}
+    def result(*statuses):
+        return ExerciseResult("x", "x.py", 0, "0", "", 0.1, [
+            CheckResult(f"c{i}", "p", 2 if s == "passed" else 0, 2, s, "" if s == "passed" else f"{s} here")
+            for i, s in enumerate(statuses)])
 
-    a, b = result("failed", "passed", score=2), result("passed", "passed", score=4)
+    a, b = result("failed", "passed"), result("passed", "passed")
     changes = diff_checks(a, b)
     assert [(c.name, c.before, c.after) for c in changes] == [("c0", "failed", "passed")]
     assert len(diff_checks(None, b)) == 2
@@ -187,9 +188,10 @@ def test_diff_checks_lists_only_changes():
 
 def test_a_named_mistake_points_to_the_notes_subsection():
     def result(status, mistake=None):
-        return {"exercise": "nms", "score": 0, "max_score": 2, "duration_s": 0.1, "notices": [],
-                "checks": [{"name": "box_iou_forward", "part": "box_iou", "points": 0, "max_points": 2,
-                            "status": status, "message": "" if status == "passed" else "differs", "mistake": mistake}]}
+        return ExerciseResult.from_dict(
+            {"exercise": "nms", "score": 0, "max_score": 2, "duration_s": 0.1, "notices": [],
+             "checks": [{"name": "box_iou_forward", "part": "box_iou", "points": 0, "max_points": 2,
+                         "status": status, "message": "" if status == "passed" else "differs", "mistake": mistake}]})
 
     mistake = {"name": "union-counts-intersection-twice", "explanation": "Twice.", "section": "Object Detection",
                "subsection": "Intersection over union"}
@@ -200,15 +202,17 @@ def test_a_named_mistake_points_to_the_notes_subsection():
 
 def test_a_changed_diagnosis_is_shown_again():
     def result(diagnosis):
-        return {"exercise": "conv", "score": 0, "max_score": 4, "duration_s": 0.1, "notices": [],
-                "checks": [{"name": "conv2d_forward", "part": "conv2d", "points": 0, "max_points": 4, "status": "failed",
-                            "message": "output: shape (1, 2, 7, 9), expected (1, 2, 4, 5)", "mistake": None, "diagnosis": diagnosis}]}
+        return ExerciseResult.from_dict(
+            {"exercise": "conv", "score": 0, "max_score": 4, "duration_s": 0.1, "notices": [],
+             "checks": [{"name": "conv2d_forward", "part": "conv2d", "points": 0, "max_points": 4, "status": "failed",
+                         "message": "output: shape (1, 2, 7, 9), expected (1, 2, 4, 5)", "mistake": None,
+                         "diagnosis": diagnosis}]})
 
     stride = [{"kind": "shape", "text": "dimension 2 (height) is 7, expected 4 (3 more): the stride (2) is not applied"}]
     before, after = result([]), result(stride)
     changes = diff_checks(before, after)
     assert [c.name for c in changes] == ["conv2d_forward"]  # same status and message, new diagnosis
-    assert "diagnosis: dimension 2 (height) is 7" in click.unstyle(render_changes(before, after, changes))
+    assert "diagnosis (shape): dimension 2 (height) is 7" in click.unstyle(render_changes(before, after, changes))
     assert diff_checks(after, after) == []
 
 

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader.checks import call, randn
-from grader.engine.compare import compare
+from grader.engine.compare import compare, pretty_where
 from grader.runner import probes
 from grader.engine.spec import Case, Check, Mistake, Picture
 
@@ -230,9 +230,7 @@ def _oracle_assess(args: tuple, atol: float):
         msg = compare(got, value, "result", None, atol)
         if msg is None:
             return None
-        from grader.engine.session import _pretty_where  # grader side only
-
-        msg = _pretty_where(msg, ["anchor", "positive", "negative", "margin"])
+        msg = pretty_where(msg, ["anchor", "positive", "negative", "margin"])
         return f"differs from PyTorch's F.triplet_margin_loss by more than its eps = 1e-6 explains (atol {atol:g}):\n{msg}"
 
     return assess

@@ -285,6 +285,8 @@ def _iou_degenerate(g, ref):
         call("box_iou", torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 5.0]]),
              torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 2.0, 5.0], [0.0, 0.0, 0.0, 5.0], [2.0, 2.0, 4.0, 4.0]]),
              label="zero-area boxes (a point and a line) against the same point, a box, the same line and a box apart: union 0 gives IoU 0, never NaN"),
+        call("box_iou", torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 3.0]]),
+             label="ordinary boxes beside the degenerate ones: the same box (IoU 1) and one overlapping a quarter of it"),
         call("box_iou", torch.zeros(0, 4), random_boxes(g, 3), label="no boxes in boxes1: shape (0, 4) against (3, 4)"),
         call("box_iou", random_boxes(g, 2, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.float64),
              label="no boxes in boxes2: (2, 4) against (0, 4), float64"),

@@ -1,7 +1,8 @@
 """The instructors' commands: `grade batch`, `grade report`, `grade gradescope-autograder`, `grade release`.
 
-Thin click commands: they parse options, call the library (`batch`, `html`, `exports`,
-`autograder`, `release`) and turn its errors into messages that say what to do.
+Thin click commands: they parse options, call the library (`instructor.batch`, `report`,
+`exports`, `gradescope`, `release`) and turn its errors into messages that say what to do (exit
+code 2, as every setup error: `grader.commands`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TextIO
 
 import click
 
-from grader.commands import complete_exercise
+from grader.commands import SetupFailure, complete_exercise, device_option, seed_option, timeout_option
 
 
 def _duration(seconds: float) -> str:
@@ -23,7 +24,7 @@ def _duration(seconds: float) -> str:
         else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class Progress:
+class ProgressBar:
     """A progress line with the time left, on stderr: redrawn on a terminal, one line per student otherwise."""
 
     def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
@@ -74,12 +75,11 @@ def _read_seed(seed: int | None, seed_file: Path | None) -> int:
 @click.option("--seed-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Read the seed from this file instead, which keeps it off the command line "
                    "(other processes can read command lines).")
-@click.option("--exercise", "exercises", multiple=True, metavar="NAME",
+@click.option("--exercise", "exercises", multiple=True, metavar="NAME", shell_complete=complete_exercise,
               help="Grade only this exercise (repeatable; default: all).")
 @click.option("--force", is_flag=True, help="Grade everyone again, also with another seed than the folder's results.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Wall-clock seconds allowed per check.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@timeout_option
+@device_option
 @click.option("--allow-unsandboxed", is_flag=True,
               help="Grade even where no sandbox is available (student code then runs with your rights).")
 def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int | None, seed_file: Path | None,
@@ -122,11 +122,11 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int |
             if not found.submissions:
                 raise click.UsageError(f"{submissions} holds no submissions: put one folder or .zip per student in "
                                        "it, or the export of Canvas, Moodle or Blackboard.")
-            summary = run_batch(found.submissions, options, Progress())
+            summary = run_batch(found.submissions, options, ProgressBar())
     except DiscoveryError as exc:
         raise click.UsageError(str(exc)) from None
     except BatchError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: every grading process was stopped. The results written so far are kept in {out}; "
                    "run the same command again to grade the rest.", err=True)
@@ -159,7 +159,7 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
     """Write the class report (HTML), CSV and JUnit XML from the results of `grade batch`.
 
     The results are first checked against the batch's manifest: a result that changed since the
-    batch wrote it, is missing, or was not written by it is named, and nothing is written (exit 1)."""
+    batch wrote it, is missing, or was not written by it is named, and nothing is written (exit 2)."""
     if not (html_path or csv_path or junit_path):
         raise click.UsageError("Nothing to write: pass --html FILE, --csv FILE and/or --junit FILE.")
     from grader.instructor import exports
@@ -172,7 +172,7 @@ def report_cmd(results_dir: Path, html_path: Path | None, csv_path: Path | None,
     else:
         problems = verify_results(results_dir, manifest["results"])
         if problems:
-            raise click.ClickException(
+            raise SetupFailure(
                 f"These results in {results_dir} do not match what `grade batch` wrote:\n"
                 + "\n".join(f"  {p}" for p in problems)
                 + "\nDo not use these grades: delete the files named here and run `grade batch` again "
@@ -211,8 +211,7 @@ def _warn_edited(names: tuple[str, ...] | list[str]) -> None:
               help="The zip to upload to Gradescope (Programming Assignment > Configure Autograder).")
 @click.option("--seed", type=int, required=True, help="The secret seed of the hidden inputs.")
 @click.option("--exercise", "exercises", multiple=True, metavar="NAME", help="Grade only this exercise (repeatable).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Wall-clock seconds allowed per check.")
+@timeout_option
 @click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               default="visible", show_default=True, help="When students see each check's result.")
 @click.option("--torch", "torch_version", metavar="VERSION", default=None,
@@ -232,7 +231,7 @@ def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: fl
         info = build_autograder_zip(out, seed=seed, exercises=list(exercises), timeout=timeout, visibility=visibility,
                                     torch_version=torch_version, allow_unsandboxed=allow_unsandboxed)
     except AutograderError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     _warn_edited(info["edited"])
     click.echo(f"wrote {out} ({info['files']} files, {info['bytes'] / 1e6:.1f} MB) grading {', '.join(info['exercises'])}; "
                f"setup.sh installs torch {info['torch']}")
@@ -249,7 +248,7 @@ def release_cmd(out: Path) -> None:
     try:
         release = make_release(out)
     except ReleaseError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     _warn_edited(release.edited)
     click.echo(f"wrote the student edition to {release.root}: {len(release.exercises)} exercises, "
                f"{release.recorded_bytes / 1e6:.1f} MB of recorded outputs for the public seed.")
@@ -259,8 +258,7 @@ def release_cmd(out: Path) -> None:
 @click.command("github-classroom")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A new folder: the assignment's template repository.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="The seed of the hidden inputs (students can see it: this route is formative).")
+@seed_option("The seed of the hidden inputs (students can see it: this route is formative).")
 @click.option("--exercise", "exercises", multiple=True, metavar="NAME", shell_complete=complete_exercise,
               help="Only this exercise (repeatable).")
 def github_classroom_cmd(out: Path, seed: int, exercises: tuple[str, ...]) -> None:
@@ -275,7 +273,7 @@ def github_classroom_cmd(out: Path, seed: int, exercises: tuple[str, ...]) -> No
     try:
         workflow = write_classroom(out, seed=seed, names=list(exercises) or None)
     except ReleaseError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     click.echo(f"wrote {out} with {workflow.relative_to(out)}: push it as the assignment's template repository.")
     click.echo("Students can read and change their own repository, so this grading is formative; "
                "grade collected work with Gradescope or `grade batch --seed SECRET`.")

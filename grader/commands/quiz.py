@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from grader.commands import complete_topic
+from grader.commands import SetupFailure, complete_topic
 from grader.quiz.bank import Bank, BankError, Statement, load_bank
 from grader.quiz.export import FORMATS, export_bank
 from grader.quiz.scheduler import select
@@ -27,10 +27,8 @@ if TYPE_CHECKING:
     from grader.quiz.session import SessionReport
 
 
-class QuizError(click.ClickException):
+class QuizError(SetupFailure):
     """A problem the student can fix (bad bank, bad database, bad path); exit code 2."""
-
-    exit_code = 2
 
 
 class IsoTime(click.ParamType):

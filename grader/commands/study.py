@@ -2,7 +2,8 @@
 
 Thin click commands over `workspace` (working copy, stubs, backups), `hints`, `watch`, `progress`
 and `solution`. Only `grade watch` imports torch (when it starts grading); the others start at once.
-Usage errors exit with 2, refusals and unusable files with 1, each with a message saying what to do.
+Exit codes as everywhere (`grader.commands`): usage and setup errors (an unreadable progress
+database or hint file included) exit with 2; `grade solution` refuses with 1 until you have passed.
 """
 
 from __future__ import annotations
@@ -17,34 +18,30 @@ from typing import Any
 
 import click
 
-from grader.catalog import Exercise, get_exercise
-from grader.commands import complete_exercise, complete_part
-from grader.commands.exercise import _last_results, _record, _resolve_folder, _unknown_exercise
+from grader.commands import (SetupFailure, check_device, complete_exercise, complete_part, device_option,
+                             exercise_folder, exercise_named, last_results, path_option, record, seed_option,
+                             timeout_option)
 from grader.views.terminal import notes_pointer
 
 
-def _exercise(name: str) -> Exercise:
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Errors of the progress store turned into a setup failure (exit code 2), never a traceback."""
+    from grader.store import StoreError
+
     try:
-        return get_exercise(name)
-    except KeyError:
-        raise _unknown_exercise(name) from None
+        yield
+    except StoreError as exc:
+        raise SetupFailure(str(exc)) from None
 
 
 @contextmanager
 def _store() -> Iterator[Any]:
-    """The progress store, with its errors turned into a message (exit code 1)."""
-    from grader.store import Store, StoreError
+    """The progress store, its errors turned into a setup failure (exit code 2)."""
+    from grader.store import Store
 
-    try:
-        store = Store.open()
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
+    with _store_errors(), Store.open() as store:
         yield store
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
 
 
 def _require_course() -> None:
@@ -93,8 +90,7 @@ def init_cmd(directory: Path) -> None:
 @click.command("reset")
 @click.argument("name", shell_complete=complete_exercise)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding the exercise files (default: the course's exercises/).")
+@path_option
 def reset_cmd(name: str, yes: bool, path: Path | None) -> None:
     """Restore the stub of exercise NAME. Your file is first copied to .grade/backups/."""
     from datetime import datetime
@@ -102,12 +98,12 @@ def reset_cmd(name: str, yes: bool, path: Path | None) -> None:
     from grader.paths import progress_dir
     from grader.study.workspace import BACKUPS_DIRNAME, WorkspaceError, plan_reset, reset_exercise
 
-    _exercise(name)
-    folder = _resolve_folder(path)
+    exercise_named(name)
+    folder = exercise_folder(path)
     try:
         plan = plan_reset(name, folder)
     except WorkspaceError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     if plan.state == "unchanged":
         click.echo(f"{plan.path} is already the untouched stub; nothing to do.")
         return
@@ -117,7 +113,7 @@ def reset_cmd(name: str, yes: bool, path: Path | None) -> None:
     try:
         backup = reset_exercise(plan, backups, datetime.now())
     except WorkspaceError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     if backup is not None:
         click.echo(f"Your file was saved as {backup}.")
     click.echo(f"Restored the stub of {name} in {plan.path}.")
@@ -134,28 +130,32 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
     Hints go from a nudge to the key idea, each with the notes' section to reread; the next one
     is shown only after the previous one. Hints you have seen are shown again above the new one.
     """
+    from grader.store import StoreError
     from grader.study.hints import HintError, HintLog, first_open_part, load_hints, next_hint
 
-    exercise = _exercise(name)
+    exercise = exercise_named(name)
     _require_course()
     try:
         hints = load_hints(name)
     except HintError as exc:
-        raise click.ClickException(f"The hints of {name} cannot be read:\n{exc}") from None
+        raise SetupFailure(f"The hints of {name} cannot be read:\n{exc}") from None
     log = HintLog.default()
     if list_only:
-        for p in exercise.parts:
-            click.echo(f"{p.name}: {log.shown(name, p.name)}/{len(hints.part(p.name))} hints seen  ({p.summary})")
+        with _store_errors():
+            for p in exercise.parts:
+                click.echo(f"{p.name}: {log.shown(name, p.name)}/{len(hints.part(p.name))} hints seen  ({p.summary})")
         return
     if part is None:
-        part = first_open_part(exercise, _last_results().get(name))
+        with _store_errors():
+            part = first_open_part(exercise, last_results().get(name))
         if part is None:
             click.echo(f"You have passed every part of {name}. Compare your code with the reference: "
                        f"`grade solution {name}`. (Hints of one part: `grade hint {name} PART`.)")
             return
     elif part not in hints.parts:
         raise click.UsageError(f"{name} has no part {part!r}; its parts are {', '.join(p.name for p in exercise.parts)}.")
-    seen, new = next_hint(hints, part, log)
+    with _store_errors():
+        seen, new = next_hint(hints, part, log)
     count = len(hints.part(part))
     width = min(_width(), 100)
     click.echo(click.style(f"{name} / {part}", bold=True) + f"  ({exercise.part(part).summary})")
@@ -171,8 +171,8 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
         return
     try:
         log.record(name, part, new.level)
-    except OSError as exc:
-        click.echo(f"note: could not remember that this hint was shown ({log.path}: {exc.strerror or exc}).", err=True)
+    except StoreError as exc:
+        click.echo(f"note: could not remember that this hint was shown ({exc}).", err=True)
     left = count - new.level
     if left:
         click.echo(f"{left} more hint(s) for {part}: run `grade hint {name} {part}` again once you have tried this one.")
@@ -186,12 +186,10 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
 @click.option("--manual", is_flag=True, help="Grade when you press Enter instead of on every save "
               "(for file systems where watching files fails).")
 @click.option("--stay", is_flag=True, help="Keep watching NAME once it is complete instead of moving on.")
-@click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding the exercise files (default: the course's exercises/).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of the hidden inputs.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Wall-clock seconds allowed per check.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@path_option
+@seed_option()
+@timeout_option
+@device_option
 @click.option("--interval", type=click.FloatRange(min=0.01), default=None, hidden=True,
               help="Seconds between two looks at the file.")
 @click.option("--max-cycles", type=click.IntRange(min=1), default=None, hidden=True,
@@ -204,22 +202,20 @@ def watch_cmd(name: str | None, manual: bool, stay: bool, path: Path | None, see
     complete, moves on to the next one. One worker process stays warm, so a re-grade takes a
     fraction of a cold `grade exercise`. Press q to quit (r grades at once).
     """
-    from grader.study.watch import DEFAULT_INTERVAL_S, WatchConfig, Watcher, is_complete
+    from grader.study.watch import DEFAULT_INTERVAL_S, WatchConfig, Watcher
 
     if name is not None:
-        _exercise(name)
-    folder = _resolve_folder(path)
+        exercise_named(name)
+    folder = exercise_folder(path)
     if name is not None and not (folder / f"{name}.py").is_file():
         raise click.UsageError(f"{folder / (name + '.py')} does not exist. Run `grade reset {name}` to get its stub, "
                                "or pass the folder that holds it with --path.")
-    if device == "cuda":
-        from grader.commands.exercise import _check_device
-
-        _check_device(device)
-    done = {n for n, r in _last_results().items() if is_complete(r)}
+    check_device(device)
+    with _store_errors():
+        done = {n for n, r in last_results().items() if r.complete}
     config = WatchConfig(folder=folder, seed=seed, timeout=timeout, device=device,
                          interval=interval or DEFAULT_INTERVAL_S, manual=manual, stay=stay, max_cycles=max_cycles)
-    status = Watcher(config, record=_record, done=done).run(name)
+    status = Watcher(config, record=record, done=done).run(name)
     raise SystemExit(status)
 
 
@@ -238,7 +234,7 @@ def progress_cmd(html_path: Path | None) -> None:
     try:
         progress = collect()
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     for line in progress_lines(progress, style=click.style):
         click.echo(line)
     if html_path is not None:
@@ -249,7 +245,7 @@ def progress_cmd(html_path: Path | None) -> None:
             tmp.write_text(render_html(progress, where=str(find_course_root() or Path.cwd())), encoding="utf-8")
             tmp.replace(html_path)
         except OSError as exc:
-            raise click.ClickException(f"Cannot write {html_path}: {exc.strerror or exc}. Choose another path.") from None
+            raise SetupFailure(f"Cannot write {html_path}: {exc.strerror or exc}. Choose another path.") from None
         click.echo(f"\nWrote your report to {html_path}.")
 
 
@@ -257,22 +253,21 @@ def progress_cmd(html_path: Path | None) -> None:
 @click.command("solution")
 @click.argument("name", shell_complete=complete_exercise)
 @click.option("--force", is_flag=True, help="Show it even though you have not passed (you will learn less).")
-@click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding your exercise files (default: the course's exercises/).")
+@path_option
 @click.option("--layout", type=click.Choice(["auto", "side", "diff"]), default="auto", show_default=True,
               help="Side by side, line against line (auto: when the terminal is wide enough), or a unified diff.")
 def solution_cmd(name: str, force: bool, path: Path | None, layout: str) -> None:
     """Show the reference solution of NAME against your own code, once you have passed NAME."""
-    from grader.study.solution import diff_colour, fits_side_by_side, has_passed, side_by_side, unified_diff
+    from grader.engine.results import typed_results
+    from grader.study.solution import diff_colour, fits_side_by_side, side_by_side, unified_diff
     from grader.study.workspace import WorkspaceError, reference_source
 
-    _exercise(name)
+    exercise_named(name)
     _require_course()
     with _store() as store:
-        last = store.last_exercise_results()
-    if not has_passed(name, last):
-        prev = last.get(name)
-        where = f"your last result is {prev['score']:g}/{prev['max_score']:g}" if prev else "it was never graded"
+        prev = typed_results(store.last_exercise_results()).get(name)
+    if prev is None or not prev.complete:
+        where = f"your last result is {prev.score:g}/{prev.max_score:g}" if prev else "it was never graded"
         if not force:
             raise click.ClickException(
                 f"You have not passed {name} yet ({where}). The reference is shown once every check passes: "
@@ -283,9 +278,9 @@ def solution_cmd(name: str, force: bool, path: Path | None, layout: str) -> None
     try:
         reference = reference_source(name)
     except WorkspaceError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupFailure(str(exc)) from None
     try:
-        mine_path = _resolve_folder(path) / f"{name}.py"
+        mine_path = exercise_folder(path) / f"{name}.py"
         mine = mine_path.read_text(encoding="utf-8", errors="replace")
     except click.UsageError:
         mine_path, mine = Path(f"{name}.py"), "(no course folder here, so your file was not found: pass --path)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any
 
 import torch
@@ -172,3 +173,17 @@ def compare(got: Any, expected: Any, where: str = "result", rtol: float | None =
     if got != expected:
         return f"{where}: got {describe(got)}, expected {describe(expected)}"
     return None
+
+
+def pretty_where(message: str, arg_names: list[str]) -> str:
+    """A `compare` message with its locations in words: `result['out']` -> "output",
+    `result['grads']['arg1']` -> "gradient w.r.t. weight" (from the function's parameter names)."""
+    message = message.replace("result['out']", "output").replace("result['grads']", "gradient w.r.t.")
+
+    def arg(m: re.Match) -> str:
+        i = int(m.group(1))
+        return "gradient w.r.t. " + (arg_names[i] if i < len(arg_names) else f"argument {i}")
+
+    message = re.sub(r"gradient w\.r\.t\.\['arg(\d+)'\]", arg, message)
+    message = re.sub(r"gradient w\.r\.t\.\['param:([^']+)'\]", r"gradient w.r.t. parameter \1", message)
+    return re.sub(r"gradient w\.r\.t\.\['(\w+)'\]", r"gradient w.r.t. \1", message)

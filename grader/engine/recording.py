@@ -1,15 +1,16 @@
 """Recorded expected outputs: grading without the references, for the student edition.
 
-`record_exercise` runs `LiveOracle` for the public seed and keeps, for every check, its cases
-(the inputs), the reference's result on each and every known mistake's result on each. They are
-saved with `torch.save` as `grader/recorded/<exercise>.pt`: tensors, numbers, strings and
-containers only (the file loads with `weights_only=True`), so it holds no code, and no source of
-the references. To keep the student edition small (`write_recording`), tensors equal in dtype,
-shape, strides and every byte are saved once (many mistakes give the reference's own result on some
-cases, and cases share their inputs), and the file's entries are deflated; `torch.load` reads it as
-it is, and gets exactly the values recorded (the tensors are only read, never changed in place). `RecordedOracle` replays such a file and answers exactly what `LiveOracle` would
-for that seed; for any other seed it refuses with `SetupError`, since only the references can make
-new inputs. `make_oracle` in `grader.engine.session` picks it when the reference file is absent.
+`record_exercise` asks a live oracle (`engine.oracles.LiveOracle`) for the public seed and keeps,
+for every check, its cases (the inputs), the reference's result on each and every known mistake's
+result on each. They are saved with `torch.save` as `grader/recorded/<exercise>.pt`: tensors,
+numbers, strings and containers only (the file loads with `weights_only=True`), so it holds no
+code, and no source of the references. To keep the student edition small (`write_recording`),
+tensors equal in dtype, shape, strides and every byte are saved once (many mistakes give the
+reference's own result on some cases, and cases share their inputs), and the file's entries are
+deflated; `torch.load` reads it as it is, and gets exactly the values recorded (the tensors are
+only read, never changed in place). `engine.oracles.RecordedOracle` replays such a file
+(`replay_cases` rebuilds its cases) and answers exactly what the live oracle would for that seed;
+for any other seed it refuses with `SetupError`, since only the references can make new inputs.
 
 Cases that judge with an `assess` function keep a reference to it, never its code: "module:qualname"
 of a module-level function of `grader.checks.*` (possibly inside a `functools.partial`), or, for a
@@ -31,14 +32,13 @@ import types
 import zipfile
 from dataclasses import fields
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from grader import __version__
+from grader.engine.spec import DEFAULT_SEED, Case, Check, derive_seed, load_checks, make_cases
 from grader.paths import PACKAGE_DIR
-from grader.engine.spec import DEFAULT_SEED, Case, Check, derive_seed
 
 FORMAT = "cnn-grader/recorded"
 VERSION = 1
@@ -165,12 +165,9 @@ class _NeedsReference(Exception):
 
 
 def _remake_cases(check: Check, seed: int) -> list[Case]:
-    """`LiveOracle.cases` without a reference (same code, same generators); `_NeedsReference` if it needs one."""
-    from grader.engine.session import LiveOracle
-
-    oracle = LiveOracle.__new__(LiveOracle)
-    oracle.ref = _NoReference()
-    return oracle.cases(check, seed)
+    """The check's cases made without a reference (same code, same generators as live grading);
+    `_NeedsReference` if making them needs one."""
+    return make_cases(check, seed, _NoReference())
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -213,11 +210,9 @@ def _signatures(ref: Any, cases: list[Case]) -> dict[str, list[str]]:
     return out
 
 
-def record_exercise(name: str, seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    """Everything `RecordedOracle` needs to grade `name` for `seed` (needs the reference)."""
-    from grader.engine.session import LiveOracle, load_checks
-
-    live = LiveOracle(name)
+def record_exercise(name: str, live: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Everything a `RecordedOracle` needs to grade `name` for `seed`, asked of `live` (the
+    reference's oracle, `engine.oracles.LiveOracle(name)`)."""
     checks: dict[str, Any] = {}
     all_cases: list[Case] = []
     for check in load_checks(name):
@@ -285,11 +280,12 @@ def save_recording(data: dict[str, Any], path: Path) -> None:
     os.replace(partial, path)
 
 
-def write_recording(name: str, directory: Path, seed: int = DEFAULT_SEED) -> Path:
-    """Record `name` and save it as `directory/<name>.pt`; returns the path."""
+def write_recording(name: str, directory: Path, live: Any, seed: int = DEFAULT_SEED) -> Path:
+    """Record `name` with the reference's oracle `live` (`engine.oracles.LiveOracle(name)`) and save
+    it as `directory/<name>.pt`; returns the path."""
     path = recorded_path(name, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = record_exercise(name, seed)
+    data = record_exercise(name, live, seed)
     save_recording(data, path)
     if not _same(torch.load(path, weights_only=True, map_location="cpu"), data):
         path.unlink()
@@ -299,82 +295,11 @@ def write_recording(name: str, directory: Path, seed: int = DEFAULT_SEED) -> Pat
 
 
 # --- replaying ----------------------------------------------------------------------------------
-def _signature_stub(fn_name: str, params: list[str]) -> Any:
-    def stub(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(f"{fn_name}: the reference is not part of the student edition")
-
-    stub.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
-    return stub
-
-
-class RecordedOracle:
-    """Expected values replayed from a recording (see the module docstring)."""
-
-    def __init__(self, data: dict[str, Any], source: str = "") -> None:
-        from grader.engine.session import SetupError
-
-        name = data.get("exercise", "?")
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise SetupError(f"{source or name}: not a recording of this grader (format {data.get('format')!r}, "
-                             f"version {data.get('version')!r}). Make the student edition again with `grade release`.")
-        if data["checks_digest"] != checks_digest(name):
-            raise SetupError(f"{source or name}: the checks of {name!r} changed after its outputs were recorded, so "
-                             "grading would not match the references. Make the student edition again with `grade release`.")
-        self.exercise, self.seed, self.source = name, data["seed"], source
-        self.ref = SimpleNamespace(**{fn: _signature_stub(fn, params) for fn, params in data["signatures"].items()})
-        self._checks = data["checks"]
-        self._cases: dict[str, list[Case]] = {}
-
-    @classmethod
-    def load(cls, path: Path) -> "RecordedOracle":
-        from grader.engine.session import SetupError
-
-        try:
-            data = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
-            raise SetupError(f"{path} cannot be read ({type(exc).__name__}: {exc}). "
-                             "Make the student edition again with `grade release`.") from None
-        return cls(data, str(path))
-
-    @classmethod
-    def for_exercise(cls, name: str, directory: Path | None = None) -> "RecordedOracle":
-        """The recording of `name` shipped with this copy of the grader; `SetupError` when none."""
-        from grader.engine.session import SetupError
-
-        path = recorded_path(name, directory)
-        if not path.is_file():
-            raise SetupError(f"Neither the reference for {name!r} nor its recorded outputs ({path}) are in this copy of "
-                             f"the course, so {name!r} cannot be graded here.")
-        return cls.load(path)
-
-    def _entry(self, check: Check) -> dict[str, Any]:
-        from grader.engine.session import SetupError
-
-        if check.name not in self._checks:
-            raise SetupError(f"{self.exercise}: check {check.name!r} was not recorded. "
-                             "Make the student edition again with `grade release`.")
-        return self._checks[check.name]
-
-    def cases(self, check: Check, seed: int) -> list[Case]:
-        from grader.engine.session import SetupError
-
-        entry = self._entry(check)
-        if seed != entry["seed"]:
-            raise SetupError(
-                f"This is the student edition: it can only grade with the public seed {self.seed} (--seed {self.seed}), "
-                "whose expected outputs it carries. Grading with another seed needs the references (instructors).")
-        if check.name not in self._cases:
-            remade = _remake_cases(check, seed) if entry["remake"] else None
-            self._cases[check.name] = [
-                Case(**{f: e[f] for f in _CASE_FIELDS},
-                     assess=remade[i].assess if remade is not None else
-                     _assess_from_spec(e["assess"]) if e["assess"] is not None else None)
-                for i, e in enumerate(entry["cases"])]
-        return self._cases[check.name]
-
-    def expected(self, check: Check, index: int, case: Case) -> Any:
-        return self._entry(check)["cases"][index]["expected"]
-
-    def mistakes(self, check: Check, index: int, case: Case) -> dict[str, Any]:
-        return dict(self._entry(check)["cases"][index]["mistakes"])
+def replay_cases(check: Check, seed: int, entry: dict[str, Any]) -> list[Case]:
+    """The cases of `check` as recorded in `entry` (one check of a recording), their `assess`
+    functions found again in the grader, or the cases made again from `seed` where they had to be."""
+    remade = _remake_cases(check, seed) if entry["remake"] else None
+    return [Case(**{f: e[f] for f in _CASE_FIELDS},
+                 assess=remade[i].assess if remade is not None else
+                 _assess_from_spec(e["assess"]) if e["assess"] is not None else None)
+            for i, e in enumerate(entry["cases"])]

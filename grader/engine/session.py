@@ -1,382 +1,72 @@
-"""Grading one exercise: checks -> cases -> worker (student) and oracle (reference) -> verdicts.
+"""The grading session: every front end grades through one `GradingSession`.
 
-Follow one check from here: `grade_exercise` asks the oracle for the check's seeded cases and
-their expected values, sends each case to the worker, and `judge` turns the worker's outcome into
-a status and a message (with `compare` saying what differed). When a case fails, the check's
-known mistakes are computed on the same inputs; if the student's result equals one, it is named;
-and `diagnose` says what kind of wrong it is. After a failed or erroring case the check's remaining
-cases still run (within its timeout budget), only to learn which case parameters separate passing
-from failing cases (`across_cases`); the first failure decides the verdict. A passing check runs
-nothing more.
+A session owns four things: the worker that runs the student's code (`runner.handle.WorkerProcess`),
+the source of expected values for each exercise (live references or recordings, chosen once:
+`engine.oracles.oracle_for`, or what the caller passes), a cache of the reference's outputs per
+exercise, check and seed (`CachingOracle`: a re-grade in `grade watch` and the next student of a
+batch never run the references again) and the tamper check (`untouched`: the grader's files and
+the references as they were when the session started).
+
+Every worker the session starts is sandboxed (`runner.sandbox`): it receives the student's source
+bytes in each request and never opens the student's file; `protect` names more paths its sandbox
+keeps out of reach (a batch's results and submissions), and with `require_sandbox` a worker that
+cannot apply the sandbox refuses to start. Each result says what confined the code that produced
+it (`ExerciseResult.sandbox`: the weakest sandbox of the workers that ran it).
+
+Follow one check from `grade`: the oracle gives the check's seeded cases; each case goes to the
+worker while this process computes the expected value; `judge` turns the worker's outcome into a
+status and a message. After a case fails, the check's remaining cases still run (within the
+check's time budget), so the steps that explain a failure see the whole pattern: `name_mistake`
+names a known mistake only when it explains every case, and `diagnose` says what kind of wrong
+the first failure is and which case parameters separate passing from failing cases; each failed
+`CheckResult` keeps its `CaseRecord`s. A passing check runs nothing more. A module that does not
+import is reported once, on the first check.
+
+Pictures: a front end that shows them passes `pictures=grader.views.pictures.draw` (the engine
+never imports the views). The first failed check of each part then gets the picture of its first
+failing case (`CheckResult.picture`), drawn only after it failed, so passing code pays nothing; a
+picture that cannot be drawn is a notice, never a lost verdict.
+
+Importing this module does not import torch: a session starts its worker first, then imports
+torch (with the oracles), so the two imports overlap on a multi-core machine.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import hashlib
-import importlib
-import importlib.util
-import inspect
-import re
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
-from typing import Any, Callable, Protocol
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from grader import __version__
 from grader.catalog import Exercise, get_exercise
-from grader.engine.compare import compare, describe
-from grader.engine.diagnose import CaseFacts, across_cases, diagnose
-from grader.paths import PACKAGE_DIR, data_dir
 from grader.engine.results import CheckResult, Diagnosis, ExerciseResult, MistakeInfo
-from grader.runner import probes, sandbox
+from grader.engine.spec import DEFAULT_SEED, Case, Check, derive_seed, load_checks
+from grader.paths import PACKAGE_DIR, data_dir
+from grader.runner import sandbox
 from grader.runner.guard import static_scan
-from grader.runner.handle import DEFAULT_TIMEOUT_S, Outcome, WorkerProcess
-from grader.engine.spec import Case, Check, Mistake, derive_seed
+from grader.runner.handle import DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_S, Outcome, WorkerProcess
+
+if TYPE_CHECKING:
+    from grader.engine.judge import CaseRecord
+    from grader.engine.oracles import CachingOracle, Oracle
+
+OUTPUT_PER_CHECK = 2000  # characters of printed output kept per check
+LOAD_TIMEOUT_S = 30.0  # importing the student's module (at least; --timeout when longer)
+_KEEP_GOING = ("failed", "error")  # after these, a check's remaining cases still run
 
 
-class SetupError(Exception):
-    """Grading cannot start (missing file, missing reference...): a message for the user."""
-
-
-# --- loading ------------------------------------------------------------------------------------
-def load_checks(name: str) -> list[Check]:
-    module = importlib.import_module(f"grader.checks.{name}")
-    return list(module.CHECKS)
-
-
-def load_reference(name: str) -> ModuleType:
-    path = data_dir("solutions") / f"{name}.py"
-    if not path.is_file():
-        raise SetupError(f"The reference for {name!r} is missing ({path}). This copy of the course cannot grade {name!r} live.")
-    mod_name = f"cnn_grader_reference_{name}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def mistake_namespace(ref: ModuleType, mistake: Mistake) -> SimpleNamespace:
-    """The reference with the mistake's replacements: what a student making it would return."""
-    ns = SimpleNamespace(**{k: v for k, v in vars(ref).items() if not k.startswith("__")})
-    for key, value in mistake.build(ref).items():
-        setattr(ns, key, value)
-    return ns
-
-
-def run_probe_here(target: Any, case: Case) -> Any:
-    """Run a case's probe in this process on trusted code (the reference or a mistake)."""
-    fn = probes.resolve(case.probe)
-    with torch.random.fork_rng(devices=[]):
-        value = fn(target, *copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-    return probes.sanitize(value)
-
-
-class Oracle(Protocol):
-    def cases(self, check: Check, seed: int) -> list[Case]: ...
-    def expected(self, check: Check, index: int, case: Case) -> Any: ...
-    def mistakes(self, check: Check, index: int, case: Case) -> dict[str, Any]: ...
-
-
-class LiveOracle:
-    """Expected values computed now from the reference module."""
-
-    def __init__(self, exercise: str) -> None:
-        self.ref = load_reference(exercise)
-        torch.set_num_threads(1)  # the worker needs the other core; the references are small
-
-    def cases(self, check: Check, seed: int) -> list[Case]:
-        gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return list(check.cases(gen, self.ref))
-
-    def expected(self, check: Check, index: int, case: Case) -> Any:
-        if case.raises:
-            return None
-        return run_probe_here(self.ref, case)
-
-    def mistakes(self, check: Check, index: int, case: Case) -> dict[str, Any]:
-        values = {}
-        for m in check.mistakes:
-            try:
-                values[m.name] = run_probe_here(mistake_namespace(self.ref, m), case)
-            except Exception:  # noqa: BLE001 - a mistake that raises on this input just cannot match
-                values[m.name] = None
-        return values
-
-
-# --- judging ------------------------------------------------------------------------------------
-_RESULT_LABELS = {"out": "output", "grads": "gradient", "args_after": "input"}
-
-
-def _arg_names(ref: Any, case: Case) -> list[str]:
-    if case.probe != "call" or not case.args:
-        return []
-    try:
-        return list(inspect.signature(getattr(ref, case.args[0])).parameters)
-    except (AttributeError, TypeError, ValueError):
-        return []
-
-
-def _pretty_where(where: str, arg_names: list[str]) -> str:
-    where = where.replace("result['out']", "output").replace("result['grads']", "gradient w.r.t.")
-    where = re.sub(r"gradient w\.r\.t\.\['arg(\d+)'\]", lambda m: "gradient w.r.t. " + (arg_names[int(m.group(1))] if int(m.group(1)) < len(arg_names) else f"argument {m.group(1)}"), where)
-    where = re.sub(r"gradient w\.r\.t\.\['param:([^']+)'\]", r"gradient w.r.t. parameter \1", where)
-    where = re.sub(r"gradient w\.r\.t\.\['(\w+)'\]", r"gradient w.r.t. \1", where)
-    return where
-
-
-def _state_dict_message(got_shapes: dict[str, list[int]], expected: dict[str, Any]) -> str:
-    exp_shapes = {k: v["__shape__"] for k, v in expected.items()}
-    missing = [k for k in exp_shapes if k not in got_shapes]
-    unexpected = [k for k in got_shapes if k not in exp_shapes]
-    misshaped = [k for k in exp_shapes if k in got_shapes and list(got_shapes[k]) != list(exp_shapes[k])]
-    lines = ["your module's parameters do not match the contract's layer names and shapes (docs/EXERCISES.md):"]
-    if missing:
-        lines.append("  missing keys: " + ", ".join(f"{k} {tuple(exp_shapes[k])}" for k in missing))
-    if unexpected:
-        lines.append("  unexpected keys: " + ", ".join(f"{k} {tuple(got_shapes[k])}" for k in unexpected))
-    if misshaped:
-        lines.append("  wrong shapes: " + ", ".join(f"{k} is {tuple(got_shapes[k])}, expected {tuple(exp_shapes[k])}" for k in misshaped))
-    return "\n".join(lines)
-
-
-def _state_dict_shapes(case: Case) -> dict[str, Any] | None:
-    sd = case.kwargs.get("state_dict") if case.probe == "module" else None
-    if sd is None:
-        return None
-    return {k: {"__shape__": list(v.shape)} for k, v in sd.items()}
-
-
-def judge(case: Case, outcome: Outcome, expected: Any, *, timeout: float, device: str,
-          arg_names: list[str]) -> tuple[str, str]:
-    """(status, message) for one case. Only the returned data decides; never the worker's words."""
-    label = f" [{case.label}]" if case.label else ""
-    if outcome.kind == "timeout":
-        return "timeout", f"did not finish within {timeout:g} s{label}: an infinite loop, or a Python loop over every element where a tensor operation would do?"
-    if outcome.kind in ("crashed", "protocol"):
-        return "crashed", f"{outcome.detail}{label}"
-    reply = outcome.reply or {}
-    kind = reply.get("kind")
-    if kind == "forbidden":
-        return "forbidden", f"called {reply.get('name')}, which is forbidden in this exercise: the point is to write it yourself{label}"
-    if kind == "exception":
-        mro = [str(x) for x in reply.get("mro", [])]
-        etype = str(reply.get("type", "Exception"))
-        tb = str(reply.get("traceback", ""))
-        if etype == "NotImplementedError" and reply.get("phase") != "import":
-            return "not_implemented", "not implemented yet (the stub still raises NotImplementedError)"
-        if case.raises and any(r in mro for r in case.raises):
-            return "passed", ""
-        if reply.get("phase") == "import":
-            if etype == "SystemExit":
-                return "error", f"your module called sys.exit() while being imported: {reply.get('message')}"
-            return "error", f"importing your module failed:\n{tb}"
-        if etype == "MemoryError" or "can't allocate memory" in str(reply.get("message", "")):
-            return "error", f"ran out of memory{label}: the worker is capped; are you building a huge intermediate tensor?\n{tb}"
-        if case.raises:
-            return "failed", f"expected {' or '.join(case.raises)}{label}, but it raised {etype}:\n{tb}"
-        return "error", f"raised {etype}{label}:\n{tb}"
-    if kind != "ok":
-        return "crashed", f"the worker sent an unexpected reply{label}"
-    value = reply.get("value")
-    if case.raises:
-        got = value.get("out") if isinstance(value, dict) else value
-        return "failed", f"expected {' or '.join(case.raises)} to be raised{label}, but it returned {describe(got)}"
-    if isinstance(value, dict) and "state_dict_shapes" in value:
-        shapes = _state_dict_shapes(case) or {}
-        return "failed", _state_dict_message(value["state_dict_shapes"], shapes)
-    got_cmp = {k: v for k, v in value.items() if k != "args_after"} if isinstance(value, dict) else value
-    exp_cmp = {k: v for k, v in expected.items() if k != "args_after"} if isinstance(expected, dict) else expected
-    if case.check_inputs and isinstance(expected, dict) and "args_after" in expected:
-        call_args = case.args[1:] if case.probe == "call" else ()
-        originals = [probes.sanitize(a) if isinstance(a, torch.Tensor) else None for a in call_args]
-        after = value.get("args_after") if isinstance(value, dict) else None
-        for i, orig in enumerate(originals):
-            if orig is None or not isinstance(after, (list, tuple)) or i >= len(after):
-                continue
-            if compare(after[i], orig, "x", 0.0, 0.0) is not None:
-                name = arg_names[i] if i < len(arg_names) else f"argument {i}"
-                return "failed", f"your function modified its input {name!r} in place{label}; inputs must never be changed (work on a copy or use out-of-place operations)"
-    if case.assess is not None:
-        msg = case.assess(got_cmp, exp_cmp)
-        return ("failed", msg + (f"\n  inputs: {case.label}" if case.label else "")) if msg else ("passed", "")
-    msg = compare(got_cmp, exp_cmp, "result", case.rtol, case.atol, device)
-    if msg:
-        return "failed", _pretty_where(msg, arg_names) + (f"\n  inputs: {case.label}" if case.label else "")
-    return "passed", ""
-
-
-def _without_inputs(value: Any) -> Any:
-    return {k: v for k, v in value.items() if k != "args_after"} if isinstance(value, dict) else value
-
-
-def _match_mistake(value: Any, mistake_values: dict[str, Any], case: Case, device: str) -> str | None:
-    got = _without_inputs(value)
-    for name, mval in mistake_values.items():
-        if mval is not None and compare(got, _without_inputs(mval), "result", case.rtol, case.atol, device) is None:
-            return name
-    return None
-
-
-def _diagnosis(case: Case, outcome: Outcome, expected: Any, arg_names: list[str]) -> list[Diagnosis]:
-    """What kind of wrong a failed case is; only for results judged by comparing values."""
-    if case.raises or case.assess is not None or not outcome.reply:
-        return []
-    value = outcome.reply.get("value")
-    if isinstance(value, dict) and "state_dict_shapes" in value:
-        return []
-    try:
-        return diagnose(_without_inputs(value), _without_inputs(expected), CaseFacts.of(case, arg_names),
-                        rtol=case.rtol, atol=case.atol)
-    except Exception:  # noqa: BLE001 - the student's values are untrusted: a diagnosis that cannot be made is absent
-        return []
-
-
-# A failure with one of these statuses lets the check's remaining cases run, to learn the pattern.
-_KEEP_LEARNING = ("failed", "error")
-
-
-# --- pictures -------------------------------------------------------------------------------------
-# (picture, case, expected, got, *, title, arg_names) -> SVG text or None: `grader.views.pictures.draw`.
+# (picture, case, expected, got, *, title, arg_names) -> SVG text or None: `grader.views.pictures.draw`,
+# passed in by a front end (the engine never imports the views).
 PictureDrawer = Callable[..., "str | None"]
 
 
-def _picture(draw: PictureDrawer, check: Check, case: Case, outcome: Outcome, expected: Any, ref: Any,
-             notices: list[str]) -> str | None:
-    """The picture of a check's failing case, drawn only now that it failed (passing code pays
-    nothing); None when the worker sent back no value. A picture that cannot be drawn never costs
-    the result: a notice says so."""
-    value = (outcome.reply or {}).get("value") if outcome.kind == "reply" and (outcome.reply or {}).get("kind") == "ok" else None
-    if value is None:
-        return None
-    try:
-        return draw(check.picture, case, expected, value, title=f"{check.part}: {check.name}", arg_names=_arg_names(ref, case))
-    except Exception as exc:  # noqa: BLE001 - a bug in a picture must not hide the verdict
-        notices.append(f"the picture of {check.name} could not be drawn ({type(exc).__name__}: {exc})")
-        return None
-
-
-# --- the exercise loop --------------------------------------------------------------------------
-def _printable(text: str) -> str:
-    """Student output made safe for a terminal (no escape sequences)."""
-    return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
-
-
-def grade_exercise(
-    name: str,
-    path: Path,
-    *,
-    worker: WorkerProcess,
-    seed: int = 0,
-    timeout: float = DEFAULT_TIMEOUT_S,
-    device: str = "cpu",
-    oracle: Oracle | None = None,
-    parts: tuple[str, ...] = (),
-    pictures: PictureDrawer | None = None,
-) -> ExerciseResult:
-    """Grade the student's file `path` for exercise `name` (only the checks of `parts`, if given).
-    With `pictures` (a front end passes `grader.views.pictures.draw`), the first failed check of
-    each part gets the picture of its failing case."""
-    exercise: Exercise = get_exercise(name)
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise SetupError(f"{path} does not exist. Pass the folder that holds {name}.py with --path, or run `grade init` to get the stubs.")
-    checks = [c for c in load_checks(name) if not parts or c.part in parts]
-    oracle = oracle or make_oracle(name)
-    started = time.monotonic()
-    result = ExerciseResult(
-        exercise=name, path=str(path), seed=seed, grader_version=__version__,
-        started_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    )
-    source = path.read_bytes()  # the worker runs exactly these bytes: it cannot open the file itself
-    for finding in static_scan(source.decode("utf-8", errors="replace"), exercise.forbidden):
-        result.notices.append(f"line {finding.line}: uses {finding.name}, which is forbidden in this exercise")
-    base = {"exercise": name, "path": str(path), "source": source, "forbidden": list(exercise.forbidden),
-            "forbidden_ops": list(exercise.forbidden_ops)}
-    load = worker.request({**base, "op": "load"}, time.monotonic() + max(timeout, 30.0))
-    sandboxes = {worker.sandbox}  # what every worker that ran this student's code applied
-    load_failure: Outcome | None = None
-    if not (load.kind == "reply" and load.reply.get("kind") == "ok"):
-        load_failure = load
-        if load.kind in ("crashed", "protocol"):
-            load.detail = f"{load.detail} while importing your module"
-        elif load.kind == "timeout":
-            load.detail = "importing your module did not finish"
-    printed = 0
-    pictured: set[str] = set()  # the parts that have their picture
-    for check in checks:
-        cases = oracle.cases(check, derive_seed(seed, name, check.name))
-        status, message, mistake, diagnosis, budget = "passed", "", None, [], timeout
-        pattern: list[tuple[Case, list[str], bool]] = []  # each case run, its parameter names, and whether it passed
-        failing: tuple[Case, Outcome, Any] | None = None  # the first failed case, its outcome and expected value
-        for index, case in enumerate(cases):
-            if status != "passed" and (load_failure is not None or budget <= 0):
-                break
-            if load_failure is not None:
-                outcome, expected = load_failure, oracle.expected(check, index, case)
-            else:
-                # The worker computes the student's result while this process computes the expected one.
-                worker.ensure_ready()
-                t0 = time.monotonic()
-                sent = worker.send({**base, "op": "run", "probe": case.probe, "args": case.args,
-                                    "kwargs": {**case.kwargs, "device": device}}, t0 + budget)
-                t_ref = time.monotonic()
-                expected = oracle.expected(check, index, case)
-                ref_s = time.monotonic() - t_ref  # the reference's time is not charged to the student
-                sandboxes.add(worker.sandbox)
-                outcome = sent if sent is not None else worker.receive(t0 + budget + ref_s)
-                budget -= time.monotonic() - t0 - ref_s
-                text, total = worker.take_output()
-                printed += total
-                if text and len(result.notices) < 20:
-                    result.notices.append(f"output during {check.name}: {_printable(text[:2000])}")
-            arg_names = _arg_names(getattr(oracle, "ref", None), case)
-            case_status, case_message = judge(case, outcome, expected, timeout=timeout, device=device, arg_names=arg_names)
-            if status == "passed":  # no failure yet: this case decides the verdict
-                status, message = case_status, case_message
-                if status == "failed" and check.mistakes and outcome.reply and not message.startswith("your "):
-                    found = _match_mistake(outcome.reply.get("value"), oracle.mistakes(check, index, case), case, device)
-                    if found:
-                        m = next(m for m in check.mistakes if m.name == found)
-                        mistake = MistakeInfo(m.name, m.explanation, m.section or exercise.section, m.subsection)
-                if status == "failed":
-                    diagnosis = _diagnosis(case, outcome, expected, arg_names)
-                    failing = (case, outcome, expected)  # the case its picture shows
-            if status not in ("passed", *_KEEP_LEARNING) or case_status in ("timeout", "crashed"):
-                break
-            pattern.append((case, arg_names, case_status == "passed"))
-        if status in _KEEP_LEARNING:
-            diagnosis += across_cases([(CaseFacts.of(c, names), ok) for c, names, ok in pattern])
-        picture = None
-        if pictures is not None and failing is not None and check.picture is not None and check.part not in pictured:
-            picture = _picture(pictures, check, *failing, getattr(oracle, "ref", None), result.notices)
-            if picture is not None:
-                pictured.add(check.part)
-        result.checks.append(CheckResult(check.name, check.part, check.points if status == "passed" else 0,
-                                         check.points, status, message, mistake, diagnosis, picture))
-    if printed > 2000:
-        result.notices.append(f"your code printed {printed} bytes in all; only the beginning was kept")
-    ran = {state for state in sandboxes if state is not None}
-    result.sandbox = sandbox.weakest(ran) if ran else sandbox.plan()
-    result.duration_s = time.monotonic() - started
-    return result
-
-
-# --- tamper evidence ----------------------------------------------------------------------------
 def integrity_snapshot() -> str:
     """A digest of the grader's and references' files, to detect tampering during a run."""
     h = hashlib.sha256()
-    roots = [PACKAGE_DIR, data_dir("solutions")]
-    for root in roots:
+    for root in (PACKAGE_DIR, data_dir("solutions")):
         if not root.is_dir():
             continue
         for file in sorted(root.rglob("*")):
@@ -389,10 +79,268 @@ def integrity_snapshot() -> str:
     return h.hexdigest()
 
 
-def make_oracle(name: str) -> Oracle:
-    """The live reference when its file is here, else the outputs recorded for the student edition."""
-    if (data_dir("solutions") / f"{name}.py").is_file():
-        return LiveOracle(name)
-    from grader.engine.recording import RecordedOracle
+def _diagnosis(first: CaseRecord, records: list[CaseRecord], reference: Any) -> list[Diagnosis]:
+    """What kind of wrong a failed check is (`engine.diagnose`): of its first failed result, when it
+    was judged by comparing values, then the pattern across the cases that ran (which case
+    parameters separate the passing cases from the others)."""
+    from grader.engine.diagnose import CaseFacts, across_cases, diagnose
+    from grader.engine.judge import arg_names, without_inputs
 
-    return RecordedOracle.for_exercise(name)
+    found: list[Diagnosis] = []
+    case, value = first.case, first.got
+    if (first.status == "failed" and not case.raises and case.assess is None and value is not None
+            and not (isinstance(value, dict) and "state_dict_shapes" in value)):
+        try:
+            found = diagnose(without_inputs(value), without_inputs(first.expected),
+                             CaseFacts.of(case, arg_names(reference, case)), rtol=case.rtol, atol=case.atol)
+        except Exception:  # noqa: BLE001 - the student's values are untrusted: a diagnosis that cannot be made is absent
+            found = []
+    if first.status in _KEEP_GOING:
+        found += across_cases([(CaseFacts.of(r.case, arg_names(reference, r.case)), r.passed)
+                               for r in records if r.status not in ("timeout", "crashed")])
+    return found
+
+
+def _printable(text: str) -> str:
+    """Student output made safe for a terminal (no escape sequences)."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
+
+
+class GradingSession:
+    """Grade exercises with one worker, one cached source of expected values per exercise and
+    one tamper baseline; use it as a context manager (or call `close`).
+
+    `worker`: a worker the caller owns (it is left running); by default the session starts its
+    own and stops it on `close`. `oracle_for(name)`: the source of expected values of an exercise,
+    asked once per exercise (default: the reference when its file is here, else the recording).
+    `protect` and `require_sandbox` go to every worker the session starts (`WorkerProcess`).
+    `pictures`: the drawing function of failing cases (see the module's docstring), or None to draw none.
+    """
+
+    def __init__(self, *, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT_S, device: str = "cpu",
+                 memory_bytes: int = DEFAULT_MEMORY_BYTES, worker: WorkerProcess | None = None,
+                 oracle_for: Callable[[str], Oracle] | None = None, protect: tuple[str, ...] = (),
+                 require_sandbox: bool = False, pictures: PictureDrawer | None = None) -> None:
+        self.seed, self.timeout, self.device, self.memory_bytes = seed, timeout, device, memory_bytes
+        self.pictures = pictures
+        self.protect, self.require_sandbox = tuple(protect), require_sandbox
+        self._sandboxes: set[str] = set()  # what the workers that ran the current exercise applied
+        self._owns_worker = worker is None
+        self.worker = worker if worker is not None else self._new_worker()
+        self._spare: WorkerProcess | None = None
+        import torch  # imported here, while the worker imports its own
+
+        torch.set_num_threads(1)  # the worker needs the other core; the references are small
+        from grader.engine import oracles
+
+        self._oracle_for = oracle_for or oracles.oracle_for
+        self._oracles: dict[str, CachingOracle] = {}
+        self._baseline = integrity_snapshot()
+
+    def _new_worker(self) -> WorkerProcess:
+        worker = WorkerProcess(memory_bytes=self.memory_bytes, device=self.device, protect=self.protect,
+                               require_sandbox=self.require_sandbox)
+        worker.start()  # with a zygote: only makes sure one is on its way
+        return worker
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def use_fresh_worker(self, *, prestart_next: bool = False) -> None:
+        """Grade from now on in a new worker (a batch: no two students share a process): the one
+        started beforehand, or a new one. With `prestart_next`, start the one after it now, so
+        that its start-up overlaps the grading."""
+        self.worker.stop()
+        self.worker = self._spare if self._spare is not None else self._new_worker()
+        self._owns_worker = True
+        self._spare = self._new_worker() if prestart_next else None
+
+    def close(self) -> None:
+        """Stop the session's workers (not a worker the caller passed in)."""
+        if self._owns_worker:
+            self.worker.stop()
+        if self._spare is not None:
+            self._spare.stop()
+            self._spare = None
+
+    def __enter__(self) -> "GradingSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- expected values and tampering -------------------------------------------------------
+    def oracle(self, name: str) -> CachingOracle:
+        """The cached source of expected values of exercise `name` (made on first use)."""
+        if name not in self._oracles:
+            from grader.engine.oracles import CachingOracle
+
+            self._oracles[name] = CachingOracle(self._oracle_for(name))
+        return self._oracles[name]
+
+    def prepare(self, names: list[str]) -> None:
+        """Make every check's cases of `names` now, so that a missing reference or a seed the
+        student edition lacks is refused (`SetupError`) before anything is graded."""
+        for name in names:
+            oracle = self.oracle(name)
+            for check in load_checks(name):
+                oracle.cases(check, derive_seed(self.seed, name, check.name))
+
+    def untouched(self) -> bool:
+        """Whether the grader's files and the references are as they were when the session started."""
+        return integrity_snapshot() == self._baseline
+
+    # -- grading -----------------------------------------------------------------------------
+    def grade(self, name: str, path: Path, parts: tuple[str, ...] = ()) -> ExerciseResult:
+        """Grade the student's file `path` for exercise `name`: every check, or only those of
+        `parts` when given. Raises `SetupError` when grading cannot start (no such file, no
+        reference and no recording, a part the exercise does not have)."""
+        from grader.engine.oracles import SetupError
+
+        exercise = get_exercise(name)
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise SetupError(f"{path} does not exist. Pass the folder that holds {name}.py with --path, "
+                             f"or run `grade reset {name}` to get its stub back.")
+        known = [part.name for part in exercise.parts]
+        unknown = [p for p in parts if p not in known]
+        if unknown:
+            raise SetupError(f"{name} has no part {', '.join(map(repr, unknown))}. Its parts are: {', '.join(known)}.")
+        checks = [c for c in load_checks(name) if not parts or c.part in parts]
+        oracle = self.oracle(name)
+        started = time.monotonic()
+        result = ExerciseResult(
+            exercise=name, path=str(path), seed=self.seed, grader_version=__version__,
+            started_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+        source = path.read_bytes()  # the worker runs exactly these bytes: it cannot open the file itself
+        for finding in static_scan(source.decode("utf-8", errors="replace"), exercise.forbidden):
+            result.notices.append(f"line {finding.line}: uses {finding.name}, which is forbidden in this exercise")
+        base = {"exercise": name, "path": str(path), "source": source, "forbidden": list(exercise.forbidden),
+                "forbidden_ops": list(exercise.forbidden_ops)}
+        self._sandboxes = set()
+        pictured: set[str] = set()  # the parts whose failing case has its picture
+        load_failure = self._load(base)
+        text, printed, cut = self._printed()
+        if text:
+            result.notices.append(f"output while importing your module: {text}")
+        for check in checks:
+            cases = oracle.cases(check, derive_seed(self.seed, name, check.name))
+            if load_failure is not None:
+                result.checks.append(self._not_loaded(check, cases, load_failure, first=not result.checks))
+                continue
+            check_result, check_printed, check_cut = self._grade_check(exercise, check, cases, oracle, base)
+            result.checks.append(check_result)
+            printed, cut = printed + check_printed, cut or check_cut
+            if self.pictures is not None and check_result.status == "failed" and check.part not in pictured:
+                check_result.picture = self._picture(check, check_result, oracle, result.notices)
+                if check_result.picture is not None:
+                    pictured.add(check.part)
+        if cut:
+            result.notices.append(f"your code printed {printed} bytes in all; only the first {OUTPUT_PER_CHECK} "
+                                  "characters of each check's output were kept")
+        result.sandbox = sandbox.weakest(self._sandboxes) if self._sandboxes else sandbox.plan()
+        result.duration_s = time.monotonic() - started
+        return result
+
+    def _load(self, base: dict[str, Any]) -> Outcome | None:
+        """Import the student's module in the worker; the failure, or None when it imported."""
+        load = self.worker.request({**base, "op": "load"}, time.monotonic() + max(self.timeout, LOAD_TIMEOUT_S))
+        self._ran_in(self.worker)
+        if load.kind == "reply" and load.reply.get("kind") == "ok":
+            return None
+        if load.kind in ("crashed", "protocol"):
+            load.detail = f"{load.detail} while importing your module"
+        elif load.kind == "timeout":
+            load.detail = "importing your module did not finish"
+        return load
+
+    def _ran_in(self, worker: WorkerProcess) -> None:
+        """Note the sandbox of a worker that runs the current exercise's code (once it is ready)."""
+        if worker.sandbox is not None:
+            self._sandboxes.add(worker.sandbox)
+
+    def _printed(self, before: str = "") -> tuple[str, int, bool]:
+        """`before` followed by what the student's code printed since the last look, made safe for
+        a terminal and cut to OUTPUT_PER_CHECK characters; how many bytes it printed; whether
+        anything was cut."""
+        text, total = self.worker.take_output()
+        joined = before + _printable(text)
+        cut = len(joined) > OUTPUT_PER_CHECK or total > len(text.encode(errors="replace"))
+        return joined[:OUTPUT_PER_CHECK], total, cut
+
+    def _not_loaded(self, check: Check, cases: list[Case], failure: Outcome, *, first: bool) -> CheckResult:
+        """A check of a module that did not import: the reason in full on the first check only."""
+        from grader.engine.judge import judge
+
+        case = cases[0] if cases else Case("call")
+        status, message = judge(case, failure, None, timeout=self.timeout, device=self.device, arg_names=[])
+        if not first:
+            message = "see above: your module could not be imported, so this check did not run"
+        return CheckResult(check.name, check.part, 0, check.points, status, message)
+
+    def _grade_check(self, exercise: Exercise, check: Check, cases: list[Case], oracle: Oracle,
+                     base: dict[str, Any]) -> tuple[CheckResult, int, bool]:
+        """Run the cases of one check; returns its result, how many bytes the student's code
+        printed and whether its output was cut."""
+        from grader.engine.judge import CaseRecord, arg_names, judge, name_mistake
+
+        result = CheckResult(check.name, check.part, 0, check.points, "passed")
+        records: list[CaseRecord] = []
+        budget, printed, cut = self.timeout, 0, False
+        for index, case in enumerate(cases):
+            if records and records[-1].status not in ("passed", *_KEEP_GOING):
+                break  # a timeout, a crash, a forbidden call or a stub: the other cases would tell nothing new
+            if budget <= 0:
+                break  # after a failure, the remaining cases run only within the check's time budget
+            outcome, expected, spent = self._run_case(check, index, case, oracle, base, budget)
+            budget -= spent
+            result.output, total, case_cut = self._printed(result.output)
+            printed, cut = printed + total, cut or case_cut
+            status, message = judge(case, outcome, expected, timeout=self.timeout, device=self.device,
+                                    arg_names=arg_names(oracle.ref, case))
+            records.append(CaseRecord(index, case, outcome, expected, status, message))
+        first_failure = next((r for r in records if not r.passed), None)
+        if first_failure is None:
+            result.points = check.points
+            return result, printed, cut
+        result.status, result.message = first_failure.status, first_failure.message
+        result.cases = tuple(records)
+        result.diagnosis = _diagnosis(first_failure, records, oracle.ref)
+        if result.status == "failed" and check.mistakes:
+            found = name_mistake(records, [m.name for m in check.mistakes],
+                                 lambda r, names: oracle.mistakes(check, r.index, r.case, names), self.device)
+            if found is not None:
+                m = next(m for m in check.mistakes if m.name == found)
+                result.mistake = MistakeInfo(m.name, m.explanation, m.section or exercise.section, m.subsection)
+        return result, printed, cut
+
+    def _picture(self, check: Check, failed: CheckResult, oracle: Oracle, notices: list[str]) -> str | None:
+        """The picture of a failed check's first failing case; None when the check declares none or
+        the case returned no value. A picture that cannot be drawn is a notice."""
+        first = next(r for r in failed.cases if not r.passed)
+        if check.picture is None or first.got is None:
+            return None
+        from grader.engine.judge import arg_names
+
+        try:
+            return self.pictures(check.picture, first.case, first.expected, first.got,
+                                 title=f"{check.part}: {check.name}", arg_names=arg_names(oracle.ref, first.case))
+        except Exception as exc:  # noqa: BLE001 - a bug in a picture must not hide the verdict
+            notices.append(f"the picture of {check.name} could not be drawn ({type(exc).__name__}: {exc})")
+            return None
+
+    def _run_case(self, check: Check, index: int, case: Case, oracle: Oracle, base: dict[str, Any],
+                  budget: float) -> tuple[Outcome, Any, float]:
+        """(the worker's outcome, the expected value, the student's time) for one case. The worker
+        computes the student's result while this process computes the expected one; the
+        reference's time is not charged to the student."""
+        worker = self.worker
+        worker.ensure_ready()  # start-up is not charged either
+        self._ran_in(worker)
+        t0 = time.monotonic()
+        sent = worker.send({**base, "op": "run", "probe": case.probe, "args": case.args,
+                            "kwargs": {**case.kwargs, "device": self.device}}, t0 + budget)
+        t_ref = time.monotonic()
+        expected = oracle.expected(check, index, case)
+        ref_s = time.monotonic() - t_ref
+        outcome = sent if sent is not None else worker.receive(t0 + budget + ref_s)
+        return outcome, expected, time.monotonic() - t0 - ref_s

@@ -8,12 +8,17 @@ in the grader's process. A *mistake* is a variant of the reference that reproduc
 answer; when a failing result equals a mistake's result, the report names the mistake. A
 *picture* says how the first failing case of a check is drawn for the learner (`grader.views.pictures`).
 
+`load_checks` reads an exercise's checks (`grader/checks/<name>.py`) and `make_cases` runs a
+check's case generator for a seed: the same code whether the reference is at hand (live grading,
+recording) or not (replaying a recording, `engine.recording`).
+
 This module imports no torch at import time, so the catalogue and CLI can use its types freely.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -110,7 +115,7 @@ class Check:
     name: str
     part: str
     points: int
-    cases: Callable[[Any], list[Case]]  # (torch.Generator) -> cases
+    cases: Callable[[Any, Any], list[Case]]  # (torch.Generator, reference module) -> cases
     mistakes: tuple[Mistake, ...] = ()
     description: str = ""
     picture: Picture | None = None  # how a failing case is drawn; every check of the course has one
@@ -123,3 +128,19 @@ def derive_seed(base_seed: int, exercise: str, check: str) -> int:
 
 
 DEFAULT_SEED = 0
+
+
+def load_checks(name: str) -> list[Check]:
+    """The checks of exercise `name`, in order (`grader.checks.<name>.CHECKS`)."""
+    return list(importlib.import_module(f"grader.checks.{name}").CHECKS)
+
+
+def make_cases(check: Check, seed: int, reference: Any) -> list[Case]:
+    """The seeded cases of `check`: its generator gets `torch.Generator().manual_seed(seed)` and
+    torch's global RNG is seeded with `seed` too (and restored afterwards)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return list(check.cases(generator, reference))

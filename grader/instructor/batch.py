@@ -14,22 +14,23 @@ submission can still do, it does to its own grade only:
   crashed, and a new agent takes the next student. Processes left behind are swept (the batch
   is a subreaper, the zygotes too); agents die with the batch;
 - it changes the grader's or the references' files (possible only without a sandbox): the batch
-  compares a digest of them after every student (`session.integrity_snapshot`); on a change it
-  stops, keeps no result of the students being graded at that moment (the suspects) and says
-  what to do;
+  compares a digest of them after every student (`engine.session.integrity_snapshot`); on a
+  change it stops, keeps no result of the students being graded at that moment (the suspects)
+  and says what to do;
 - a zip that escapes its folder, or is too large, is refused before anything runs.
 
 Results are written only by this process, atomically, as `OUT/<student>.json` (see `classdata`);
 the agents send them over their pipes. `OUT/_batch.json`, the manifest, keeps the settings, the
 sandbox and the SHA-256 of every result written; all are checked again when the batch ends (and
 before it resumes), and `grade report` checks them too, so a result rewritten by anyone else is
-named, never accepted. An interrupted batch a student's result is kept when it was graded from the same submission content
-(`Submission.digest`), by this grader version, for the same exercises, and recorded in the
-manifest, and graded again otherwise (`BatchSummary.regraded` says why). Results of another seed are never mixed into one
-folder: `OUT/_batch.json` keeps the settings, and a batch with another seed is refused unless
-`force` (which grades everyone again). Files the batch keeps in OUT start with `_`; student ids
-never do. Worker and zygote folders live in one private folder of the batch, removed when it ends,
-even on Ctrl-C, after every process it started is killed.
+named, never accepted. An interrupted batch resumes where it stopped: a student's result is kept
+when it was graded from the same submission content (`Submission.digest`), by this grader
+version, for the same exercises, and recorded in the manifest, and graded again otherwise
+(`BatchSummary.regraded` says why). Results of another seed are never mixed into one folder:
+`OUT/_batch.json` keeps the settings, and a batch with another seed is refused unless `force`
+(which grades everyone again). Files the batch keeps in OUT start with `_`; student ids never do.
+Worker and zygote folders live in one private folder of the batch, removed when it ends, even on
+Ctrl-C, after every process it started is killed.
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ class BatchSummary:
 # --- placeholders for what could not be graded --------------------------------------------------
 def placeholder_result(name: str, status: str, message: str, seed: int, sandbox_state: str) -> dict[str, Any]:
     """A schema-1 exercise result whose every check has `status` and `message`, zero points."""
-    from grader.engine.session import load_checks
     from grader.engine.results import CheckResult, ExerciseResult
+    from grader.engine.spec import load_checks
 
     result = ExerciseResult(exercise=name, path="", seed=seed, grader_version=__version__,
                             started_at=_now(), sandbox=sandbox_state)
@@ -140,7 +141,7 @@ def _now() -> str:
 
 def student_limit(exercises: list[str], timeout: float) -> float:
     """Generous wall-clock seconds for one student: every check timing out, with worker restarts."""
-    from grader.engine.session import load_checks
+    from grader.engine.spec import load_checks
 
     total = 120.0
     for name in exercises:

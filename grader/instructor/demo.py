@@ -67,7 +67,7 @@ def demo_class(students: int = 30, *, seed: int = 0, exercises: list[str] | None
                statements: int = 24) -> list[dict[str, Any]]:
     """`students` per-student documents (see `classdata`), reproducible from `seed`."""
     from grader.catalog import exercise_names
-    from grader.engine.session import load_checks
+    from grader.engine.spec import load_checks
 
     rng = random.Random(seed)
     found_rng = random.Random(f"{seed}/diagnosis")  # its own stream: the rest of the class stays as it was

@@ -92,7 +92,7 @@ def build_autograder_zip(out: Path, *, seed: int, exercises: list[str] | None = 
     from grader.catalog import exercise_names
     from grader.instructor.exports import GRADESCOPE_VISIBILITY
     from grader.instructor.release import course_torch_version
-    from grader.maint import edited_stubs, generated_stubs
+    from grader.stubs import edited_stubs, generated_stubs
 
     root = checkout_root()
     if root is None:

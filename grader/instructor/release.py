@@ -7,7 +7,7 @@ expected outputs that the references give for the public seed (see `grader.engin
 grading there gives the same results as grading live; instructors grade collected work live with a
 secret `--seed`.
 
-The stubs it ships are made afresh from the references (`grader.maint.generated_stubs`), never
+The stubs it ships are made afresh from the references (`grader.stubs.generated_stubs`), never
 copied from the working `exercises/`, where the instructor may have tried an exercise; the
 exercises whose working file differs are named in `Release.edited`, for a warning.
 The copy also holds `grader/_data/{exercises,quizzes,docs}` (the pristine stubs, the quiz bank and
@@ -60,7 +60,7 @@ def course_torch_version() -> str:
 
 def write_stubs_into(folders: list[Path], solutions: Path) -> list[str]:
     """Write the stub of every reference in `solutions` into each of `folders`; returns the names."""
-    from grader.maint import generated_stubs
+    from grader.stubs import generated_stubs
 
     stubs = generated_stubs(solutions)
     for folder in folders:
@@ -73,7 +73,7 @@ def write_stubs_into(folders: list[Path], solutions: Path) -> list[str]:
 def student_readme() -> str:
     """The learner's README of the student edition."""
     from grader.catalog import load_catalog
-    from grader.study.templates import render_text
+    from grader.instructor.report import render_text
 
     return render_text("student_readme.md.j2", exercises=load_catalog(), torch_version=course_torch_version())
 
@@ -82,10 +82,12 @@ def _record_one(name: str, directory: str, seed: int, threads: int) -> int:
     """Record one exercise (in a process of the pool); returns the file's size."""
     import torch
 
+    from grader.engine.oracles import LiveOracle
     from grader.engine.recording import write_recording
 
+    live = LiveOracle(name)
     torch.set_num_threads(threads)
-    return write_recording(name, Path(directory), seed).stat().st_size
+    return write_recording(name, Path(directory), live, seed).stat().st_size
 
 
 def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = DEFAULT_SEED,
@@ -114,7 +116,7 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(PACKAGE_DIR, out / "grader", ignore=shutil.ignore_patterns(
         "__pycache__", "*.pyc", "*.tmp", "_data", "recorded"))
-    from grader.maint import edited_stubs
+    from grader.stubs import edited_stubs
 
     write_stubs_into([out / "exercises", out / "grader" / "_data" / "exercises"], data_dir("solutions"))
     for kind in ("quizzes", "docs"):

@@ -1,4 +1,5 @@
-"""The HTML class report: one self-contained page rendered from `templates/*.j2` with jinja2.
+"""The HTML class report: one self-contained page rendered from `templates/*.j2` with jinja2
+(`render_text` renders the folder's text templates, the READMEs).
 
 Everything is inline (CSS, SVG, one small script for sorting); a Content-Security-Policy allows no
 network and only the report's own script (by its hash). Autoescaping is on: student ids, messages
@@ -25,6 +26,14 @@ from grader.views.html import picture_markup
 
 TEMPLATES = Path(__file__).with_name("templates")
 _HIST = {"left": 34.0, "right": 430.0, "base": 170.0, "height": 150.0, "bins": 10}
+
+
+def render_text(name: str, **context: Any) -> str:
+    """Render a text or Markdown template of `templates/` (not escaped): the READMEs of `grade init`
+    and of the student edition."""
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=False, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env.get_template(name).render(**context)
 
 
 def environment() -> Environment:

@@ -12,9 +12,9 @@ One file per section of the notes; the file name (without `.yaml`) is the topic 
         answer: true                   # a real YAML boolean, written true or false
         explanation: >-                # why, in one to three sentences
           It only averages each channel over height and width.
-        section: GlobalAvgPooling      # the notes' section it comes from (see SECTIONS)
+        section: GlobalAvgPooling      # the notes' section it comes from (`sections` in catalog.yaml)
         tags: [gap, parameters]        # optional, kebab-case
-        exercise: gap                  # optional: the exercise that demonstrates it
+        exercise: gap                  # optional: the exercise that demonstrates it (catalog.yaml)
         from_notes: true               # optional: a statement of the notes' True/False lists
         notes_text: GAP has no ...     # optional, with from_notes: the notes' own wording, where
                                        # `text` rewords it (spelled-out jargon, an ambiguity removed)
@@ -28,7 +28,7 @@ One file per section of the notes; the file name (without `.yaml`) is the topic 
 
 `answer: yes` is refused although YAML 1.1 reads it as a boolean: `yes/no/on/off` turn into
 booleans by accident elsewhere (a text of `no` becomes False), so the bank spells `true`/`false`.
-Problems are reported as `file:line: field: message`. A file with a problem blocks only its own
+Problems are reported as `file:line: field: message` (`grader.datafile`). A file with a problem blocks only its own
 topic: `load_bank(strict=False)` returns the topics that loaded, with the problems in
 `Bank.problems`, so a student can still practise the others; `strict=True` (the default, and
 `grade quiz --check`) raises `BankError` listing them all.
@@ -36,7 +36,7 @@ topic: `load_bank(strict=False)` returns the topics that loaded, with the proble
 A valid bank is cached as JSON in the user's cache folder (`$XDG_CACHE_HOME/cnn-grader`, else
 `~/.cache/cnn-grader`), keyed by the files' names, sizes and modification times, so that
 `grade quiz` shows its first statement without importing or running the YAML parser; any
-change to a file, or any problem with the cache, falls back to parsing. Only a bank without
+change to a file (the catalogue's included), or any problem with the cache, falls back to parsing. Only a bank without
 problems is cached, so a broken file is parsed (and reported) again each time until it is fixed.
 `--check` never uses the cache.
 """
@@ -46,38 +46,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader import datafile
+from grader.catalog import CATALOG_PATH, exercise_names, sections  # sections and exercise names live there
+from grader.datafile import KEBAB, DataFileError, Problem
+
 if TYPE_CHECKING:
     from yaml import Node
 
-SECTIONS = (
-    "Convolution",
-    "GlobalAvgPooling",
-    "Segmentation",
-    "Object Detection",
-    "MetricLearning",
-    "Autoencoders",
-    "GANs",
-)
-EXERCISES = (
-    "conv", "pooling", "gap", "inception", "unet", "segmentation", "nms", "rpn", "metric",
-    "autoencoder", "gan",
-)  # the exercise names of docs/EXERCISES.md
 REQUIRED = ("id", "text", "answer", "explanation", "section")
 OPTIONAL = ("tags", "exercise", "from_notes", "notes_text", "notes_answer", "source", "related")
 FILE_KEYS = ("title", "order", "statements")
-KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 CACHE_VERSION = 2
-_STR = "tag:yaml.org,2002:str"
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_NULL = "tag:yaml.org,2002:null"
 
 
 @dataclass(frozen=True)
@@ -132,27 +117,10 @@ class Topic:
     statements: tuple[Statement, ...]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in the bank, located by file and line."""
-
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-class BankError(ValueError):
+class BankError(DataFileError):
     """The bank could not be loaded; `problems` lists every problem found."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the quiz bank:\n{lines}")
+    what = "the quiz bank"
 
 
 @dataclass(frozen=True)
@@ -254,7 +222,8 @@ def load_bank(directory: Path | None = None, *, use_cache: bool = True, strict: 
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise BankError([Problem(str(directory), 0, "", "no quiz bank here (no *.yaml file)")])
-    key = [[f.name, f.stat().st_mtime_ns, f.stat().st_size] for f in files]
+    key = [[name, f.stat().st_mtime_ns, f.stat().st_size]
+           for name, f in [*((f.name, f) for f in files), (str(CATALOG_PATH), CATALOG_PATH)]]
     if use_cache and (cached := _read_cache(directory, key)) is not None:
         return cached
     bank = _parse_bank(directory, files)
@@ -326,89 +295,74 @@ def _write_cache(directory: Path, key: list[list], bank: Bank) -> None:
 
 def _load_file(path: Path, problems: list[Problem]) -> Topic | None:
     """Parse one file; append its problems and return None when it has any."""
-    import yaml  # only when the cache misses: importing PyYAML is most of a cold start
-
     name = path.stem
     where = str(path)
     before = len(problems)
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        problems.append(Problem(where, line, "", f"not valid YAML: {exc.problem or exc}"))
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(where, 0, "", f"cannot read the file: {exc}"))
+    root = datafile.compose(path, problems)  # only when the cache misses: parsing is most of a cold start
+    if root is None:
         return None
     if not KEBAB.match(name):
         problems.append(Problem(where, 0, "", f"file name {name!r} must be kebab-case (it is the topic name)"))
-    if not _is(root, "mapping"):
-        problems.append(Problem(where, _line(root), "", "the file must be a mapping with title and statements"))
+    if not datafile.is_kind(root, "mapping"):
+        problems.append(Problem(where, datafile.line(root), "", "the file must be a mapping with title and statements"))
         return None
-    fields = _mapping(root, where, problems, FILE_KEYS, ("title", "statements"))
-    title = _text(fields.get("title"), where, "title", problems)
-    order = 1000
-    if "order" in fields:
-        node = fields["order"]
-        if node.tag != _INT:
-            problems.append(Problem(where, _line(node), "order", f"must be an integer, got {node.value!r}"))
-        else:
-            order = int(node.value)
+    fields = datafile.mapping(root, where, problems, FILE_KEYS, ("title", "statements"))
+    title = datafile.text(fields.get("title"), where, "title", problems)
+    order = datafile.integer(fields["order"], where, "order", problems) if "order" in fields else None
     items = fields.get("statements")
     statements: list[Statement] = []
     if items is not None:
-        if not _is(items, "sequence"):
-            problems.append(Problem(where, _line(items), "statements", "must be a list of statements"))
+        if not datafile.is_kind(items, "sequence"):
+            problems.append(Problem(where, datafile.line(items), "statements", "must be a list of statements"))
         else:
             for item in items.value:
                 s = _statement(item, name, where, problems)
                 if s is not None:
                     statements.append(s)
             if not items.value:
-                problems.append(Problem(where, _line(items), "statements", "the list is empty"))
+                problems.append(Problem(where, datafile.line(items), "statements", "the list is empty"))
             if len(problems) == before:  # ids are known only when every statement parsed
                 _check_related(statements, where, problems)
     if len(problems) > before or title is None:
         return None
-    return Topic(name=name, title=title, order=order, file=path, statements=tuple(statements))
+    return Topic(name=name, title=title, order=1000 if order is None else order, file=path, statements=tuple(statements))
 
 
 def _statement(node: Node, topic: str, where: str, problems: list[Problem]) -> Statement | None:
-    if not _is(node, "mapping"):
-        problems.append(Problem(where, _line(node), "statements", "each statement must be a mapping (id, text, answer, ...)"))
+    if not datafile.is_kind(node, "mapping"):
+        problems.append(Problem(where, datafile.line(node), "statements", "each statement must be a mapping (id, text, answer, ...)"))
         return None
     before = len(problems)
-    f = _mapping(node, where, problems, REQUIRED + OPTIONAL, REQUIRED)
-    sid = _text(f.get("id"), where, "id", problems)
+    f = datafile.mapping(node, where, problems, REQUIRED + OPTIONAL, REQUIRED)
+    sid = datafile.text(f.get("id"), where, "id", problems)
     if sid is not None and not KEBAB.match(sid):
-        problems.append(Problem(where, _line(f["id"]), "id", f"{sid!r} must be kebab-case (a-z, 0-9 and single dashes)"))
-    text = _text(f.get("text"), where, "text", problems)
-    answer = _bool(f.get("answer"), where, "answer", problems)
-    explanation = _text(f.get("explanation"), where, "explanation", problems)
-    section = _text(f.get("section"), where, "section", problems)
-    if section is not None and section not in SECTIONS:
-        problems.append(Problem(where, _line(f["section"]), "section", f"{section!r} is not a section of the notes; use one of {', '.join(SECTIONS)}"))
-    tags = _tags(f["tags"], where, "tags", problems) if "tags" in f else ()
-    related = _tags(f["related"], where, "related", problems) if "related" in f else ()
-    exercise = _text(f.get("exercise"), where, "exercise", problems) if "exercise" in f else None
-    if exercise is not None and exercise not in EXERCISES:
-        problems.append(Problem(where, _line(f["exercise"]), "exercise", f"unknown exercise {exercise!r}; use one of {', '.join(EXERCISES)}"))
-    from_notes = bool(_bool(f.get("from_notes"), where, "from_notes", problems)) if "from_notes" in f else False
-    notes_text = _text(f.get("notes_text"), where, "notes_text", problems) if "notes_text" in f else None
+        problems.append(Problem(where, datafile.line(f["id"]), "id", f"{sid!r} must be kebab-case (a-z, 0-9 and single dashes)"))
+    text = datafile.text(f.get("text"), where, "text", problems)
+    answer = datafile.boolean(f.get("answer"), where, "answer", problems)
+    explanation = datafile.text(f.get("explanation"), where, "explanation", problems)
+    section = datafile.text(f.get("section"), where, "section", problems)
+    if section is not None and section not in sections():
+        problems.append(Problem(where, datafile.line(f["section"]), "section", f"{section!r} is not a section of the notes; use one of {', '.join(sections())}"))
+    tags = datafile.text_list(f["tags"], where, "tags", problems, kebab=True, example="[gap, cam]") if "tags" in f else ()
+    related = datafile.text_list(f["related"], where, "related", problems, kebab=True, example="[gap, cam]") if "related" in f else ()
+    exercise = datafile.text(f.get("exercise"), where, "exercise", problems) if "exercise" in f else None
+    if exercise is not None and exercise not in exercise_names():
+        problems.append(Problem(where, datafile.line(f["exercise"]), "exercise", f"unknown exercise {exercise!r}; use one of {', '.join(exercise_names())}"))
+    from_notes = bool(datafile.boolean(f.get("from_notes"), where, "from_notes", problems)) if "from_notes" in f else False
+    notes_text = datafile.text(f.get("notes_text"), where, "notes_text", problems) if "notes_text" in f else None
     if notes_text is not None and not from_notes:
-        problems.append(Problem(where, _line(f["notes_text"]), "notes_text", "only for from_notes: true (the notes' wording of a statement of their lists)"))
-    notes_answer = _bool(f.get("notes_answer"), where, "notes_answer", problems) if "notes_answer" in f else None
+        problems.append(Problem(where, datafile.line(f["notes_text"]), "notes_text", "only for from_notes: true (the notes' wording of a statement of their lists)"))
+    notes_answer = datafile.boolean(f.get("notes_answer"), where, "notes_answer", problems) if "notes_answer" in f else None
     if notes_answer is not None and answer is not None and notes_answer == answer:
-        problems.append(Problem(where, _line(f["notes_answer"]), "notes_answer", "equals answer; keep notes_answer only where the notes disagree"))
-    source = _text(f.get("source"), where, "source", problems) if "source" in f else None
+        problems.append(Problem(where, datafile.line(f["notes_answer"]), "notes_answer", "equals answer; keep notes_answer only where the notes disagree"))
+    source = datafile.text(f.get("source"), where, "source", problems) if "source" in f else None
     if len(problems) > before:
         return None
     assert sid and text and explanation and section and answer is not None  # checked above
     return Statement(
         id=sid, text=text, answer=answer, explanation=explanation, section=section, topic=topic,
         tags=tags, exercise=exercise, from_notes=from_notes, notes_text=notes_text, notes_answer=notes_answer,
-        source=source, related=related, file=where, line=_line(node),
+        source=source, related=related, file=where, line=datafile.line(node),
     )
 
 
@@ -421,78 +375,3 @@ def _check_related(statements: list[Statement], where: str, problems: list[Probl
                 problems.append(Problem(where, s.line, "related", f"{s.id!r} lists itself"))
             elif other not in ids:
                 problems.append(Problem(where, s.line, "related", f"{other!r} is not a statement of this file"))
-
-
-def _is(node: Node | None, kind: str) -> bool:
-    """Whether a YAML node is a "scalar", "sequence" or "mapping" (without importing yaml)."""
-    return node is not None and getattr(node, "id", None) == kind
-
-
-def _line(node: Node | None) -> int:
-    return node.start_mark.line + 1 if node is not None and node.start_mark else 0
-
-
-def _mapping(node: Node, where: str, problems: list[Problem], allowed: tuple[str, ...],
-             required: tuple[str, ...]) -> dict[str, Node]:
-    """The keys of a mapping node, reporting unknown, duplicate and missing keys."""
-    out: dict[str, Node] = {}
-    for key, value in node.value:
-        name = key.value if _is(key, "scalar") else str(key)
-        if name not in allowed:
-            problems.append(Problem(where, _line(key), name, f"unknown key; allowed keys are {', '.join(allowed)}"))
-        elif name in out:
-            problems.append(Problem(where, _line(key), name, f"given twice (also at line {_line(out[name])})"))
-        else:
-            out[name] = value
-    for name in required:
-        if name not in out:
-            problems.append(Problem(where, _line(node), name, "missing"))
-    return out
-
-
-def _text(node: Node | None, where: str, name: str, problems: list[Problem]) -> str | None:
-    """A non-empty string with whitespace collapsed (folded YAML keeps stray newlines)."""
-    if node is None:
-        return None
-    if not _is(node, "scalar") or node.tag == _NULL:
-        problems.append(Problem(where, _line(node), name, "must be a non-empty text"))
-        return None
-    if node.tag != _STR:
-        problems.append(Problem(where, _line(node), name, f"{node.value!r} is read by YAML as a {node.tag.rsplit(':', 1)[-1]}, not text; put it in quotes"))
-        return None
-    value = " ".join(node.value.split())
-    if not value:
-        problems.append(Problem(where, _line(node), name, "is empty"))
-        return None
-    return value
-
-
-def _bool(node: Node | None, where: str, name: str, problems: list[Problem]) -> bool | None:
-    """A boolean written `true` or `false` (not yes/no/on/off, not a quoted string)."""
-    if node is None:
-        return None
-    if _is(node, "scalar") and node.tag == _BOOL and node.value.lower() in ("true", "false"):
-        return node.value.lower() == "true"
-    if _is(node, "scalar") and node.tag == _BOOL:
-        problems.append(Problem(where, _line(node), name, f"{node.value!r} is a YAML 1.1 boolean by accident; write true or false"))
-    elif _is(node, "scalar") and node.tag == _STR:
-        problems.append(Problem(where, _line(node), name, f"must be a boolean, got the string {node.value!r}; write true or false without quotes"))
-    else:
-        shown = node.value if _is(node, "scalar") else type(node).__name__
-        problems.append(Problem(where, _line(node), name, f"must be true or false, got {shown!r}"))
-    return None
-
-
-def _tags(node: Node, where: str, name: str, problems: list[Problem]) -> tuple[str, ...]:
-    """A list of kebab-case names (`tags`, or the ids of `related`)."""
-    if not _is(node, "sequence"):
-        problems.append(Problem(where, _line(node), name, "must be a list, e.g. [gap, cam]"))
-        return ()
-    tags = []
-    for item in node.value:
-        tag = _text(item, where, name, problems)
-        if tag is not None and not KEBAB.match(tag):
-            problems.append(Problem(where, _line(item), name, f"{tag!r} must be kebab-case"))
-        elif tag is not None:
-            tags.append(tag)
-    return tuple(tags)

@@ -11,15 +11,20 @@ answer is binary and right half the time by guessing, so it carries too little e
 model; the Leitner rule is transparent (a student can predict it), deterministic and needs no
 extra dependency. Three right answers in a row, each after a growing gap, are needed to reach
 `MASTERED_BOX` (a guesser gets there with probability 1/8).
+
+A statement's state is a `grader.store.CardState`, the record the progress store keeps; this
+module holds the rules that move it.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
+
+from grader.store import CardState  # the record the store keeps; the rules for it are here
 
 # Box b is asked again INTERVALS[b - 1] after its last answer: roughly doubling, as in Leitner's
 # original schedule, capped at about a month so that a course's revision fits in a semester.
@@ -35,20 +40,9 @@ MASTERED_BOX = 4  # reached after three spaced right answers in a row
 MODES = ("mixed", "review", "mistakes")
 
 
-@dataclass(frozen=True)
-class CardState:
-    """The revision state of one statement for one student (times are timezone-aware, UTC)."""
-
-    box: int  # 1..MAX_BOX
-    due_at: datetime  # asked again from this moment on
-    last_answered_at: datetime
-    last_correct: bool
-    reviews: int  # answers counted so far (undone ones excluded)
-    lapses: int  # wrong answers so far
-
-    @property
-    def mastered(self) -> bool:
-        return self.box >= MASTERED_BOX
+def is_mastered(state: CardState) -> bool:
+    """Whether a statement is mastered: in box MASTERED_BOX or above."""
+    return state.box >= MASTERED_BOX
 
 
 def interval(box: int) -> timedelta:

@@ -6,6 +6,10 @@ worker sets on itself), bounded captured output, and a sweep of every process th
 behind (`hygiene`). Workers are forked from a zygote where possible (`zygote`), else started as
 fresh processes. Each worker gets its sandbox policy (`sandbox.worker_policy`) as the first frame
 on its request pipe and reports what it applied in its ready message (`WorkerProcess.sandbox`).
+
+The worker's output (stdout and stderr, one pipe) is read while a reply is awaited, and the
+worker flushes its streams before it replies, so `take_output` after a reply returns what was
+printed while that request ran: the output of one check, not of the next.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +70,7 @@ class WorkerProcess:
     _ready: bool = False
     _output: bytearray = field(default_factory=bytearray)
     _output_total: int = 0
-    _drain: threading.Thread | None = None
+    _out_fd: int = -1  # the read end of the worker's output pipe (-1: none, or closed at its end)
     _deferred: bool = False  # started, but not forked from the zygote yet
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -124,23 +127,35 @@ class WorkerProcess:
         except BrokenPipeError:
             pass  # the worker died already: the wait for its ready message says so
         os.set_blocking(self._req_w, False)
+        self._out_fd = self.proc.stdout.fileno()
+        os.set_blocking(self._out_fd, False)
         self._ready = False
         self.sandbox = None
-        self._drain = threading.Thread(target=self._drain_output, args=(self.proc.stdout,), daemon=True)
-        self._drain.start()
 
-    def _drain_output(self, stream: Any) -> None:
-        while True:
-            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-            if not chunk:
+    def _read_output(self, limit: int = 1 << 20) -> None:
+        """Read what the worker printed and is waiting in the pipe (at most `limit` bytes, so a
+        worker that never stops printing cannot hold the grader here); keep the first
+        OUTPUT_LIMIT_BYTES, count all."""
+        taken = 0
+        while self._out_fd >= 0 and taken < limit:
+            try:
+                chunk = os.read(self._out_fd, 65536)
+            except BlockingIOError:
                 return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._out_fd = -1  # the worker closed its end (it exited); the file is closed in `stop`
+                return
+            taken += len(chunk)
             self._output_total += len(chunk)
             room = OUTPUT_LIMIT_BYTES - len(self._output)
             if room > 0:
                 self._output += chunk[:room]
 
     def take_output(self) -> tuple[str, int]:
-        """The captured output since the last call (bounded) and how many bytes were produced."""
+        """What the worker printed since the last call (bounded) and how many bytes it printed."""
+        self._read_output()
         text, total = bytes(self._output).decode(errors="replace"), self._output_total
         self._output.clear()
         self._output_total = 0
@@ -166,13 +181,10 @@ class WorkerProcess:
             proc.wait()
             with live_lock:
                 live_pids.discard(proc.pid)
-        # Orphans first: one that inherited the output pipe keeps the drain thread reading.
         sweep_orphans()
-        if proc is not None:
-            if self._drain is not None:
-                self._drain.join(timeout=2)
-            if proc.stdout is not None and (self._drain is None or not self._drain.is_alive()):
-                proc.stdout.close()
+        self._out_fd = -1
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
         for fd in (self._req_w, self._resp_r):
             if fd >= 0:
                 try:
@@ -198,11 +210,16 @@ class WorkerProcess:
         return Outcome(kind, detail=detail)
 
     def _wait_readable(self, deadline: float) -> str | None:
-        """Wait until a reply can be read; returns a failure kind, or None when readable."""
+        """Wait until a reply can be read, reading the worker's output meanwhile; returns a
+        failure kind, or None when readable."""
         while True:
             left = deadline - time.monotonic()
-            ready, _, _ = select.select([self._resp_r], [], [], min(max(left, 0.0), 0.05))
-            if ready:
+            watched = [self._resp_r] + ([self._out_fd] if self._out_fd >= 0 else [])
+            ready, _, _ = select.select(watched, [], [], min(max(left, 0.0), 0.05))
+            if self._out_fd in ready:
+                self._read_output()
+            if self._resp_r in ready:
+                self._read_output()  # the worker flushed before replying: its output is all here
                 return None  # a reply that is already there is read, even at the deadline
             if left <= 0:
                 return "timeout"

@@ -150,11 +150,21 @@ class WorkerLoop:
                 return
             reply = self.handle(request)
             self.guard.active, self.guard.active_ops = (), frozenset()
+            _flush_output()  # what the request printed reaches the grader before its reply
             try:
                 self.send(reply)
             except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be saved
                 self.send({"kind": "exception", "phase": "reply", "type": type(exc).__name__, "mro": [],
                            "message": f"the result could not be sent back: {exc}"[:2000], "traceback": ""})
+
+
+def _flush_output() -> None:
+    """Flush the standard streams (also those the student's code may have put in their place)."""
+    for stream in {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)}.values():
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a stream the student replaced or closed
+            pass
 
 
 def _read_policy(req_fd: int) -> sandbox.Policy:

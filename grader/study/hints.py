@@ -1,4 +1,4 @@
-"""Progressive hints: `grader/hints/<exercise>.yaml` loaded into typed records, and who saw what.
+"""Progressive hints: `grader/study/hints/<exercise>.yaml` loaded into typed records, and who saw what.
 
 Each part of each exercise has 2 to 4 hints, from a nudge to the key idea, each tied to a section
 of the course notes; none of them is solution code. A hint file looks like this:
@@ -7,30 +7,33 @@ of the course notes; none of them is solution code. A hint file looks like this:
     exercise: pooling               # the file name without .yaml, and a name in catalog.yaml
     parts:
       max_pool2d:                   # every part of the exercise in catalog.yaml, no other
-        - section: Convolution      # a section of the notes (grader.quiz.bank.SECTIONS)
+        - section: Convolution      # a section of the notes (`sections` in catalog.yaml)
           text: >-
             Pooling works on each feature map on its own ...
 
 `grade hint NAME PART` shows hint k + 1 only after hint k was shown: `HintLog` remembers how far a
-learner got in each part (a small JSON file in `.grade/` until the progress store has a table for
-it). Problems are reported as `file:line: field: message`, all at once. Nothing here imports torch.
+learner got in each part (in the progress store). Problems are reported as
+`file:line: field: message`, all at once (`grader.datafile`). Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
+from grader import datafile
+from grader.catalog import Exercise, get_exercise, load_catalog, sections
+from grader.datafile import DataFileError, Problem
+from grader.engine.results import ExerciseResult
 
-from grader.catalog import Exercise, load_catalog
-from grader.quiz.bank import Problem  # one record for a located problem in a data file
+if TYPE_CHECKING:
+    from yaml import Node
 
 HINTS_DIR = Path(__file__).with_name("hints")
 MIN_HINTS, MAX_HINTS = 2, 4  # at least a nudge and the key idea; more than four is a solution in instalments
 _FILE_KEYS = ("version", "exercise", "parts")
 _HINT_KEYS = ("section", "text")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -60,26 +63,17 @@ class ExerciseHints:
         return self.parts[name]
 
 
-class HintError(ValueError):
+class HintError(DataFileError):
     """Hint files could not be loaded; `problems` lists every problem found."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the hint files:\n" + "\n".join(f"  {p}" for p in self.problems))
-
-
-def notes_sections() -> tuple[str, ...]:
-    """The sections of the course notes a hint may point to (the quiz bank's list, one source)."""
-    from grader.quiz.bank import SECTIONS
-
-    return SECTIONS
+    what = "the hint files"
 
 
 # --- loading ------------------------------------------------------------------------------------
 def load_hints(name: str, directory: Path | None = None) -> ExerciseHints:
     """The hints of exercise `name`; raises `HintError` listing every problem of its file."""
     directory = directory or HINTS_DIR
-    exercise = _catalog_entry(name)
+    exercise = get_exercise(name)
     problems: list[Problem] = []
     hints = _load_file(directory / f"{name}.yaml", exercise, problems)
     if problems or hints is None:
@@ -100,43 +94,30 @@ def validate_all(directory: Path | None = None) -> list[Problem]:
     return problems
 
 
-def _catalog_entry(name: str) -> Exercise:
-    for e in load_catalog():
-        if e.name == name:
-            return e
-    raise KeyError(name)
-
-
 def _load_file(path: Path, exercise: Exercise, problems: list[Problem]) -> ExerciseHints | None:
     where = str(path)
     before = len(problems)
     if not path.is_file():
         problems.append(Problem(where, 0, "", f"no hint file for exercise {exercise.name!r}: write one with at least {MIN_HINTS} hints per part"))
         return None
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problems.append(Problem(where, mark.line + 1 if mark else 0, "", f"not valid YAML: {exc.problem or exc}"))
+    root = datafile.compose(path, problems)
+    if root is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(where, 0, "", f"cannot read the file: {exc}"))
+    if not datafile.is_kind(root, "mapping"):
+        problems.append(Problem(where, datafile.line(root), "", "the file must be a mapping with version, exercise and parts"))
         return None
-    if not isinstance(root, yaml.MappingNode):
-        problems.append(Problem(where, _line(root), "", "the file must be a mapping with version, exercise and parts"))
-        return None
-    fields = _mapping(root, where, problems, _FILE_KEYS, "")
-    version = fields.get("version")
-    if version is not None and version.value != "1":
-        problems.append(Problem(where, _line(version), "version", f"must be 1, got {version.value!r}"))
-    named = fields.get("exercise")
-    if named is not None and named.value != exercise.name:
-        problems.append(Problem(where, _line(named), "exercise", f"says {named.value!r} but the file is for {exercise.name!r}"))
+    fields = datafile.mapping(root, where, problems, _FILE_KEYS, _FILE_KEYS)
+    version = datafile.integer(fields.get("version"), where, "version", problems)
+    if version is not None and version != 1:
+        problems.append(Problem(where, datafile.line(fields["version"]), "version", f"must be 1, got {version}"))
+    named = datafile.text(fields.get("exercise"), where, "exercise", problems)
+    if named is not None and named != exercise.name:
+        problems.append(Problem(where, datafile.line(fields["exercise"]), "exercise", f"says {named!r} but the file is for {exercise.name!r}"))
     parts_node = fields.get("parts")
     parts: dict[str, tuple[Hint, ...]] = {}
     if parts_node is not None:
-        if not isinstance(parts_node, yaml.MappingNode):
-            problems.append(Problem(where, _line(parts_node), "parts", "must map each part name to a list of hints"))
+        if not datafile.is_kind(parts_node, "mapping"):
+            problems.append(Problem(where, datafile.line(parts_node), "parts", "must map each part name to a list of hints"))
         else:
             found = _parts(parts_node, exercise, where, problems)
             parts = {p.name: found[p.name] for p in exercise.parts if p.name in found}
@@ -145,76 +126,46 @@ def _load_file(path: Path, exercise: Exercise, problems: list[Problem]) -> Exerc
     return ExerciseHints(exercise.name, parts, path)
 
 
-def _parts(node: yaml.MappingNode, exercise: Exercise, where: str, problems: list[Problem]) -> dict[str, tuple[Hint, ...]]:
+def _parts(node: Node, exercise: Exercise, where: str, problems: list[Problem]) -> dict[str, tuple[Hint, ...]]:
     known = [p.name for p in exercise.parts]
     found: dict[str, tuple[Hint, ...]] = {}
     for key, value in node.value:
         name = key.value
         if name not in known:
-            problems.append(Problem(where, _line(key), f"parts.{name}", f"no part {name!r} in {exercise.name}; its parts are {', '.join(known)}"))
+            problems.append(Problem(where, datafile.line(key), f"parts.{name}", f"no part {name!r} in {exercise.name}; its parts are {', '.join(known)}"))
             continue
         if name in found:
-            problems.append(Problem(where, _line(key), f"parts.{name}", "listed twice"))
+            problems.append(Problem(where, datafile.line(key), f"parts.{name}", "listed twice"))
             continue
         found[name] = _hints(value, f"parts.{name}", where, problems)
     for name in known:
         if name not in found:
-            problems.append(Problem(where, _line(node), f"parts.{name}", f"no hints for part {name!r} (at least {MIN_HINTS} are needed)"))
+            problems.append(Problem(where, datafile.line(node), f"parts.{name}", f"no hints for part {name!r} (at least {MIN_HINTS} are needed)"))
     return found
 
 
-def _hints(node: yaml.Node, field: str, where: str, problems: list[Problem]) -> tuple[Hint, ...]:
-    if not isinstance(node, yaml.SequenceNode):
-        problems.append(Problem(where, _line(node), field, "must be a list of hints (each with section and text)"))
+def _hints(node: Node, field: str, where: str, problems: list[Problem]) -> tuple[Hint, ...]:
+    if not datafile.is_kind(node, "sequence"):
+        problems.append(Problem(where, datafile.line(node), field, "must be a list of hints (each with section and text)"))
         return ()
     if not MIN_HINTS <= len(node.value) <= MAX_HINTS:
-        problems.append(Problem(where, _line(node), field, f"has {len(node.value)} hints; write {MIN_HINTS} to {MAX_HINTS}, from a nudge to the key idea"))
-    sections = notes_sections()
+        problems.append(Problem(where, datafile.line(node), field, f"has {len(node.value)} hints; write {MIN_HINTS} to {MAX_HINTS}, from a nudge to the key idea"))
+    known_sections = sections()
     hints = []
     for level, item in enumerate(node.value, 1):
         here = f"{field}[{level - 1}]"
-        if not isinstance(item, yaml.MappingNode):
-            problems.append(Problem(where, _line(item), here, "must be a mapping with section and text"))
+        if not datafile.is_kind(item, "mapping"):
+            problems.append(Problem(where, datafile.line(item), here, "must be a mapping with section and text"))
             continue
-        fields = _mapping(item, where, problems, _HINT_KEYS, here)
-        text = _text(fields.get("text"), where, f"{here}.text", problems)
-        section = _text(fields.get("section"), where, f"{here}.section", problems)
-        if section and section not in sections:
-            problems.append(Problem(where, _line(fields["section"]), f"{here}.section", f"{section!r} is not a section of the notes; use one of {', '.join(sections)}"))
+        fields = datafile.mapping(item, where, problems, _HINT_KEYS, _HINT_KEYS, here)
+        text = datafile.text(fields.get("text"), where, f"{here}.text", problems, collapse=False) or ""
+        section = datafile.text(fields.get("section"), where, f"{here}.section", problems) or ""
+        if section and section not in known_sections:
+            problems.append(Problem(where, datafile.line(fields["section"]), f"{here}.section", f"{section!r} is not a section of the notes; use one of {', '.join(known_sections)}"))
         if text and ("```" in text or "\ndef " in text or text.startswith("def ")):
-            problems.append(Problem(where, _line(fields["text"]), f"{here}.text", "looks like solution code; a hint points the way, it never gives the code"))
+            problems.append(Problem(where, datafile.line(fields["text"]), f"{here}.text", "looks like solution code; a hint points the way, it never gives the code"))
         hints.append(Hint(level, " ".join(text.split()), section))
     return tuple(hints)
-
-
-def _mapping(node: yaml.MappingNode, where: str, problems: list[Problem], keys: tuple[str, ...], field: str) -> dict[str, yaml.Node]:
-    fields: dict[str, yaml.Node] = {}
-    prefix = f"{field}." if field else ""
-    for key, value in node.value:
-        name = key.value
-        if name not in keys:
-            problems.append(Problem(where, _line(key), f"{prefix}{name}", f"unknown key; expected {', '.join(keys)}"))
-        elif name in fields:
-            problems.append(Problem(where, _line(key), f"{prefix}{name}", "given twice"))
-        else:
-            fields[name] = value
-    for name in keys:
-        if name not in fields:
-            problems.append(Problem(where, _line(node), f"{prefix}{name}", "missing"))
-    return fields
-
-
-def _text(node: yaml.Node | None, where: str, field: str, problems: list[Problem]) -> str:
-    if node is None:
-        return ""
-    if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str" or not str(node.value).strip():
-        problems.append(Problem(where, _line(node), field, "must be non-empty text"))
-        return ""
-    return str(node.value).strip()
-
-
-def _line(node: yaml.Node | None) -> int:
-    return node.start_mark.line + 1 if node is not None and node.start_mark else 0
 
 
 # --- who saw what -------------------------------------------------------------------------------
@@ -256,17 +207,10 @@ def next_hint(hints: ExerciseHints, part: str, log: HintLog) -> tuple[list[Hint]
     return list(all_hints[:seen]), (all_hints[seen] if seen < len(all_hints) else None)
 
 
-def first_open_part(exercise: Exercise, last_result: dict | None) -> str | None:
+def first_open_part(exercise: Exercise, last_result: ExerciseResult | None) -> str | None:
     """The first part, in catalogue order, not fully passed in the last result; the first part
     when there is no result; None when every part passed."""
-    if last_result:
-        got: dict[str, float] = {}
-        total: dict[str, float] = {}
-        for check in last_result.get("checks", []):
-            got[check["part"]] = got.get(check["part"], 0) + check.get("points", 0)
-            total[check["part"]] = total.get(check["part"], 0) + check.get("max_points", 0)
-        for part in exercise.parts:
-            if part.name not in total or got[part.name] < total[part.name]:
-                return part.name
-        return None
-    return exercise.parts[0].name
+    if last_result is None:
+        return exercise.parts[0].name
+    scores = {p.name: p for p in last_result.parts}
+    return next((p.name for p in exercise.parts if p.name not in scores or not scores[p.name].complete), None)

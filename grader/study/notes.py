@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from grader.catalog import load_catalog
+from grader.catalog import load_catalog, sections  # the sections of the course, in order
 from grader.paths import data_dir, section_slug
 
 _BOLD = "\x01"  # stands for `**` while a paragraph is wrapped; never in the notes' text
@@ -54,13 +54,6 @@ class Practice:
     exercises: tuple[str, ...]
     quiz_topics: tuple[tuple[str, int], ...]  # (topic, statements of this section), most first
     quiz_problem: str = ""  # why the quiz topics are missing, when the bank cannot be read
-
-
-def sections() -> tuple[str, ...]:
-    """The sections of the course, in course order (the quiz bank's list, one source)."""
-    from grader.quiz.bank import SECTIONS
-
-    return SECTIONS
 
 
 def notes_dir() -> Path:

@@ -14,16 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from grader.catalog import Exercise, load_catalog
+from grader.engine.results import ExerciseResult, PartScore, typed_results
 
 PASSED, PARTIAL, NOT_STARTED = "passed", "partial", "not started"
 HTML_TEMPLATE = "progress.html.j2"
-
-
-@dataclass(frozen=True)
-class PartProgress:
-    name: str
-    points: float
-    max_points: float
 
 
 @dataclass(frozen=True)
@@ -37,12 +31,12 @@ class ExerciseProgress:
     score: float | None  # None: never graded
     max_score: float
     graded_at: str | None
-    parts: tuple[PartProgress, ...] = ()
+    parts: tuple[PartScore, ...] = ()  # in catalogue order
 
     @property
     def open_part(self) -> str | None:
         """The first part not fully passed (None when passed or never graded)."""
-        return next((p.name for p in self.parts if p.points < p.max_points), None)
+        return next((p.name for p in self.parts if not p.complete), None)
 
 
 @dataclass(frozen=True)
@@ -79,41 +73,32 @@ class Progress:
 
 
 # --- building -----------------------------------------------------------------------------------
-def exercise_progress(exercise: Exercise, result: Mapping[str, Any] | None) -> ExerciseProgress:
+def exercise_progress(exercise: Exercise, result: ExerciseResult | None, graded_at: str | None = None) -> ExerciseProgress:
     """The status of one exercise from its last stored result (None: never graded)."""
-    if not result:
+    if result is None:
         return ExerciseProgress(exercise.name, exercise.title, exercise.section, NOT_STARTED, None,
                                 exercise.max_points, None)
-    checks = result.get("checks") or []
-    parts: dict[str, list[float]] = {p.name: [0.0, 0.0] for p in exercise.parts}
-    for check in checks:
-        got_max = parts.setdefault(check.get("part", "?"), [0.0, 0.0])
-        got_max[0] += float(check.get("points", 0))
-        got_max[1] += float(check.get("max_points", 0))
-    score, max_score = float(result["score"]), float(result["max_score"])
-    if max_score > 0 and score >= max_score:
-        status = PASSED
-    elif checks and all(c.get("status") == "not_implemented" for c in checks):
-        status = NOT_STARTED
-    else:
-        status = PARTIAL
+    status = PASSED if result.complete else NOT_STARTED if result.not_started else PARTIAL
+    got = {p.name: p for p in result.parts}
+    parts = [got.get(p.name, PartScore(p.name, 0.0, 0.0)) for p in exercise.parts]
+    parts += [p for p in result.parts if p.name not in {q.name for q in exercise.parts}]
     return ExerciseProgress(
-        exercise.name, exercise.title, exercise.section, status, score, max_score,
-        result.get("finished_at") or result.get("started_at"),
-        tuple(PartProgress(name, got, mx) for name, (got, mx) in parts.items()),
+        exercise.name, exercise.title, exercise.section, status, result.score, result.max_score,
+        graded_at or result.started_at,
+        tuple(parts),
     )
 
 
 def topic_progress(bank: Any, states: Mapping[str, Any], now: datetime) -> tuple[TopicProgress, ...]:
     """Mastery per topic of the bank (a `grader.quiz.bank.Bank`) from the Leitner states."""
-    from grader.quiz.scheduler import is_due
+    from grader.quiz.scheduler import is_due, is_mastered
 
     rows = []
     for topic in bank.topics:
         seen = [states[s.id] for s in topic.statements if s.id in states]
         rows.append(TopicProgress(
             topic.name, topic.title, tuple(sorted({s.section for s in topic.statements})),
-            len(topic.statements), len(seen), sum(st.mastered for st in seen),
+            len(topic.statements), len(seen), sum(is_mastered(st) for st in seen),
             sum(is_due(st, now) for st in seen)))
     return tuple(rows)
 
@@ -125,7 +110,9 @@ def build_progress(results: Mapping[str, Mapping[str, Any]], *, catalog: Sequenc
     now = now or datetime.now(timezone.utc)
     catalog = load_catalog() if catalog is None else catalog
     states = states or {}
-    exercises = tuple(exercise_progress(e, results.get(e.name)) for e in catalog)
+    typed = typed_results(results)
+    exercises = tuple(exercise_progress(e, typed.get(e.name), (results.get(e.name) or {}).get("finished_at"))
+                      for e in catalog)
     topics = topic_progress(bank, states, now) if bank is not None else ()
     later = sorted(st.due_at for st in states.values() if st.due_at > now)
     draft = Progress(now, exercises, topics, quiz_note, later[0] if later else None)

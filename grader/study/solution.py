@@ -1,6 +1,6 @@
 """`grade solution`: the reference of an exercise against the learner's own code, once passed.
 
-`has_passed` is the gate (the store's last result of the exercise has every point). The two files
+The gate is the last stored result's `complete` (`engine.results.ExerciseResult`). The two files
 are laid out for the terminal either `side_by_side`, aligned line for line the way `diff -y` aligns
 them (shared lines on one row, the learner's lines beside the reference lines that replace them), or
 as a `unified_diff` when the terminal is too narrow for two columns. No torch here.
@@ -9,20 +9,12 @@ as a `unified_diff` when the terminal is too narrow for two columns. No torch he
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
 from itertools import zip_longest
-from typing import Any
 
 MIN_COLUMN = 60  # narrower columns than this make code unreadable: then a unified diff
 # The gutter between the two columns, as `diff -y` marks rows: the same line, a changed line,
 # a line only in the learner's code, a line only in the reference.
 SAME, CHANGED, LEFT_ONLY, RIGHT_ONLY = "   ", " | ", " < ", " > "
-
-
-def has_passed(name: str, last_results: Mapping[str, Mapping[str, Any]]) -> bool:
-    """True when the last stored result of `name` has score == max_score (and max_score > 0)."""
-    result = last_results.get(name)
-    return bool(result) and float(result["max_score"]) > 0 and float(result["score"]) >= float(result["max_score"])
 
 
 def _lines(text: str) -> list[str]:

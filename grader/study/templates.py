@@ -3,7 +3,7 @@
 report's stylesheet and per-student section) and `init_readme.md.j2` (the README of `grade init`).
 
 HTML is rendered with the instructor report's own jinja2 environment (its filters, autoescaping),
-so the two reports share templates and look alike; Markdown with a plain, non-escaping one.
+so the two reports share templates and look alike; Markdown with `grader.instructor.report.render_text`.
 No torch here.
 """
 
@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-
-from grader.paths import PACKAGE_DIR
-
-TEMPLATES = PACKAGE_DIR / "instructor" / "templates"
 
 
 def _code_spans(text: str) -> Any:
@@ -30,14 +26,4 @@ def render_html(name: str, **context: Any) -> str:
 
     env = environment()
     env.filters["code_spans"] = _code_spans
-    return env.get_template(name).render(**context)
-
-
-def render_text(name: str, **context: Any) -> str:
-    """Render a text or Markdown template (not escaped)."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=False,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
     return env.get_template(name).render(**context)

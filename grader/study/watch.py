@@ -2,10 +2,11 @@
 
 The loop polls the file's modification time and size (stdlib only, no watcher dependency) and
 re-grades when its *content* changed, after a short settle so that a half-written save is not
-graded. One `WorkerProcess` stays warm for the whole session, so a re-grade costs the checks only, not a
-new process and a torch import. The worker caches modules by path, so each re-grade runs a
-snapshot of the file under a fresh temporary path (paths in messages are mapped back to the
-learner's file). After the first full report of an exercise, only what changed is shown.
+graded. One `GradingSession` serves the whole watch: its worker stays warm and it keeps the
+reference's outputs, so a re-grade costs the student's code only, not a new process, a torch
+import or the references again. Each re-grade grades a snapshot of the file (the content whose
+digest was taken; a save during grading waits for the next run), and paths in messages are mapped
+back to the learner's file. After the first full report of an exercise, only what changed is shown.
 
 `--manual` re-grades on a key press instead of polling (for file systems where modification
 times are unreliable); `q` quits in both modes. `p` writes the last run's HTML page, with a picture
@@ -32,7 +33,8 @@ from typing import Any, Protocol
 import click
 
 from grader.catalog import exercise_names, get_exercise
-from grader.views.terminal import _MARKS, exercise_report, notes_pointer
+from grader.engine.results import Diagnosis, ExerciseResult, MistakeInfo
+from grader.views.terminal import MARKS, check_details, exercise_report, status_mark
 
 DEFAULT_INTERVAL_S = 0.3  # a save is noticed within a third of a second; a stat() every 0.3 s costs nothing
 SETTLE_S = 0.1  # a save must stay unchanged this long before it is graded (editors write in steps)
@@ -43,7 +45,8 @@ PICTURE_KEYS = ("p", "P")
 # --- what changed between two runs --------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckChange:
-    """One check whose status, message, named mistake or diagnosis differs from the previous run (before: None = new)."""
+    """One check whose status, message, named mistake or diagnosis differs from the previous run
+    (before: None = new)."""
 
     name: str
     part: str
@@ -53,60 +56,44 @@ class CheckChange:
     points: float
     max_points: float
     message: str
-    mistake: dict[str, Any] | None = None
-    diagnosis: list[dict[str, str]] = field(default_factory=list)
+    mistake: MistakeInfo | None = None
+    diagnosis: tuple[Diagnosis, ...] = ()
 
 
-def diff_checks(before: dict[str, Any] | None, after: dict[str, Any]) -> list[CheckChange]:
-    """The checks of `after` whose status, message, named mistake or diagnosis changed since `before`
-    (all when None)."""
-    old = {c["name"]: c for c in (before or {}).get("checks", [])}
+def diff_checks(before: ExerciseResult | None, after: ExerciseResult) -> list[CheckChange]:
+    """The checks of `after` whose status, message, named mistake or diagnosis changed since
+    `before` (all when None)."""
+    old = {c.name: c for c in before.checks} if before is not None else {}
     changes = []
-    for c in after.get("checks", []):
-        prev = old.get(c["name"])
-        if prev is not None and all(prev.get(k) == c.get(k) for k in ("status", "message", "mistake", "diagnosis")):
+    for c in after.checks:
+        prev = old.get(c.name)
+        if prev is not None and (prev.status, prev.message, prev.mistake, prev.diagnosis) == (
+                c.status, c.message, c.mistake, c.diagnosis):
             continue
-        changes.append(CheckChange(
-            c["name"], c["part"], prev["status"] if prev else None, c["status"],
-            float(prev["points"]) if prev else 0.0, float(c["points"]), float(c["max_points"]),
-            c.get("message", ""), c.get("mistake"), list(c.get("diagnosis") or [])))
+        changes.append(CheckChange(c.name, c.part, prev.status if prev else None, c.status,
+                                   prev.points if prev else 0.0, c.points, c.max_points, c.message, c.mistake,
+                                   tuple(c.diagnosis)))
     return changes
 
 
-def render_changes(before: dict[str, Any], after: dict[str, Any], changes: Sequence[CheckChange],
+def render_changes(before: ExerciseResult, after: ExerciseResult, changes: Sequence[CheckChange],
                    stamp: str = "") -> str:
     """The short report of a re-grade: the score and only the checks that changed."""
-    delta = float(after["score"]) - float(before["score"])
-    head = f"{stamp + ' ' if stamp else ''}{after['exercise']}: {after['score']:g}/{after['max_score']}"
+    delta = after.score - before.score
+    head = f"{stamp + ' ' if stamp else ''}{after.exercise}: {after.score:g}/{after.max_score}"
     if delta:
         head += click.style(f" ({delta:+g})", fg="green" if delta > 0 else "red")
-    head += f"  graded in {after['duration_s']:.1f} s"
+    head += f"  graded in {after.duration_s:.1f} s"
     if not changes:
         return head + "; no change since the last run"
     lines = [head]
+    checks = {c.name: c for c in after.checks}
     for ch in changes:
-        mark, colour = _MARKS[ch.after]
-        was = f"  (was {_MARKS[ch.before][0]})" if ch.before else ""
-        lines.append(f"  {click.style(mark.ljust(9), fg=colour)} {ch.name} ({ch.points:g}/{ch.max_points:g}){was}")
-        if ch.after not in ("passed", "not_implemented") and ch.message:
-            lines.append("            " + _trim(ch.message, 10).replace("\n", "\n            "))
-        if ch.mistake:
-            lines.append(click.style(f"            likely mistake: {ch.mistake['name']}", fg="cyan")
-                         + f"\n            {ch.mistake['explanation']}\n            revisit the notes: "
-                         + notes_pointer(ch.mistake["section"], ch.mistake.get("subsection", "")))
-        lines.extend(click.style("            diagnosis: ", fg="cyan") + d["text"] for d in ch.diagnosis)
-    new_notices = [n for n in after.get("notices", []) if n not in before.get("notices", []) and not n.startswith("output during")]
-    lines.extend(click.style("  note: ", fg="yellow") + n for n in new_notices)
+        was = f"  (was {MARKS[ch.before][0]})" if ch.before else ""
+        lines.append(f"  {status_mark(ch.after)} {ch.name} ({ch.points:g}/{ch.max_points:g}){was}")
+        lines.extend(check_details(checks[ch.name], " " * 12, more="`grade exercise -v`"))
+    lines.extend(click.style("  note: ", fg="yellow") + n for n in after.notices if n not in before.notices)
     return "\n".join(lines)
-
-
-def _trim(text: str, max_lines: int) -> str:
-    rows = text.splitlines()
-    return text if len(rows) <= max_lines else "\n".join(rows[:max_lines] + [f"... ({len(rows) - max_lines} more lines: `grade exercise -v`)"])
-
-
-def is_complete(result: dict[str, Any] | None) -> bool:
-    return bool(result) and float(result["max_score"]) > 0 and float(result["score"]) >= float(result["max_score"])
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -228,8 +215,8 @@ class WatchEvent:
     """One grading done by the loop; `previous` is None for an exercise's first run."""
 
     exercise: str
-    result: dict[str, Any]
-    previous: dict[str, Any] | None
+    result: ExerciseResult
+    previous: ExerciseResult | None
     changes: tuple[CheckChange, ...]
     complete: bool
     cycle: int
@@ -240,7 +227,7 @@ class WatchEvent:
 class _Tracked:
     signature: tuple[int, int] | None = None  # (mtime_ns, size) last seen
     digest: str | None = None  # content graded last
-    result: dict[str, Any] | None = None
+    result: ExerciseResult | None = None
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
@@ -251,14 +238,12 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def _relabel(value: Any, old: str, new: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, list):
-        return [_relabel(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {k: _relabel(v, old, new) for k, v in value.items()}
-    return value
+def _relabel(result: ExerciseResult, old: str, new: str) -> None:
+    """Show the learner's path where the snapshot's path appears (in place)."""
+    result.path = result.path.replace(old, new)
+    result.notices = [n.replace(old, new) for n in result.notices]
+    for c in result.checks:
+        c.message, c.output = c.message.replace(old, new), c.output.replace(old, new)
 
 
 def first_open(folder: Path, done: set[str], after: str | None = None) -> str | None:
@@ -278,11 +263,12 @@ class Watcher:
     config: WatchConfig
     echo: Callable[[str], None] = click.echo
     keys: Any = None  # a KeySource; default: `default_keys()`
-    record: Callable[[dict[str, Any]], None] | None = None  # stores a trusted result
+    record: Callable[[ExerciseResult], None] | None = None  # stores a trusted result
     on_event: Callable[[WatchEvent], bool | None] | None = None  # True stops the loop
     done: set[str] = field(default_factory=set)  # exercises already complete (from the store)
     clock: Callable[[], datetime] = datetime.now
-    worker: Any = None  # a `grader.runner.handle.WorkerProcess`; default: one started and stopped by `run`
+    worker: Any = None  # a `grader.runner.handle.WorkerProcess` the caller owns; default: the session's own
+    session: Any = None  # the `grader.engine.session.GradingSession` of a run (made and closed by `run`)
     launch: Callable[[str], int] = click.launch  # opens a page in the browser; returns non-zero when it cannot
     _tracked: dict[str, _Tracked] = field(default_factory=dict)
     _scratch: str = ""
@@ -294,12 +280,11 @@ class Watcher:
         if current is None:
             self.echo(f"Every exercise in {self.config.folder} is complete. `grade progress` shows what to revise.")
             return 0
-        owns_worker = self.worker is None  # a worker passed in is the caller's to stop
-        if owns_worker:
-            from grader.runner.handle import WorkerProcess
+        from grader.engine.session import GradingSession
+        from grader.views.pictures import draw  # for `p`: the picture of each failing part
 
-            self.worker = WorkerProcess(device=self.config.device)
-            self.worker.start()  # the worker imports torch while this process does the same
+        self.session = GradingSession(seed=self.config.seed, timeout=self.config.timeout, device=self.config.device,
+                                      worker=self.worker, pictures=draw)  # a worker passed in is left running
         self._scratch = tempfile.mkdtemp(prefix="cnn-grader-watch-")
         keys = self.keys if self.keys is not None else default_keys()
         try:
@@ -309,8 +294,7 @@ class Watcher:
             self.echo("\nStopped.")
             return 0
         finally:
-            if owns_worker:
-                self.worker.stop()
+            self.session.close()
             shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _instructions(self) -> str:
@@ -388,7 +372,7 @@ class Watcher:
             self.echo(f"{name} has not been graded yet: save it first.")
             return None
         if not has_pictures(result):
-            self.echo("No picture: " + ("every check passes." if is_complete(result) else
+            self.echo("No picture: " + ("every check passes." if result.complete else
                                         "what fails has nothing to draw (an error, a timeout or a stub); the report says why."))
             return None
         folder = self.config.pictures or progress_dir() / "pictures"
@@ -437,9 +421,8 @@ class Watcher:
         return digest != tracked.digest
 
     def _grade(self, name: str) -> WatchEvent | None:
-        """Grade a snapshot of the file with the warm worker; print the report or the changes."""
-        from grader.engine import session as grading
-        from grader.views.pictures import draw
+        """Grade a snapshot of the file in the session; print the report or the changes."""
+        from grader.engine.oracles import SetupError
 
         tracked = self._tracked.setdefault(name, _Tracked())
         path = self.config.folder / f"{name}.py"
@@ -453,18 +436,15 @@ class Watcher:
         snapshot_dir.mkdir()
         snapshot = snapshot_dir / f"{name}.py"
         snapshot.write_bytes(source)
-        before = grading.integrity_snapshot()
         try:
-            result = grading.grade_exercise(name, snapshot, worker=self.worker, seed=self.config.seed,
-                                            timeout=self.config.timeout, device=self.config.device,
-                                            pictures=draw).to_dict()
-        except grading.SetupError as exc:
+            result = self.session.grade(name, snapshot)
+        except SetupError as exc:
             self.echo(str(exc).replace(str(snapshot), str(path)))
             return None
         finally:
             shutil.rmtree(snapshot_dir, ignore_errors=True)
-        trusted = grading.integrity_snapshot() == before
-        result = _relabel(result, str(snapshot.resolve()), str(path.resolve()))
+        trusted = self.session.untouched()
+        _relabel(result, str(snapshot.resolve()), str(path.resolve()))
         previous = tracked.result
         tracked.digest = hashlib.sha256(source).hexdigest()
         tracked.result = result
@@ -472,13 +452,13 @@ class Watcher:
         stamp = f"[{self.clock():%H:%M:%S}]"
         if previous is None:
             ex = get_exercise(name)
-            self.echo(f"{stamp} graded in {result['duration_s']:.1f} s\n"
+            self.echo(f"{stamp} graded in {result.duration_s:.1f} s\n"
                       + exercise_report(result, title=ex.title, section=ex.section))
         else:
             self.echo(render_changes(previous, result, changes, stamp))
         if not trusted:
-            self.echo(click.style("warning: the grader's own files or the references changed during this run; "
+            self.echo(click.style("warning: the grader's own files or the references changed since watching started; "
                                   "the result was not saved. Restore them and save your file again.", fg="yellow"))
         elif self.record is not None:
             self.record(result)
-        return WatchEvent(name, result, previous, changes, is_complete(result) and trusted, self.cycles, trusted)
+        return WatchEvent(name, result, previous, changes, result.complete and trusted, self.cycles, trusted)

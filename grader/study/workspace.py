@@ -3,7 +3,7 @@ the pristine stubs and references that both need. No torch here.
 
 Where the untouched stub of an exercise comes from: in a checkout of the course the stubs folder
 *is* the learner's working folder, so the stub is rebuilt from the reference with
-`grader.maint.stub_source` (a test proves the two are identical); after an install the packaged
+`grader.stubs.stub_source` (a test proves the two are identical); after an install the packaged
 copy (`data_dir("exercises")`) is used. A student edition without references still has the latter.
 """
 
@@ -33,7 +33,7 @@ def pristine_stub(name: str) -> str:
     if checkout_root() is not None:
         reference = data_dir("solutions") / f"{name}.py"
         if reference.is_file():
-            from grader.maint import stub_source
+            from grader.stubs import stub_source
 
             return stub_source(reference.read_text(encoding="utf-8"))
     stub = data_dir("exercises") / f"{name}.py"
@@ -106,7 +106,7 @@ def init_course(target: Path) -> InitReport:
 
 
 def _readme(names: list[str]) -> str:
-    from grader.study.templates import render_text
+    from grader.instructor.report import render_text
 
     return render_text(README_TEMPLATE, exercises=names)
 

@@ -15,6 +15,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from grader.engine.results import ExerciseResult
+
 _LABELS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "crashed": "CRASH",
            "not_implemented": "TODO", "forbidden": "FORBIDDEN"}
 _COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#cf222e", "timeout": "#cf222e",
@@ -35,26 +37,23 @@ def _environment() -> Environment:
     return env
 
 
-def _context(result: dict[str, Any], title: str) -> dict[str, Any]:
-    parts: dict[str, list[dict[str, Any]]] = {}
-    for check in result["checks"]:
-        parts.setdefault(check["part"], []).append(check)
-    notices = [n for n in result.get("notices", []) if not n.startswith("output during")]
-    return {"result": result, "title": title, "parts": list(parts.items()), "notices": notices, "labels": _LABELS,
-            "colours": _COLOURS, "points": lambda x: f"{x:g}"}
+def _context(result: ExerciseResult, title: str) -> dict[str, Any]:
+    parts = [(part, [c for c in result.checks if c.part == part.name]) for part in result.parts]
+    return {"result": result, "title": title, "parts": parts, "labels": _LABELS, "colours": _COLOURS,
+            "points": lambda x: f"{x:g}"}
 
 
-def exercise_html(result: dict[str, Any], *, title: str = "") -> str:
+def exercise_html(result: ExerciseResult, *, title: str = "") -> str:
     """An HTML fragment: the result part by part, as the terminal report shows it, each part's
     picture under its failed check."""
     return _environment().get_template("result.html.j2").render(**_context(result, title))
 
 
-def exercise_page(result: dict[str, Any], *, title: str = "") -> str:
+def exercise_page(result: ExerciseResult, *, title: str = "") -> str:
     """A whole HTML page of the result (the fragment in a self-contained document)."""
     return _environment().get_template("exercise.html.j2").render(**_context(result, title))
 
 
-def has_pictures(result: dict[str, Any]) -> bool:
+def has_pictures(result: ExerciseResult) -> bool:
     """Whether any check of the result carries a picture."""
-    return any(c.get("picture") for c in result.get("checks", []))
+    return any(c.picture for c in result.checks)

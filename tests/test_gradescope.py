@@ -17,7 +17,7 @@ from conftest import ROOT, copy_course, descendants, reference_source
 from grader.instructor.gradescope import CONFIG_NAME, build_autograder_zip, run
 from grader.instructor.exports import validate_gradescope
 from grader.instructor.release import course_torch_version
-from grader.maint import stub_source
+from grader.stubs import stub_source
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+"""`grader.catalog`: the one list of sections and exercises, and its problems with file:line."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from grader.catalog import CATALOG_PATH, CatalogError, read_catalog, sections
+
+
+def _catalog(tmp_path, text: str, *more_exercises: str):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(textwrap.dedent(text) + "".join(more_exercises), encoding="utf-8")
+    return path
+
+
+GOOD = """\
+    version: 1
+    sections: [Convolution, GANs]
+    exercises:
+      - name: pooling
+        title: Pooling
+        section: Convolution
+        parts:
+          max_pool2d: {points: 8, summary: "max pooling"}
+          errors: {points: 2}
+        forbidden: [torch.nn.functional.*pool*]
+    """
+
+
+BAD_NAME = """\
+  - name: Pooling
+    title: Again
+    section: GANs
+    parts: {a: {points: 1}}
+    colour: red
+"""
+TWICE = """\
+  - name: pooling
+    title: Twice
+    section: GANs
+    parts: {b: {points: 1}}
+"""
+
+
+def test_the_course_catalogue_is_valid():
+    catalog = read_catalog(CATALOG_PATH)
+    assert catalog.sections == sections() and len(catalog.sections) == len(set(catalog.sections))
+    assert all(e.section in catalog.sections for e in catalog.exercises)
+
+
+def test_a_catalogue_reads_into_records(tmp_path):
+    catalog = read_catalog(_catalog(tmp_path, GOOD))
+    assert catalog.sections == ("Convolution", "GANs")
+    (pooling,) = catalog.exercises
+    assert (pooling.name, pooling.max_points, pooling.forbidden) == ("pooling", 10, ("torch.nn.functional.*pool*",))
+    assert [(p.name, p.points, p.summary) for p in pooling.parts] == [("max_pool2d", 8, "max pooling"), ("errors", 2, "")]
+
+
+def test_every_problem_is_located(tmp_path):
+    path = _catalog(tmp_path, GOOD.replace("section: Convolution", "section: Pooling").replace("points: 8", "points: -1"),
+                    BAD_NAME, TWICE)
+    with pytest.raises(CatalogError) as info:
+        read_catalog(path)
+    text = str(info.value)
+    assert f"{path}:6: exercises[0] (pooling).section: 'Pooling' is not one of the sections: Convolution, GANs" in text
+    assert f"{path}:8: exercises[0] (pooling).parts.max_pool2d.points: must be at least 1, got -1" in text
+    assert f"{path}:11: exercises[1].name: 'Pooling' must be a lowercase Python name" in text
+    assert f"{path}:15: exercises[1].colour: unknown key" in text
+    assert len(info.value.problems) == 4  # the second "pooling" is only a duplicate once the first is valid
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    path = _catalog(tmp_path, GOOD, TWICE)
+    with pytest.raises(CatalogError, match=rf"{path}:4: exercises: names given more than once: pooling"):
+        read_catalog(path)
+
+
+def test_the_quiz_bank_takes_sections_and_exercise_names_from_the_catalogue(tmp_path, monkeypatch):
+    import grader.catalog
+    from grader.quiz.bank import BankError, load_bank
+
+    course = read_catalog(_catalog(tmp_path, GOOD))  # sections Convolution and GANs; one exercise, pooling
+    monkeypatch.setattr(grader.catalog, "_course", lambda: course)
+    bank = tmp_path / "quizzes"
+    bank.mkdir()
+    (bank / "gap.yaml").write_text(textwrap.dedent("""\
+        title: GAP
+        statements:
+          - id: gap-averages
+            text: GAP averages each feature map.
+            answer: true
+            explanation: It takes the mean over height and width.
+            section: GlobalAvgPooling
+            exercise: gap
+        """), encoding="utf-8")
+    with pytest.raises(BankError) as info:
+        load_bank(bank, use_cache=False)
+    text = str(info.value)
+    assert "section: 'GlobalAvgPooling' is not a section of the notes; use one of Convolution, GANs" in text
+    assert "exercise: unknown exercise 'gap'; use one of pooling" in text

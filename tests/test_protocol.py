@@ -1,0 +1,145 @@
+"""`grader.runner.protocol`, the trust boundary between the grader and the worker: frames and
+their limits, garbage, and replies that try to run code in the grader."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import threading
+import time
+
+import pytest
+import torch
+
+from conftest import variant
+from grader.runner import protocol
+from grader.runner.protocol import ProtocolError
+
+
+@pytest.fixture
+def pipe():
+    r, w = os.pipe()
+    yield r, w
+    for fd in (r, w):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def test_a_frame_round_trips(pipe):
+    r, w = pipe
+    for payload in (b"", b"x", os.urandom(70_000)):
+        threading.Thread(target=protocol.write_frame, args=(w, payload)).start()  # larger than the pipe buffer
+        assert protocol.read_frame(r) == payload
+
+
+def test_a_header_split_across_writes_is_read_whole(pipe):
+    r, w = pipe
+    data = protocol.frame(b"payload")
+
+    def slowly() -> None:
+        for i in range(len(data)):
+            os.write(w, data[i:i + 1])
+            time.sleep(0.001)
+
+    threading.Thread(target=slowly).start()
+    assert protocol.read_frame(r) == b"payload"
+
+
+def test_a_clean_close_before_a_frame_is_eof(pipe):
+    r, w = pipe
+    os.close(w)
+    with pytest.raises(EOFError):
+        protocol.read_frame(r)
+
+
+def test_a_channel_closed_mid_frame_is_a_protocol_error(pipe):
+    r, w = pipe
+    os.write(w, protocol.frame(b"0123456789")[:-4])
+    os.close(w)
+    with pytest.raises(ProtocolError, match="mid-frame"):
+        protocol.read_frame(r)
+
+
+def test_garbage_is_refused(pipe):
+    r, w = pipe
+    os.write(w, b"\x00garbage that is no frame at all")
+    with pytest.raises(ProtocolError, match="bad frame header"):
+        protocol.read_frame(r)
+
+
+def test_a_length_over_the_limit_is_refused_before_reading_it(pipe):
+    r, w = pipe
+    os.write(w, struct.pack("<4sQ", b"CNNG", 1 << 40))  # announces a terabyte, sends nothing
+    with pytest.raises(ProtocolError, match="length"):
+        protocol.read_frame(r)
+    os.write(w, protocol.frame(b"x" * 100))
+    with pytest.raises(ProtocolError):
+        protocol.read_frame(r, limit=99)
+
+
+def test_requests_round_trip():
+    request = {"op": "run", "probe": "call", "args": ("f", torch.ones(2)), "kwargs": {"device": "cpu"}}
+    decoded = protocol.decode_request(protocol.encode_request(request))
+    assert decoded["op"] == "run" and torch.equal(decoded["args"][1], torch.ones(2))
+
+
+def test_plain_replies_round_trip():
+    reply = {"kind": "ok", "value": {"out": {"__tensor__": torch.arange(6.0).view(2, 3), "device": "cpu"},
+                                     "items": [1, 2.5, "three", None, True, (4, 5)]}}
+    decoded = protocol.decode_reply(protocol.encode_reply(reply))
+    assert torch.equal(decoded["value"]["out"]["__tensor__"], torch.arange(6.0).view(2, 3))
+    assert decoded["value"]["items"] == [1, 2.5, "three", None, True, (4, 5)]
+
+
+class _Exploit:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # would create the marker file when unpickled
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: _saved({"kind": "ok", "value": _Exploit(m)}),  # a torch.save payload holding an object
+    lambda m: pickle.dumps({"kind": "ok", "value": _Exploit(m)}),  # a bare pickle
+], ids=["torch-save", "pickle"])
+def test_a_reply_that_would_run_code_is_refused_without_running_it(make, tmp_path):
+    marker = tmp_path / "pwned"
+    with pytest.raises(ProtocolError, match="not plain data"):
+        protocol.decode_reply(make(str(marker)))
+    assert not marker.exists()
+
+
+def _saved(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x80\x04garbage", _saved([1, 2]), _saved({"value": 1}), _saved({"kind": 3})],
+                         ids=["empty", "garbage", "a list", "no kind", "kind not text"])
+def test_a_reply_that_is_not_a_reply_is_refused(payload):
+    with pytest.raises(ProtocolError):
+        protocol.decode_reply(payload)
+
+
+def test_a_student_who_corrupts_the_reply_channel_costs_only_that_check(grade):
+    """Student code writes garbage into every pipe it holds, the reply channel included: the check
+    is reported as crashed, and the other checks run in a restarted worker."""
+    ret = "    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)"
+    src = variant("pooling", (ret, "    import os\n"
+                                   "    for fd in map(int, os.listdir('/proc/self/fd')):\n"
+                                   "        try:\n"
+                                   "            if fd > 2 and os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:'):\n"
+                                   "                os.write(fd, b'\\x00garbage' * 8)\n"
+                                   "        except OSError:\n"
+                                   "            pass\n" + ret))
+    result = grade("pooling", source=src)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["avg_pool2d_forward"]["status"] == "crashed"
+    assert "corrupted" in checks["avg_pool2d_forward"]["message"]
+    assert checks["max_pool2d_forward"]["status"] == checks["kernel_larger_than_input"]["status"] == "passed"

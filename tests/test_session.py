@@ -1,0 +1,115 @@
+"""`grader.engine.session.GradingSession`: the one grading loop. A module that does not import is
+reported once; what a check printed stays with that check; a failed check runs all its cases;
+the references run once per session; the tamper check; a fresh worker per student."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, variant
+from grader.engine import session as session_module
+from grader.engine.oracles import LiveOracle
+from grader.engine.results import ExerciseResult
+from grader.engine.session import GradingSession
+from grader.engine.spec import derive_seed, load_checks
+from grader.views.terminal import exercise_report
+
+POOL = "pooling"
+AVG_RETURN = "    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)"
+AVG_DOUBLED = variant(POOL, (AVG_RETURN, AVG_RETURN.replace(")  #", ") * 2  #")))
+
+
+def _submission(tmp_path: Path, source: str, name: str = POOL) -> Path:
+    path = tmp_path / "submission" / f"{name}.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def test_a_module_that_does_not_import_is_reported_once(grade):
+    result = grade(POOL, source=variant(POOL, ("def max_pool2d(", "def max_pool2d(:")))
+    checks = result["checks"]
+    assert {c["status"] for c in checks} == {"error"} and result["score"] == 0
+    assert "SyntaxError" in checks[0]["message"]
+    assert all(c["message"].startswith("see above") and "SyntaxError" not in c["message"] for c in checks[1:])
+    assert exercise_report(ExerciseResult.from_dict(result)).count("SyntaxError") == 1
+
+
+def test_printed_output_shows_under_the_check_that_printed_it(grade):
+    src = variant(POOL, (AVG_RETURN, "    print('avg of', tuple(x.shape))\n    print('kernel', kernel_size)\n" + AVG_RETURN))
+    data = grade(POOL, source=src)
+    result = ExerciseResult.from_dict(data)
+    outputs = {c.name: c.output for c in result.checks}
+    assert "avg of (2, 3, 8, 8)" in outputs["avg_pool2d_forward"]
+    assert outputs["max_pool2d_forward"] == outputs["max_pool2d_float64_gradients"] == ""
+    assert any(n.startswith("output during avg_pool2d_forward: avg of") for n in data["notices"])  # the JSON keeps it
+    report = exercise_report(result)
+    assert report.index("avg_pool2d_forward") < report.index("avg of") < report.index("avg_pool2d_float64_gradients")
+    assert "more lines with --verbose" in report and "more lines" not in exercise_report(result, verbose=True)
+
+
+def test_after_a_failure_the_check_runs_its_other_cases(sessions, tmp_path):
+    result = sessions().grade(POOL, _submission(tmp_path, AVG_DOUBLED))
+    failed = next(c for c in result.checks if c.name == "avg_pool2d_forward")
+    check = next(c for c in load_checks(POOL) if c.name == "avg_pool2d_forward")
+    count = len(LiveOracle(POOL).cases(check, derive_seed(0, POOL, check.name)))
+    assert failed.status == "failed" and len(failed.cases) == count > 1
+    assert all(r.status == "failed" for r in failed.cases)
+    assert all(not c.cases for c in result.checks if c.passed)
+
+
+class _Counting:
+    """An oracle that counts how often the reference runs."""
+
+    def __init__(self, inner):
+        self.inner, self.ref, self.calls = inner, inner.ref, 0
+
+    def cases(self, check, seed):
+        return self.inner.cases(check, seed)
+
+    def expected(self, check, index, case):
+        self.calls += 1
+        return self.inner.expected(check, index, case)
+
+    def mistakes(self, check, index, case, names=None):
+        self.calls += 1
+        return self.inner.mistakes(check, index, case, names)
+
+
+def test_the_references_run_once_per_session(worker, tmp_path):
+    made = []
+    session = GradingSession(worker=worker, oracle_for=lambda name: made.append(_Counting(LiveOracle(name))) or made[-1])
+    path = _submission(tmp_path, AVG_DOUBLED)
+    first = session.grade(POOL, path)
+    calls = made[0].calls
+    second = session.grade(POOL, path)  # a re-grade in `grade watch`, or the next student of a batch
+    assert len(made) == 1 and calls > 0 and made[0].calls == calls
+    assert [c.to_dict() for c in first.checks] == [c.to_dict() for c in second.checks]
+
+
+def test_untouched_sees_a_grader_file_change(worker, tmp_path, monkeypatch):
+    copy = tmp_path / "grader"
+    shutil.copytree(ROOT / "grader", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(session_module, "PACKAGE_DIR", copy)
+    session = GradingSession(worker=worker)
+    assert session.untouched()
+    (copy / "checks" / "pooling.py").write_text("# changed by a student\n", encoding="utf-8")
+    assert not session.untouched()
+
+
+@pytest.mark.slow
+def test_each_student_gets_a_fresh_worker(tmp_path):
+    path = _submission(tmp_path, (ROOT / "solutions" / "pooling.py").read_text(encoding="utf-8"))
+    with GradingSession() as session:
+        session.use_fresh_worker(prestart_next=True)
+        assert session.grade(POOL, path).complete
+        first, spare = session.worker, session._spare
+        first_pid = first.proc.pid
+        session.use_fresh_worker(prestart_next=False)
+        assert session.worker is spare and not first.alive
+        assert session.grade(POOL, path).complete and session.worker.proc.pid != first_pid
+        last = session.worker
+    assert not last.alive
