@@ -341,6 +341,11 @@ class Store:
             out[exercise] = data
         return out
 
+    def best_exercise_scores(self) -> dict[str, float]:
+        """The best score ever stored for each exercise (out of the same maximum as its last result)."""
+        rows = self._conn.execute("SELECT exercise, MAX(score) FROM exercise_results GROUP BY exercise").fetchall()
+        return {exercise: float(score) for exercise, score in rows}
+
     def exercise_history(self, exercise: str) -> list[dict[str, Any]]:
         """Every stored result of one exercise, oldest first (score, max_score, times)."""
         rows = self._conn.execute(

@@ -165,3 +165,22 @@ def test_list_outside_a_course_says_so(tmp_path):
     assert "not inside a course folder" in out.stdout and "not graded yet" not in out.stdout
     assert "conv - Convolution from scratch" in out.stdout
     assert not (tmp_path / ".grade").exists()
+
+
+def test_grading_a_file_outside_the_course_leaves_the_progress_record_alone(tmp_path):
+    """The course's own exercises/ is recorded; --path elsewhere (here the references) is not.
+    About 10 s: two cold `grade exercise` processes."""
+    home = tmp_path / "home"
+    env = {"GRADE_HOME": str(home)}
+    outside = _run("exercise", "pooling", "--path", "solutions", env_extra=env)
+    assert outside.returncode == 0, outside.stderr
+    assert "not saved to your progress" in outside.stderr
+    from grader.store import Store
+
+    if (home / "progress.db").exists():
+        with Store.open(home / "progress.db") as store:
+            assert "pooling" not in store.last_exercise_results()
+    inside = _run("exercise", "pooling", env_extra=env)
+    assert inside.returncode == 1 and "not saved" not in inside.stderr
+    with Store.open(home / "progress.db") as store:
+        assert store.last_exercise_results()["pooling"]["score"] == 0

@@ -270,3 +270,12 @@ def test_open_copy_of_a_missing_or_foreign_store(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match=f"{re.escape(str(foreign))} is a SQLite database of another program"):
         Store.open_copy(foreign, tmp_path / "copy2.db")
+
+
+def test_best_exercise_scores_keep_the_highest_run(quiz_env):
+    with Store.open() as store:
+        for score in (10, 25, 12):
+            store.record_exercise_result({"exercise": "conv", "score": score, "max_score": 25, "duration_s": 1.0,
+                                          "started_at": "2026-01-01T00:00:00+00:00", "checks": []})
+        assert store.best_exercise_scores() == {"conv": 25.0}
+        assert store.last_exercise_results()["conv"]["score"] == 12

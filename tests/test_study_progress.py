@@ -85,3 +85,15 @@ def test_next_steps_in_order_of_usefulness():
 def test_no_quiz_bank_is_said_plainly():
     p = build_progress({}, catalog=CATALOG, bank=None, now=NOW, quiz_note="This course has no quiz bank.")
     assert "This course has no quiz bank." in "\n".join(progress_lines(p))
+
+
+def test_progress_shows_the_last_score_and_the_best_when_it_was_higher():
+    results = {"conv": _result("conv", ("a", 2, 2, "passed"), ("b", 0, 3, "failed"))}
+    progress = build_progress(results, catalog=CATALOG, now=NOW, best={"conv": 5.0})
+    conv = progress.exercises[0]
+    assert (conv.score, conv.best) == (2, 5.0)
+    line = next(line for line in progress_lines(progress) if line.strip().startswith("conv"))
+    assert "2/5" in line and "best 5" in line
+    same = build_progress(results, catalog=CATALOG, now=NOW, best={"conv": 2.0})
+    line = next(line for line in progress_lines(same) if line.strip().startswith("conv"))
+    assert "best" not in line

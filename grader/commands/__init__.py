@@ -134,9 +134,17 @@ def last_results() -> dict[str, ExerciseResult]:
 
 
 def record(result: ExerciseResult) -> None:
-    """Store a graded result; a store that cannot be written costs a note, not the result."""
+    """Store a graded result of the course's own exercise file; a file graded from elsewhere
+    (`--path`) is not the learner's work in this course and leaves the record alone. A store that
+    cannot be written costs a note, not the result."""
+    from grader.paths import find_course_root
     from grader.store import Store, StoreError
 
+    root = find_course_root()
+    if root is None or Path(result.path).resolve().parent != (root / "exercises").resolve():
+        click.echo(f"note: {result.path} is not in the course's exercises/ folder, so this result was not saved "
+                   "to your progress.", err=True)
+        return
     try:
         with Store.open() as store:
             store.record_exercise_result(result.to_dict())

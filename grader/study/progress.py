@@ -32,6 +32,7 @@ class ExerciseProgress:
     max_score: float
     graded_at: str | None
     parts: tuple[PartScore, ...] = ()  # in catalogue order
+    best: float | None = None  # the best score of any stored run (None: never graded)
 
     @property
     def open_part(self) -> str | None:
@@ -73,8 +74,9 @@ class Progress:
 
 
 # --- building -----------------------------------------------------------------------------------
-def exercise_progress(exercise: Exercise, result: ExerciseResult | None, graded_at: str | None = None) -> ExerciseProgress:
-    """The status of one exercise from its last stored result (None: never graded)."""
+def exercise_progress(exercise: Exercise, result: ExerciseResult | None, graded_at: str | None = None,
+                      best: float | None = None) -> ExerciseProgress:
+    """The status of one exercise from its last stored result (None: never graded) and its best score."""
     if result is None:
         return ExerciseProgress(exercise.name, exercise.title, exercise.section, NOT_STARTED, None,
                                 exercise.max_points, None)
@@ -86,6 +88,7 @@ def exercise_progress(exercise: Exercise, result: ExerciseResult | None, graded_
         exercise.name, exercise.title, exercise.section, status, result.score, result.max_score,
         graded_at or result.started_at,
         tuple(parts),
+        max(result.score, best) if best is not None else result.score,
     )
 
 
@@ -105,14 +108,15 @@ def topic_progress(bank: Any, states: Mapping[str, Any], now: datetime) -> tuple
 
 def build_progress(results: Mapping[str, Mapping[str, Any]], *, catalog: Sequence[Exercise] | None = None,
                    bank: Any = None, states: Mapping[str, Any] | None = None, now: datetime | None = None,
-                   quiz_note: str | None = None) -> Progress:
-    """The learner's progress from the last result of each exercise and the quiz states."""
+                   quiz_note: str | None = None, best: Mapping[str, float] | None = None) -> Progress:
+    """The learner's progress from the last result of each exercise, the best scores and the quiz states."""
     now = now or datetime.now(timezone.utc)
     catalog = load_catalog() if catalog is None else catalog
     states = states or {}
     typed = typed_results(results)
-    exercises = tuple(exercise_progress(e, typed.get(e.name), (results.get(e.name) or {}).get("finished_at"))
-                      for e in catalog)
+    best = best or {}
+    exercises = tuple(exercise_progress(e, typed.get(e.name), (results.get(e.name) or {}).get("finished_at"),
+                                        best.get(e.name)) for e in catalog)
     topics = topic_progress(bank, states, now) if bank is not None else ()
     later = sorted(st.due_at for st in states.values() if st.due_at > now)
     draft = Progress(now, exercises, topics, quiz_note, later[0] if later else None)
@@ -156,6 +160,7 @@ def collect(now: datetime | None = None) -> Progress:
 
     with Store.open() as store:
         results = store.last_exercise_results()
+        best = store.best_exercise_scores()
         states = store.card_states()
     bank, note = None, None
     try:
@@ -164,7 +169,7 @@ def collect(now: datetime | None = None) -> Progress:
         missing = all("no quiz bank here" in p.message for p in exc.problems)
         note = ("This course has no quiz bank." if missing
                 else f"The quiz bank has {len(exc.problems)} problem(s); run `grade quiz --check` to see them.")
-    return build_progress(results, bank=bank, states=states, now=now, quiz_note=note)
+    return build_progress(results, bank=bank, states=states, now=now, quiz_note=note, best=best)
 
 
 # --- presenting ---------------------------------------------------------------------------------
@@ -176,11 +181,13 @@ def progress_lines(progress: Progress, style: Any = None) -> list[str]:
     st = style or (lambda text, **_: text)
     colour = {PASSED: "green", PARTIAL: "yellow", NOT_STARTED: None}
     lines = [st("Exercises", bold=True) + f"  ({progress.count(PASSED)} passed, {progress.count(PARTIAL)} partial, "
-             f"{progress.count(NOT_STARTED)} not started)"]
+             f"{progress.count(NOT_STARTED)} not started; the score of your last run, your best beside it when higher)"]
     width = max((len(e.name) for e in progress.exercises), default=8)
     for e in progress.exercises:
         score = "-" if e.score is None else f"{e.score:g}/{e.max_score:g}"
-        lines.append(f"  {e.name.ljust(width)}  {score.rjust(7)}  {st(_MARK[e.status].ljust(11), fg=colour[e.status])}  {e.title}")
+        best = f"best {e.best:g}" if e.best is not None and e.best > (e.score or 0) else ""
+        lines.append(f"  {e.name.ljust(width)}  {score.rjust(7)}  {best.ljust(8)}  "
+                     f"{st(_MARK[e.status].ljust(11), fg=colour[e.status])}  {e.title}")
     lines.append("")
     lines.append(st("Quiz", bold=True) + "  (mastered: right three times in a row, spaced out)")
     if not progress.topics:
