@@ -27,6 +27,10 @@ never imports the views). The first failed check of each part then gets the pict
 failing case (`CheckResult.picture`), drawn only after it failed, so passing code pays nothing; a
 picture that cannot be drawn is a notice, never a lost verdict.
 
+A grading run can be stopped from another thread (`grade watch` does when the learner quits or
+saves again): the caller sets the run's `stop` event and calls `kill_worker`; the run raises
+`GradingInterrupted` before its next case, and the next run starts a fresh worker.
+
 Importing this module does not import torch: a session starts its worker first, then imports
 torch (with the oracles), so the two imports overlap on a multi-core machine.
 """
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +66,10 @@ _KEEP_GOING = ("failed", "error")  # after these, a check's remaining cases stil
 # (picture, case, expected, got, *, title, arg_names) -> SVG text or None: `grader.views.pictures.draw`,
 # passed in by a front end (the engine never imports the views).
 PictureDrawer = Callable[..., "str | None"]
+
+
+class GradingInterrupted(Exception):
+    """A grading run was stopped through its `stop` event; it has no result."""
 
 
 def integrity_snapshot() -> str:
@@ -153,6 +162,11 @@ class GradingSession:
         self._owns_worker = True
         self._spare = self._new_worker() if prestart_next else None
 
+    def kill_worker(self) -> None:
+        """Kill the worker at once; safe from any thread. The thread grading sees it die and
+        cleans up; the next request starts a fresh worker."""
+        self.worker.kill()
+
     def close(self) -> None:
         """Stop the session's workers (not a worker the caller passed in)."""
         if self._owns_worker:
@@ -189,11 +203,20 @@ class GradingSession:
         return integrity_snapshot() == self._baseline
 
     # -- grading -----------------------------------------------------------------------------
-    def grade(self, name: str, path: Path, parts: tuple[str, ...] = ()) -> ExerciseResult:
+    def grade(self, name: str, path: Path, parts: tuple[str, ...] = (), *,
+              on_check: Callable[[int, int, str], None] | None = None,
+              stop: threading.Event | None = None) -> ExerciseResult:
         """Grade the student's file `path` for exercise `name`: every check, or only those of
         `parts` when given. Raises `SetupError` when grading cannot start (no such file, no
-        reference and no recording, a part the exercise does not have)."""
+        reference and no recording, a part the exercise does not have).
+
+        `on_check(index, count, check name)` is called before each check (index from 1);
+        `GradingInterrupted` is raised before the next case once `stop` is set."""
         from grader.engine.oracles import SetupError
+
+        def go_on() -> None:
+            if stop is not None and stop.is_set():
+                raise GradingInterrupted(name)
 
         exercise = get_exercise(name)
         path = Path(path).resolve()
@@ -219,15 +242,18 @@ class GradingSession:
         self._sandboxes = set()
         pictured: set[str] = set()  # the parts whose failing case has its picture
         load_failure = self._load(base)
+        go_on()
         text, printed, cut = self._printed()
         if text:
             result.notices.append(f"output while importing your module: {text}")
-        for check in checks:
+        for number, check in enumerate(checks, 1):
+            if on_check is not None:
+                on_check(number, len(checks), check.name)
             cases = oracle.cases(check, derive_seed(self.seed, name, check.name))
             if load_failure is not None:
                 result.checks.append(self._not_loaded(check, cases, load_failure, first=not result.checks))
                 continue
-            check_result, check_printed, check_cut = self._grade_check(exercise, check, cases, oracle, base)
+            check_result, check_printed, check_cut = self._grade_check(exercise, check, cases, oracle, base, go_on)
             result.checks.append(check_result)
             printed, cut = printed + check_printed, cut or check_cut
             if self.pictures is not None and check_result.status == "failed" and check.part not in pictured:
@@ -278,9 +304,9 @@ class GradingSession:
         return CheckResult(check.name, check.part, 0, check.points, status, message)
 
     def _grade_check(self, exercise: Exercise, check: Check, cases: list[Case], oracle: Oracle,
-                     base: dict[str, Any]) -> tuple[CheckResult, int, bool]:
-        """Run the cases of one check; returns its result, how many bytes the student's code
-        printed and whether its output was cut."""
+                     base: dict[str, Any], go_on: Callable[[], None]) -> tuple[CheckResult, int, bool]:
+        """Run the cases of one check (`go_on()` before each raises when the run was stopped);
+        returns its result, how many bytes the student's code printed and whether its output was cut."""
         from grader.engine.judge import CaseRecord, arg_names, judge, name_mistake
 
         result = CheckResult(check.name, check.part, 0, check.points, "passed")
@@ -291,6 +317,7 @@ class GradingSession:
                 break  # a timeout, a crash, a forbidden call or a stub: the other cases would tell nothing new
             if budget <= 0:
                 break  # after a failure, the remaining cases run only within the check's time budget
+            go_on()
             outcome, expected, spent = self._run_case(check, index, case, oracle, base, budget)
             budget -= spent
             result.output, total, case_cut = self._printed(result.output)
