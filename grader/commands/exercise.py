@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.catalog import exercise_names, load_catalog
 from grader.commands import (EXIT_FAILED, EXIT_OK, SetupFailure, check_device, complete_exercise, complete_part,
                              exercise_folder, exercise_named, grading_options, last_results, record)
-from grader.engine.results import ExerciseResult, GradingRun, write_json, write_text_atomic
+
+if TYPE_CHECKING:
+    from grader.engine.results import ExerciseResult, GradingRun
 
 
 def _output_options(f):  # noqa: ANN001, ANN202 - a click decorator
@@ -27,12 +30,13 @@ def _output_options(f):  # noqa: ANN001, ANN202 - a click decorator
 @click.command("list")
 def list_cmd() -> None:
     """List every exercise with its notes section, parts, points and your last result."""
-    from grader.paths import find_course_root
-    from grader.store import ENV_VAR, StoreError
+    from grader.paths import PROGRESS_DB_ENV, find_course_root, progress_db
 
-    in_course = find_course_root() is not None or bool(os.environ.get("GRADE_HOME") or os.environ.get(ENV_VAR))
+    in_course = find_course_root() is not None or bool(os.environ.get("GRADE_HOME") or os.environ.get(PROGRESS_DB_ENV))
     last = {}
-    if in_course:
+    if in_course and progress_db().is_file():  # nothing stored yet: neither SQLite nor the store is imported
+        from grader.store import StoreError
+
         try:
             last = last_results()
         except StoreError as exc:
@@ -53,6 +57,7 @@ def grade_files(names: list[str], folder: Path, *, seed: int, timeout: float, de
     """Grade `folder/NAME.py` for each of `names` in one session (only the checks of `parts`, if
     given); setup errors and tampering become `SetupFailure` (exit code 2). Says so, in one line,
     when no sandbox confined the student's code."""
+    from grader.engine.results import GradingRun
     from grader.engine.session import GradingSession
     from grader.views.pictures import draw  # the first failing case of each part, for --html and progress
 
@@ -103,6 +108,7 @@ def exercise_cmd(name: str, parts: tuple[str, ...], path: Path | None, seed: int
     every check passed, 1 when any did not, 2 for usage or setup errors.
     """
     from grader.catalog import get_exercise
+    from grader.engine.results import write_json
     from grader.views.terminal import exercise_report
 
     name, folder = _name_and_folder(name, path)
@@ -120,6 +126,7 @@ def exercise_cmd(name: str, parts: tuple[str, ...], path: Path | None, seed: int
 
 def write_page(path: Path, result: ExerciseResult, title: str) -> None:
     """Write the HTML page of `result` (pictures included) to `path`, and say where it is."""
+    from grader.engine.results import write_text_atomic
     from grader.views.html import exercise_page, has_pictures
 
     try:
@@ -136,6 +143,7 @@ def write_page(path: Path, result: ExerciseResult, title: str) -> None:
 def all_cmd(path: Path | None, seed: int, timeout: float, device: str, json_path: Path | None, verbose: bool) -> None:
     """Grade every exercise and print one summary table."""
     from grader.catalog import get_exercise
+    from grader.engine.results import write_json
     from grader.views.terminal import exercise_report, summary_table
 
     folder = exercise_folder(path)

@@ -47,10 +47,9 @@ def _store() -> Iterator[Any]:
 def _require_course() -> None:
     """Refuse to run outside a course (progress would land in a stray `.grade/` of the working
     directory) unless GRADE_HOME or GRADE_PROGRESS_DB says where progress lives."""
-    from grader.paths import CourseError, course_root
-    from grader.store import ENV_VAR
+    from grader.paths import PROGRESS_DB_ENV, CourseError, course_root
 
-    if os.environ.get("GRADE_HOME") or os.environ.get(ENV_VAR):
+    if os.environ.get("GRADE_HOME") or os.environ.get(PROGRESS_DB_ENV):
         return
     try:
         course_root()
