@@ -179,7 +179,7 @@ def _course() -> Catalog:
     cached = _read_cache(key)
     if cached is not None:
         return cached
-    catalog = read_catalog()
+    catalog = read_catalog(CATALOG_PATH)
     _write_cache(key, catalog)
     return catalog
 

@@ -31,6 +31,19 @@ def test_help_and_list_do_not_import_torch(argv, tmp_path):
     assert out.stdout.strip().endswith("NO-TORCH"), out.stdout + out.stderr
 
 
+def test_list_needs_neither_yaml_nor_sqlite_once_the_catalogue_is_cached(tmp_path):
+    """`grade list` takes the parsed catalogue from the cache (the first run parses the YAML), and
+    with nothing stored it neither opens nor creates the progress database."""
+    code = ("import sys; from grader.cli import cli\n"
+            "try:\n    cli.main(['list'], prog_name='grade')\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('yaml', 'sqlite3', 'torch') if m in sys.modules))")
+    env = {"GRADE_HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+            for _ in range(2)]
+    assert [r.stdout.strip().splitlines()[-1] for r in runs] == ["['yaml']", "[]"], [r.stdout + r.stderr for r in runs]
+    assert not (tmp_path / "home" / "progress.db").exists()
+
+
 def test_every_registered_command_has_help():
     runner = CliRunner()
     for name in _COMMANDS:
