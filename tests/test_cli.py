@@ -116,6 +116,55 @@ def test_grade_all_writes_every_exercise(tmp_path):
     assert "total" in out.stdout
 
 
+def test_grade_all_side_by_side_gives_the_same_output_and_results(tmp_path):
+    """--jobs 3 grades three exercises at once, each in its own worker: the same table, the same
+    JSON (timings aside) and the same order as one at a time, with failures and a named mistake."""
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    for name in ("conv", "pooling", "gap"):
+        (folder / f"{name}.py").write_text((ROOT / "solutions" / f"{name}.py").read_text())
+    conv = folder / "conv.py"
+    conv.write_text(conv.read_text().replace("out = (size + 2 * padding", "out = (size + padding"))
+    runs = {jobs: _run("all", "--path", str(folder), "--jobs", str(jobs), "--json", str(tmp_path / f"{jobs}.json"))
+            for jobs in (1, 3)}
+    assert runs[1].returncode == runs[3].returncode == 1, runs[3].stdout + runs[3].stderr
+    assert runs[1].stdout == runs[3].stdout
+
+    def untimed(jobs):
+        data = json.loads((tmp_path / f"{jobs}.json").read_text())
+        for e in data["exercises"]:
+            del e["duration_s"], e["started_at"]
+        return data
+
+    assert untimed(1) == untimed(3)
+    assert [e["exercise"] for e in untimed(3)["exercises"]] == ["conv", "pooling", "gap"]
+    assert "padding-counted-once" in json.dumps(untimed(3))
+
+
+def test_side_by_side_results_come_back_in_the_order_asked_and_errors_stop_every_job(monkeypatch, tmp_path):
+    import time
+
+    from grader.engine import session as engine
+    from grader.engine.oracles import SetupError
+    from grader.engine.results import ExerciseResult
+
+    delays = {"conv": 0.6, "pooling": 0.0, "gap": 0.3}  # they finish in the reverse order
+
+    def grade(self, name, path, stop=None, **kwargs):
+        time.sleep(delays[name])
+        if name == "nms":
+            raise SetupError("no reference for nms")
+        return ExerciseResult(name, str(path), 0, "", "")
+
+    monkeypatch.setattr(engine.GradingSession, "grade", grade)
+    files = [(n, tmp_path / f"{n}.py") for n in delays]
+    results, untouched = engine.grade_side_by_side(files, jobs=3)
+    assert [r.exercise for r in results] == ["conv", "pooling", "gap"] and untouched
+    delays["nms"] = 0.0
+    with pytest.raises(SetupError, match="no reference for nms"):
+        engine.grade_side_by_side([*files, ("nms", tmp_path / "nms.py")], jobs=2)
+
+
 def test_grade_finds_the_course_root_from_a_subfolder(tmp_path):
     out = _run("exercise", "conv", cwd=ROOT / "tests")
     assert out.returncode == 1 and "conv2d" in out.stdout

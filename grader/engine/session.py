@@ -41,7 +41,7 @@ import datetime as _dt
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -371,3 +371,63 @@ class GradingSession:
         ref_s = time.monotonic() - t_ref
         outcome = sent if sent is not None else worker.receive(t0 + budget + ref_s)
         return outcome, expected, time.monotonic() - t0 - ref_s
+
+
+def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, ...] = (), jobs: int = 1,
+                       **options: Any) -> tuple[list[ExerciseResult], bool]:
+    """Grade each `(exercise, path)` of `files` (only the checks of `parts`, if given), `jobs` at a
+    time: each job is a `GradingSession` (made with `options`) in its own thread, with its own
+    worker; the references still run one at a time here (`spec.TORCH_GLOBALS_LOCK`), so every
+    result is the one a single session gives.
+    The files are started in the order given (put the longest first) and the results come back in
+    that order. Returns them and whether the grader's files and the references stayed untouched.
+    The first error (a `SetupError`...) stops every job and is raised."""
+    sessions = [GradingSession(**options) for _ in range(max(1, min(jobs, len(files))))]
+    results: list[ExerciseResult | None] = [None] * len(files)
+    pending = iter(range(len(files)))
+    take, stop, errors = threading.Lock(), threading.Event(), []
+
+    def work(session: GradingSession) -> None:
+        while not stop.is_set():
+            with take:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                name, path = files[index]
+                results[index] = session.grade(name, path, parts=parts, stop=stop)
+            except GradingInterrupted:
+                return
+            except BaseException as exc:  # noqa: BLE001 - raised again by the caller's thread
+                errors.append(exc)
+                halt()
+                return
+
+    def halt() -> None:
+        stop.set()
+        for session in sessions:
+            session.kill_worker()
+
+    try:
+        if len(sessions) == 1:
+            work(sessions[0])
+        else:
+            threads = [threading.Thread(target=work, args=(session,), name=f"grade-job-{i}", daemon=True)
+                       for i, session in enumerate(sessions, 1)]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.1)  # a Ctrl-C still reaches this thread
+            except BaseException:
+                halt()
+                for thread in threads:
+                    thread.join()
+                raise
+        if errors:
+            raise errors[0]
+        return [r for r in results if r is not None], all(session.untouched() for session in sessions)
+    finally:
+        for session in sessions:
+            session.close()
