@@ -116,19 +116,20 @@ def test_grade_all_writes_every_exercise(tmp_path):
     assert "total" in out.stdout
 
 
-def test_grade_all_side_by_side_gives_the_same_output_and_results(tmp_path):
+def test_grade_all_side_by_side_gives_the_same_output_and_results(tmp_path, monkeypatch):
     """--jobs 3 grades three exercises at once, each in its own worker: the same table, the same
     JSON (timings aside) and the same order as one at a time, with failures and a named mistake."""
+    monkeypatch.setenv("GRADE_HOME", str(tmp_path / "home"))
     folder = tmp_path / "ex"
     folder.mkdir()
     for name in ("conv", "pooling", "gap"):
         (folder / f"{name}.py").write_text((ROOT / "solutions" / f"{name}.py").read_text())
     conv = folder / "conv.py"
     conv.write_text(conv.read_text().replace("out = (size + 2 * padding", "out = (size + padding"))
-    runs = {jobs: _run("all", "--path", str(folder), "--jobs", str(jobs), "--json", str(tmp_path / f"{jobs}.json"))
+    runs = {jobs: CliRunner().invoke(cli, ["all", "--path", str(folder), "--jobs", str(jobs), "--json", str(tmp_path / f"{jobs}.json")])
             for jobs in (1, 3)}
-    assert runs[1].returncode == runs[3].returncode == 1, runs[3].stdout + runs[3].stderr
-    assert runs[1].stdout == runs[3].stdout
+    assert runs[1].exit_code == runs[3].exit_code == 1, runs[3].output
+    assert runs[1].output == runs[3].output
 
     def untimed(jobs):
         data = json.loads((tmp_path / f"{jobs}.json").read_text())
