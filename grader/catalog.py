@@ -15,12 +15,19 @@ notes take theirs from here. Loading reports every problem as `catalog.yaml:line
           max_pool2d: {points: 8, summary: "max pooling with stride"}
         forbidden: [torch.nn.functional.*pool*]   # optional: built-ins the student may not call
         forbidden_ops: [max_pool2d]                # optional: the aten operators behind them
+
+A catalogue that parsed is kept as JSON in the user's cache folder (`paths.cache_dir()`), keyed by
+the modification times and sizes of `catalog.yaml` and of the code that parses it, so that `grade list` and
+every other command start without importing PyYAML; any problem with the cache means parsing again.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,7 +174,14 @@ def _parts(node: Node | None, field: str, where: str, problems: list[Problem]) -
 
 @lru_cache(maxsize=1)
 def _course() -> Catalog:
-    return read_catalog()
+    """The course's catalogue: from the cache while it matches the files, else parsed (and cached)."""
+    key = _cache_key()
+    cached = _read_cache(key)
+    if cached is not None:
+        return cached
+    catalog = read_catalog(CATALOG_PATH)
+    _write_cache(key, catalog)
+    return catalog
 
 
 def load_catalog() -> tuple[Exercise, ...]:
@@ -178,6 +192,44 @@ def load_catalog() -> tuple[Exercise, ...]:
 def sections() -> tuple[str, ...]:
     """The sections of the course notes, in course order."""
     return _course().sections
+
+
+def _cache_key() -> list:
+    """What the cached catalogue was parsed from: `catalog.yaml` and the code that parses it
+    (this file and `grader.datafile`) as they are now."""
+    files = (CATALOG_PATH.stat(), os.stat(__file__), os.stat(datafile.__file__))
+    return [str(CATALOG_PATH), *(n for st in files for n in (st.st_mtime_ns, st.st_size))]
+
+
+def _cache_file() -> Path:
+    from grader.paths import cache_dir
+
+    return cache_dir() / f"catalog-{zlib.crc32(str(CATALOG_PATH).encode()):08x}.json"  # one per copy of the course
+
+
+def _read_cache(key: list) -> Catalog | None:
+    """The cached catalogue when its key still matches, else None."""
+    try:
+        data = json.loads(_cache_file().read_text(encoding="utf-8"))
+        if data["key"] != key:
+            return None
+        exercises = tuple(Exercise(**{**e, "parts": tuple(Part(**p) for p in e["parts"]), "forbidden": tuple(e["forbidden"]),
+                                      "forbidden_ops": tuple(e["forbidden_ops"])}) for e in data["exercises"])
+        return Catalog(tuple(data["sections"]), exercises)
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(key: list, catalog: Catalog) -> None:
+    """Best effort: a cache that cannot be written only costs speed."""
+    try:
+        target = _cache_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, **asdict(catalog)}), encoding="utf-8")
+        tmp.replace(target)
+    except (OSError, RuntimeError):
+        pass
 
 
 def exercise_names() -> list[str]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROGRESS_DIRNAME = ".grade"
+PROGRESS_DB_ENV = "GRADE_PROGRESS_DB"
+PROGRESS_DB_NAME = "progress.db"
 DATA_KINDS = ("exercises", "solutions", "quizzes", "docs")
 
 
@@ -83,6 +85,12 @@ def section_slug(section: str) -> str:
     return "-".join(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", section).lower().split())
 
 
+def cache_dir() -> Path:
+    """The user's cache folder for cnn-grader: `$XDG_CACHE_HOME/cnn-grader`, else
+    `~/.cache/cnn-grader` (`RuntimeError` when there is no home folder). Only speed depends on it."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn-grader"
+
+
 def progress_dir(start: Path | None = None) -> Path:
     """The `.grade/` folder of the course (created on demand by the store, not here)."""
     override = os.environ.get("GRADE_HOME")
@@ -90,3 +98,13 @@ def progress_dir(start: Path | None = None) -> Path:
         return Path(override)
     root = find_course_root(start)
     return (root if root is not None else Path.cwd()) / PROGRESS_DIRNAME
+
+
+def progress_db() -> Path:
+    """Where the progress store lives: `$GRADE_PROGRESS_DB`, else `<course>/.grade/progress.db`.
+    (Here rather than in `store`, so that a command can see that nothing is stored yet without
+    importing SQLite.)"""
+    env = os.environ.get(PROGRESS_DB_ENV)
+    if env:
+        return Path(env).expanduser()
+    return progress_dir() / PROGRESS_DB_NAME

@@ -22,7 +22,6 @@ Safety:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +30,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-ENV_VAR = "GRADE_PROGRESS_DB"
-FILENAME = "progress.db"
+from grader.paths import PROGRESS_DB_ENV as ENV_VAR
+from grader.paths import PROGRESS_DB_NAME as FILENAME
+from grader.paths import progress_db
+
 APPLICATION_ID = 0x434E4E47  # "CNNG": marks the file as cnn-grader's
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -157,13 +158,8 @@ class StoredAnswer:
 
 
 def default_path() -> Path:
-    """`$GRADE_PROGRESS_DB`, else `<course>/.grade/progress.db`."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    from grader import paths
-
-    return paths.progress_dir() / FILENAME
+    """`$GRADE_PROGRESS_DB`, else `<course>/.grade/progress.db` (`paths.progress_db`)."""
+    return progress_db()
 
 
 def to_iso(moment: datetime) -> str:

@@ -294,6 +294,8 @@ def graded_class(course, tmp_path_factory):
 
 @pytest.mark.slow
 def test_every_student_gets_a_result_and_only_their_own_points(graded_class, grade):
+    """Slow by design: the class is graded end to end by `grade batch` in its own process (a
+    fresh worker per student, one of which kills the grader, one hangs, one floods its output)."""
     subs, out, run, docs = graded_class
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(docs) == ["alice", "chaos", "empty", "evil", *(["forger"] if SANDBOXED else []), "good", "killer",

@@ -1,4 +1,5 @@
-"""`grader.catalog`: the one list of sections and exercises, and its problems with file:line."""
+"""`grader.catalog`: the one list of sections and exercises, its problems with file:line, and the
+JSON cache that spares the YAML parse."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import textwrap
 
 import pytest
 
+from grader import catalog
 from grader.catalog import CATALOG_PATH, CatalogError, read_catalog, sections
 
 
@@ -100,3 +102,36 @@ def test_the_quiz_bank_takes_sections_and_exercise_names_from_the_catalogue(tmp_
     text = str(info.value)
     assert "section: 'GlobalAvgPooling' is not a section of the notes; use one of Convolution, GANs" in text
     assert "exercise: unknown exercise 'gap'; use one of pooling" in text
+
+
+@pytest.fixture
+def own_catalog(tmp_path, monkeypatch):
+    """A copy of the catalogue that the test may edit, with its own cache folder."""
+    path = tmp_path / "catalog.yaml"
+    path.write_text(catalog.CATALOG_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(catalog, "CATALOG_PATH", path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    catalog._course.cache_clear()
+    yield path
+    catalog._course.cache_clear()
+
+
+def test_the_cache_gives_the_same_records_and_follows_edits(own_catalog, monkeypatch):
+    parses = []
+    parse = catalog.read_catalog
+    monkeypatch.setattr(catalog, "read_catalog", lambda path: parses.append(path) or parse(path))
+    first = catalog._course()
+    catalog._course.cache_clear()
+    assert catalog._course() == first and parses == [own_catalog]  # the second load came from the cache
+    own_catalog.write_text(own_catalog.read_text(encoding="utf-8").replace("Convolution from scratch", "Convolution, edited"),
+                           encoding="utf-8")
+    catalog._course.cache_clear()
+    assert catalog.get_exercise("conv").title == "Convolution, edited" and len(parses) == 2
+
+
+def test_a_broken_cache_is_parsed_again(own_catalog):
+    parsed = catalog._course()
+    (cached,) = (own_catalog.parent / "cache" / "cnn-grader").glob("catalog-*.json")
+    cached.write_text("{not json", encoding="utf-8")
+    catalog._course.cache_clear()
+    assert catalog._course() == parsed

@@ -8,6 +8,7 @@ on broken models and loops (which must fail), and prove that the training check 
 from __future__ import annotations
 
 import copy
+import types
 
 import pytest
 import torch
@@ -189,6 +190,38 @@ def test_a_different_plain_conv_autoencoder_passes_every_model_check(grade, monk
     src = variant("autoencoder", ("\nclass ConvAutoencoder(nn.Module):", "\nclass _ReferenceAutoencoder(nn.Module):")) + _PLAIN_AE
     result = grade("autoencoder", source=src)
     assert result["score"] == result["max_score"] == 10, {c["name"]: c["message"] for c in result["checks"] if c["message"]}
+
+
+def _plain_autoencoder_module() -> types.ModuleType:
+    module = types.ModuleType("plain_autoencoder")
+    exec("import torch\nfrom torch import nn\n" + _PLAIN_AE, module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_training_budget_holds_at_other_seeds(seed):
+    """At other base seeds (other data and initial weights) the plain conv autoencoder still
+    passes the training check, and an encoder whose code is detached still fails it. Both train
+    here, in the test's process, for the check's budget: about 2 s at each seed."""
+    from grader.checks import autoencoder as A
+    from grader.engine.oracles import LiveOracle, load_reference
+    from grader.engine.spec import derive_seed
+    from grader.runner.probes import sanitize
+
+    check = next(c for c in A.CHECKS if c.name == "autoencoder_trains_below_baseline")
+    (case,) = LiveOracle("autoencoder").cases(check, derive_seed(seed, "autoencoder", check.name))
+
+    class Detached(load_reference("autoencoder").ConvAutoencoder):
+        def encode(self, x):
+            return super().encode(x).detach()
+
+    def assessed(module):
+        with torch.random.fork_rng(devices=[]):
+            return case.assess(sanitize(A.probe_fit(module, *copy.deepcopy(case.args))), None)
+
+    assert assessed(_plain_autoencoder_module()) is None
+    failure = assessed(types.SimpleNamespace(ConvAutoencoder=Detached))
+    assert failure is not None and "mean-image baseline" in failure
 
 
 def test_a_model_that_cannot_learn_fails_the_training_check(grade, monkeypatch):

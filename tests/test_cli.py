@@ -31,6 +31,19 @@ def test_help_and_list_do_not_import_torch(argv, tmp_path):
     assert out.stdout.strip().endswith("NO-TORCH"), out.stdout + out.stderr
 
 
+def test_list_needs_neither_yaml_nor_sqlite_once_the_catalogue_is_cached(tmp_path):
+    """`grade list` takes the parsed catalogue from the cache (the first run parses the YAML), and
+    with nothing stored it neither opens nor creates the progress database."""
+    code = ("import sys; from grader.cli import cli\n"
+            "try:\n    cli.main(['list'], prog_name='grade')\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('yaml', 'sqlite3', 'torch') if m in sys.modules))")
+    env = {"GRADE_HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+            for _ in range(2)]
+    assert [r.stdout.strip().splitlines()[-1] for r in runs] == ["['yaml']", "[]"], [r.stdout + r.stderr for r in runs]
+    assert not (tmp_path / "home" / "progress.db").exists()
+
+
 def test_every_registered_command_has_help():
     runner = CliRunner()
     for name in _COMMANDS:
@@ -101,6 +114,56 @@ def test_grade_all_writes_every_exercise(tmp_path):
     assert data["schema"] == 1 and [e["exercise"] for e in data["exercises"]] == ["conv", "pooling"]
     assert data["score"] == data["max_score"] == 43
     assert "total" in out.stdout
+
+
+def test_grade_all_side_by_side_gives_the_same_output_and_results(tmp_path, monkeypatch):
+    """--jobs 3 grades three exercises at once, each in its own worker: the same table, the same
+    JSON (timings aside) and the same order as one at a time, with failures and a named mistake."""
+    monkeypatch.setenv("GRADE_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    for name in ("conv", "pooling", "gap"):
+        (folder / f"{name}.py").write_text((ROOT / "solutions" / f"{name}.py").read_text())
+    conv = folder / "conv.py"
+    conv.write_text(conv.read_text().replace("out = (size + 2 * padding", "out = (size + padding"))
+    runs = {jobs: CliRunner().invoke(cli, ["all", "--path", str(folder), "--jobs", str(jobs), "--json", str(tmp_path / f"{jobs}.json")])
+            for jobs in (1, 3)}
+    assert runs[1].exit_code == runs[3].exit_code == 1, runs[3].output
+    assert runs[1].output == runs[3].output
+
+    def untimed(jobs):
+        data = json.loads((tmp_path / f"{jobs}.json").read_text())
+        for e in data["exercises"]:
+            del e["duration_s"], e["started_at"]
+        return data
+
+    assert untimed(1) == untimed(3)
+    assert [e["exercise"] for e in untimed(3)["exercises"]] == ["conv", "pooling", "gap"]
+    assert "padding-counted-once" in json.dumps(untimed(3))
+
+
+def test_side_by_side_results_come_back_in_the_order_asked_and_errors_stop_every_job(monkeypatch, tmp_path):
+    import time
+
+    from grader.engine import session as engine
+    from grader.engine.oracles import SetupError
+    from grader.engine.results import ExerciseResult
+
+    delays = {"conv": 0.6, "pooling": 0.0, "gap": 0.3}  # they finish in the reverse order
+
+    def grade(self, name, path, stop=None, **kwargs):
+        time.sleep(delays[name])
+        if name == "nms":
+            raise SetupError("no reference for nms")
+        return ExerciseResult(name, str(path), 0, "", "")
+
+    monkeypatch.setattr(engine.GradingSession, "grade", grade)
+    files = [(n, tmp_path / f"{n}.py") for n in delays]
+    results, untouched = engine.grade_side_by_side(files, jobs=3)
+    assert [r.exercise for r in results] == ["conv", "pooling", "gap"] and untouched
+    delays["nms"] = 0.0
+    with pytest.raises(SetupError, match="no reference for nms"):
+        engine.grade_side_by_side([*files, ("nms", tmp_path / "nms.py")], jobs=2)
 
 
 def test_grade_finds_the_course_root_from_a_subfolder(tmp_path):

@@ -72,6 +72,9 @@ def _unpictured(result: dict) -> dict:
 @slow
 @pytest.mark.parametrize("name", EXERCISES)
 def test_recorded_grading_equals_live_grading(name, release, worker, sessions, tmp_path):
+    """Slow where it must be: the first of these builds the student edition (every exercise
+    recorded, every known mistake on every case: about 10 s), and the autoencoder's variants
+    train their models twice each, graded live and replayed."""
     recorded = RecordedOracle.load(release / "grader" / "recorded" / f"{name}.pt")
     replaying = GradingSession(worker=worker, oracle_for=lambda _: recorded)
     full_marks = {}

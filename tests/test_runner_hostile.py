@@ -50,10 +50,18 @@ def test_memory_bomb_is_an_error_not_a_grader_crash(grade):
     assert statuses(result)["max_pool2d_forward"] == "passed"
 
 
-def test_python_memory_bomb(grade):
+def test_python_memory_bomb(tmp_path):
+    """Gigabyte bytearrays fill real memory until the cap stops them. The worker's cap is 2 GiB here:
+    with the default 4 GiB the bomb writes 3 GB before it is stopped (15 s of CPU on a busy
+    machine, and a timeout instead of the memory error when the machine is slower still)."""
+    from grader.engine.session import GradingSession
+
     src = variant(POOL, ('    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean',
                          '    hog = [bytearray(10**9) for _ in range(10)]\n    return hog.mean'))
-    result = grade(POOL, source=src)
+    path = tmp_path / f"{POOL}.py"
+    path.write_text(src, encoding="utf-8")
+    with GradingSession(memory_bytes=2 * 1024**3) as session:
+        result = session.grade(POOL, path).to_dict()
     check = next(c for c in result["checks"] if c["name"] == "avg_pool2d_forward")
     assert check["status"] in ("error", "crashed") and "memory" in check["message"]
 

@@ -1,12 +1,16 @@
 """The watch loop, driven by real writes to the exercise files with a bounded number of cycles:
-re-grade on save, only the changes shown, one warm worker, moving on when complete, manual mode,
-`q` to quit, and the CLI around it."""
+re-grade on save (noticed by file events, or by looking when polling), only the changes shown (a
+changed named mistake too), one warm worker, moving on when complete, manual mode, `q` and a new
+save stopping a slow run at once, a deleted file, the `p` key's pictures page, and the CLI
+around it."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -40,6 +44,9 @@ class NoKeys:
 
     def __exit__(self, *exc):
         pass
+
+    def fileno(self):
+        return None
 
     def poll(self, timeout):
         import time
@@ -168,6 +175,175 @@ def test_p_writes_the_pictures_page_and_opens_it(folder, worker, tmp_path):
     assert f"pictures: {page}\n" in out + "\n" and f"pictures: {page} (no browser here: open that file in one)" in out
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "max_pool2d: max_pool2d_forward" in html and "<svg" in html
+
+
+class PipeKeys(LineKeys):
+    """Keys the test presses (`press`) through a pipe, as a terminal would deliver them."""
+
+    def __init__(self):
+        self._r, self._w = os.pipe()
+        super().__init__(os.fdopen(self._r, "rb", buffering=0))
+
+    def press(self, key: str) -> None:
+        os.write(self._w, key.encode() + b"\n")
+
+    def __exit__(self, *exc):
+        os.close(self._w)
+        self.stream.close()
+
+
+def _when(condition, then, limit: float = 60.0) -> threading.Thread:
+    """Run `then()` in a thread as soon as `condition()` holds (checked every 10 ms; gives up after `limit` s)."""
+
+    def wait():
+        deadline = time.monotonic() + limit
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        then()
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    return thread
+
+
+_HANGS = "\nwhile True:  # a slow run: importing this module never ends\n    pass\n"
+
+
+def test_a_save_is_noticed_through_file_events_at_once(folder, worker):
+    """With the loop's own look only once a minute, a save that lands while the loop sleeps is
+    still graded within seconds: the file event woke it."""
+    events, saved = [], {}
+
+    def save():
+        time.sleep(0.3)  # the loop is asleep by then
+        saved["at"] = time.monotonic()
+        _save(folder / "pooling.py", _reference("pooling"))
+
+    def on_event(event):
+        events.append((event, time.monotonic()))
+        if len(events) == 1:
+            threading.Thread(target=save).start()
+        return len(events) == 2
+
+    keys = PipeKeys()
+    _when(lambda: False, lambda: keys.press("q"), limit=40)  # a bound, should events never come
+    watcher = Watcher(WatchConfig(folder=folder, interval=60.0, max_cycles=BOUND), echo=lambda s: None,
+                      keys=keys, on_event=on_event, worker=worker)
+    assert watcher.run("pooling") == 0
+    assert watcher.events is not None
+    assert len(events) == 2 and events[1][0].complete
+    assert events[1][1] - saved["at"] < 20
+
+
+def test_polling_notices_a_save_without_file_events(folder, worker):
+    events = []
+
+    def on_event(event):
+        events.append(event)
+        if len(events) == 1:
+            _save(folder / "pooling.py", _reference("pooling"))
+        return len(events) == 2
+
+    watcher = Watcher(WatchConfig(folder=folder, interval=INTERVAL, poll=True, max_cycles=BOUND), echo=lambda s: None,
+                      keys=NoKeys(), on_event=on_event, worker=worker)
+    assert watcher.run("pooling") == 0
+    assert watcher.events is None
+    assert [e.complete for e in events] == [False, True]
+
+
+def test_q_stops_a_slow_run_at_once(folder, worker):
+    """Importing the module never ends (its load would time out after 30 s): the loop says that
+    grading is under way, and `q` stops it and kills the worker at once."""
+    _save(folder / "pooling.py", pristine_stub("pooling") + _HANGS)
+    lines, events = [], []
+    keys = PipeKeys()
+    _when(lambda: any("grading pooling.py" in line for line in lines), lambda: keys.press("q"))
+    watcher = Watcher(WatchConfig(folder=folder, interval=INTERVAL, timeout=30.0, max_cycles=BOUND),
+                      echo=lines.append, keys=keys, on_event=events.append, worker=worker)
+    t0 = time.monotonic()
+    assert watcher.run("pooling") == 0
+    elapsed = time.monotonic() - t0
+    out = "\n".join(lines)
+    assert "grading pooling.py (importing your module)... q stops it" in out
+    assert events == [] and "Bye" in out
+    assert elapsed < 20, f"q took {elapsed:.1f} s"
+    assert not worker.alive  # killed; the next request gets a fresh one
+
+
+def test_a_new_save_stops_a_slow_run_and_grades_the_new_version(folder, worker):
+    _save(folder / "pooling.py", pristine_stub("pooling") + _HANGS)
+    lines, events, pids = [], [], {}
+
+    def fix():
+        pids["slow"] = worker.proc.pid
+        _save(folder / "pooling.py", _reference("pooling"))
+
+    _when(lambda: any("grading pooling.py" in line for line in lines), fix)
+
+    def on_event(event):
+        events.append(event)
+        pids["fixed"] = worker.proc.pid
+        return True
+
+    watcher = Watcher(WatchConfig(folder=folder, interval=INTERVAL, timeout=30.0, max_cycles=BOUND),
+                      echo=lines.append, keys=NoKeys(), on_event=on_event, worker=worker)
+    t0 = time.monotonic()
+    assert watcher.run("pooling") == 0
+    assert time.monotonic() - t0 < 25  # the slow run alone would take 30 s
+    assert "pooling.py changed while it was being graded: grading the new version." in "\n".join(lines)
+    assert [(e.exercise, e.complete) for e in events] == [("pooling", True)]
+    assert pids["slow"] != pids["fixed"]  # a fresh worker from the zygote
+
+
+def test_a_changed_mistake_is_shown_again(folder, worker, monkeypatch):
+    """Same status and message, but now a known mistake explains it: the check is shown again."""
+    from grader.checks import conv
+
+    original = list(conv.CHECKS)
+    monkeypatch.setattr(conv, "CHECKS", [dataclasses.replace(c, mistakes=()) if c.name == "output_size_values" else c
+                                         for c in original])
+    buggy = _reference("conv").replace("out = (size + 2 * padding", "out = (size + padding")
+    _save(folder / "conv.py", buggy)
+    lines, events = [], []
+
+    def on_event(event):
+        events.append(event)
+        if len(events) == 1:  # the same bug saved again; the check now knows the mistake
+            monkeypatch.setattr(conv, "CHECKS", original)
+            _save(folder / "conv.py", buggy + "\n# saved again\n")
+        return len(events) == 2
+
+    watcher = Watcher(WatchConfig(folder=folder, interval=INTERVAL, stay=True, max_cycles=BOUND), echo=lines.append,
+                      keys=NoKeys(), on_event=on_event, worker=worker)
+    assert watcher.run("conv") == 0
+    first, second = events
+    before = next(c for c in first.result.checks if c.name == "output_size_values")
+    after = next(c for c in second.result.checks if c.name == "output_size_values")
+    assert (before.status, before.message, before.mistake) == ("failed", after.message, None)
+    assert after.status == "failed" and after.mistake.name == "padding-counted-once"
+    assert [c.name for c in second.changes] == ["output_size_values"]
+    out = "\n".join(lines)
+    assert "(still FAIL, explained differently)" in out and "likely mistake: padding-counted-once" in out
+
+
+def test_a_deleted_file_is_reported_and_graded_again_when_back(folder, worker):
+    lines, events = [], []
+
+    def on_event(event):
+        events.append(event)
+        if len(events) == 1:
+            (folder / "pooling.py").unlink()
+            _when(lambda: any("was deleted" in line for line in lines),
+                  lambda: _save(folder / "pooling.py", _reference("pooling")))
+        return len(events) == 2
+
+    watcher = Watcher(WatchConfig(folder=folder, interval=INTERVAL, max_cycles=BOUND), echo=lines.append,
+                      keys=NoKeys(), on_event=on_event, worker=worker)
+    assert watcher.run("pooling") == 0
+    out = "\n".join(lines)
+    assert f"{folder / 'pooling.py'} was deleted (or moved away)." in out and "`grade reset pooling`" in out
+    assert out.count("was deleted") == 1
+    assert [e.complete for e in events] == [False, True]
 
 
 def test_diff_checks_lists_only_changes():

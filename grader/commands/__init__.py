@@ -16,7 +16,6 @@ missing exercise file, an unusable progress database or data file, a course that
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,6 +93,8 @@ def exercise_named(name: str) -> Exercise:
     try:
         return get_exercise(name)
     except KeyError:
+        import difflib
+
         close = difflib.get_close_matches(name, exercise_names(), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise click.UsageError(f"Unknown exercise {name!r}.{hint} `grade list` shows them all.") from None
@@ -125,7 +126,13 @@ def check_device(device: str) -> None:
 
 # --- the progress store -------------------------------------------------------------------------
 def last_results() -> dict[str, ExerciseResult]:
-    """The last stored result of each exercise (`grader.store.StoreError` when the store cannot be read)."""
+    """The last stored result of each exercise ({} when nothing is stored yet: then neither SQLite
+    nor the store is imported, and no empty database is made); `grader.store.StoreError` when the
+    store cannot be read."""
+    from grader.paths import progress_db
+
+    if not progress_db().is_file():
+        return {}
     from grader.engine.results import typed_results
     from grader.store import Store
 

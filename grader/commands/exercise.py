@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.catalog import exercise_names, load_catalog
 from grader.commands import (EXIT_FAILED, EXIT_OK, SetupFailure, check_device, complete_exercise, complete_part,
                              exercise_folder, exercise_named, grading_options, last_results, record)
-from grader.engine.results import ExerciseResult, GradingRun, write_json, write_text_atomic
+
+if TYPE_CHECKING:
+    from grader.engine.results import ExerciseResult, GradingRun
 
 
 def _output_options(f):  # noqa: ANN001, ANN202 - a click decorator
@@ -27,12 +30,13 @@ def _output_options(f):  # noqa: ANN001, ANN202 - a click decorator
 @click.command("list")
 def list_cmd() -> None:
     """List every exercise with its notes section, parts, points and your last result."""
-    from grader.paths import find_course_root
-    from grader.store import ENV_VAR, StoreError
+    from grader.paths import PROGRESS_DB_ENV, find_course_root, progress_db
 
-    in_course = find_course_root() is not None or bool(os.environ.get("GRADE_HOME") or os.environ.get(ENV_VAR))
+    in_course = find_course_root() is not None or bool(os.environ.get("GRADE_HOME") or os.environ.get(PROGRESS_DB_ENV))
     last = {}
-    if in_course:
+    if in_course and progress_db().is_file():  # nothing stored yet: neither SQLite nor the store is imported
+        from grader.store import StoreError
+
         try:
             last = last_results()
         except StoreError as exc:
@@ -49,30 +53,44 @@ def list_cmd() -> None:
 
 
 def grade_files(names: list[str], folder: Path, *, seed: int, timeout: float, device: str,
-                parts: tuple[str, ...] = ()) -> GradingRun:
-    """Grade `folder/NAME.py` for each of `names` in one session (only the checks of `parts`, if
-    given); setup errors and tampering become `SetupFailure` (exit code 2). Says so, in one line,
-    when no sandbox confined the student's code."""
-    from grader.engine.session import GradingSession
+                parts: tuple[str, ...] = (), jobs: int = 1) -> GradingRun:
+    """Grade `folder/NAME.py` for each of `names` (only the checks of `parts`, if given), `jobs`
+    exercises side by side (longest first, by the durations stored last time), the results in the
+    order of `names`; setup errors and tampering become `SetupFailure` (exit code 2). Says so, in
+    one line, when no sandbox confined the student's code."""
+    from grader.engine.oracles import SetupError
+    from grader.engine.results import GradingRun
+    from grader.engine.session import grade_side_by_side
     from grader.views.pictures import draw  # the first failing case of each part, for --html and progress
 
-    with GradingSession(seed=seed, timeout=timeout, device=device, pictures=draw) as session:
-        from grader.engine.oracles import SetupError
-
-        check_device(device)
-        try:
-            run = GradingRun([session.grade(name, folder / f"{name}.py", parts) for name in names])
-        except SetupError as exc:
-            raise SetupFailure(str(exc)) from None
-        if not session.untouched():
-            raise SetupFailure(
-                "The grader's own files or the references changed while grading ran, so these results "
-                "cannot be trusted and were not saved. Restore the course files (e.g. `git checkout grader solutions`) and grade again.")
+    check_device(device)
+    last = last_results() if jobs > 1 else {}
+    start = sorted(names, key=lambda n: -last[n].duration_s if n in last else 0.0)
+    try:
+        results, untouched = grade_side_by_side([(n, folder / f"{n}.py") for n in start], parts=parts, jobs=jobs,
+                                                seed=seed, timeout=timeout, device=device, pictures=draw)
+    except SetupError as exc:
+        raise SetupFailure(str(exc)) from None
+    if not untouched:
+        raise SetupFailure(
+            "The grader's own files or the references changed while grading ran, so these results "
+            "cannot be trusted and were not saved. Restore the course files (e.g. `git checkout grader solutions`) and grade again.")
+    by_name = {r.exercise: r for r in results}
+    run = GradingRun([by_name[n] for n in names])
     if any(r.sandbox == "none" for r in run.exercises):
         from grader.runner.sandbox import describe
 
         click.echo(click.style("note: ", fg="yellow") + describe("none"), err=True)
     return run
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use, at most 4: `grade all` grades that many exercises side by side."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
 
 
 def _name_and_folder(name: str, path: Path | None) -> tuple[str, Path]:
@@ -103,6 +121,7 @@ def exercise_cmd(name: str, parts: tuple[str, ...], path: Path | None, seed: int
     every check passed, 1 when any did not, 2 for usage or setup errors.
     """
     from grader.catalog import get_exercise
+    from grader.engine.results import write_json
     from grader.views.terminal import exercise_report
 
     name, folder = _name_and_folder(name, path)
@@ -120,6 +139,7 @@ def exercise_cmd(name: str, parts: tuple[str, ...], path: Path | None, seed: int
 
 def write_page(path: Path, result: ExerciseResult, title: str) -> None:
     """Write the HTML page of `result` (pictures included) to `path`, and say where it is."""
+    from grader.engine.results import write_text_atomic
     from grader.views.html import exercise_page, has_pictures
 
     try:
@@ -132,10 +152,15 @@ def write_page(path: Path, result: ExerciseResult, title: str) -> None:
 
 @click.command("all")
 @grading_options
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Exercises graded side by side, each in its own worker (default: the CPUs, at most 4). "
+                   "The results do not depend on it.")
 @_output_options
-def all_cmd(path: Path | None, seed: int, timeout: float, device: str, json_path: Path | None, verbose: bool) -> None:
+def all_cmd(path: Path | None, seed: int, timeout: float, device: str, jobs: int | None, json_path: Path | None,
+            verbose: bool) -> None:
     """Grade every exercise and print one summary table."""
     from grader.catalog import get_exercise
+    from grader.engine.results import write_json
     from grader.views.terminal import exercise_report, summary_table
 
     folder = exercise_folder(path)
@@ -143,7 +168,7 @@ def all_cmd(path: Path | None, seed: int, timeout: float, device: str, json_path
     missing = [n for n in exercise_names() if n not in names]
     if not names:
         raise click.UsageError(f"No exercise files in {folder}. Pass the folder that holds them with --path.")
-    run = grade_files(names, folder, seed=seed, timeout=timeout, device=device)
+    run = grade_files(names, folder, seed=seed, timeout=timeout, device=device, jobs=jobs or default_jobs())
     if verbose:
         for r in run.exercises:
             click.echo(exercise_report(r, verbose=True, section=get_exercise(r.exercise).section) + "\n")

@@ -47,10 +47,9 @@ def _store() -> Iterator[Any]:
 def _require_course() -> None:
     """Refuse to run outside a course (progress would land in a stray `.grade/` of the working
     directory) unless GRADE_HOME or GRADE_PROGRESS_DB says where progress lives."""
-    from grader.paths import CourseError, course_root
-    from grader.store import ENV_VAR
+    from grader.paths import PROGRESS_DB_ENV, CourseError, course_root
 
-    if os.environ.get("GRADE_HOME") or os.environ.get(ENV_VAR):
+    if os.environ.get("GRADE_HOME") or os.environ.get(PROGRESS_DB_ENV):
         return
     try:
         course_root()
@@ -185,6 +184,8 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
 @click.argument("name", required=False, shell_complete=complete_exercise)
 @click.option("--manual", is_flag=True, help="Grade when you press Enter instead of on every save "
               "(for file systems where watching files fails).")
+@click.option("--poll", is_flag=True, help="Look at the file every 0.3 s instead of waiting for the system's file "
+              "events (for network drives and other file systems whose events do not reach this machine).")
 @click.option("--stay", is_flag=True, help="Keep watching NAME once it is complete instead of moving on.")
 @path_option
 @seed_option()
@@ -194,13 +195,14 @@ def hint_cmd(name: str, part: str | None, list_only: bool) -> None:
               help="Seconds between two looks at the file.")
 @click.option("--max-cycles", type=click.IntRange(min=1), default=None, hidden=True,
               help="Stop after this many polls or key presses (for tests and scripts).")
-def watch_cmd(name: str | None, manual: bool, stay: bool, path: Path | None, seed: int, timeout: float,
+def watch_cmd(name: str | None, manual: bool, poll: bool, stay: bool, path: Path | None, seed: int, timeout: float,
               device: str, interval: float | None, max_cycles: int | None) -> None:
     """Re-grade exercise NAME each time you save it, showing only what changed.
 
     Without NAME, starts with the first exercise you have not passed. When an exercise is
     complete, moves on to the next one. One worker process stays warm, so a re-grade takes a
-    fraction of a cold `grade exercise`. Press q to quit (r grades at once).
+    fraction of a cold `grade exercise`. Press q to quit, also while a slow run is graded (r
+    grades at once); saving again while grading grades the new version.
     """
     from grader.study.watch import DEFAULT_INTERVAL_S, WatchConfig, Watcher
 
@@ -214,7 +216,7 @@ def watch_cmd(name: str | None, manual: bool, stay: bool, path: Path | None, see
     with _store_errors():
         done = {n for n, r in last_results().items() if r.complete}
     config = WatchConfig(folder=folder, seed=seed, timeout=timeout, device=device,
-                         interval=interval or DEFAULT_INTERVAL_S, manual=manual, stay=stay, max_cycles=max_cycles)
+                         interval=interval or DEFAULT_INTERVAL_S, manual=manual, poll=poll, stay=stay, max_cycles=max_cycles)
     status = Watcher(config, record=record, done=done).run(name)
     raise SystemExit(status)
 

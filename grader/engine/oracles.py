@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import torch
 
 from grader.engine import recording
-from grader.engine.spec import Case, Check, Mistake, make_cases
+from grader.engine.spec import TORCH_GLOBALS_LOCK, Case, Check, Mistake, make_cases
 from grader.paths import data_dir
 from grader.runner import probes
 
@@ -74,7 +74,7 @@ def mistake_namespace(ref: ModuleType, mistake: Mistake) -> SimpleNamespace:
 def run_probe_here(target: Any, case: Case) -> Any:
     """Run a case's probe in this process on trusted code (the reference or a mistake)."""
     fn = probes.resolve(case.probe)
-    with torch.random.fork_rng(devices=[]):
+    with TORCH_GLOBALS_LOCK, torch.random.fork_rng(devices=[]):
         value = fn(target, *copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
     return probes.sanitize(value)
 

@@ -27,6 +27,10 @@ never imports the views). The first failed check of each part then gets the pict
 failing case (`CheckResult.picture`), drawn only after it failed, so passing code pays nothing; a
 picture that cannot be drawn is a notice, never a lost verdict.
 
+A grading run can be stopped from another thread (`grade watch` does when the learner quits or
+saves again): the caller sets the run's `stop` event and calls `kill_worker`; the run raises
+`GradingInterrupted` before its next case, and the next run starts a fresh worker.
+
 Importing this module does not import torch: a session starts its worker first, then imports
 torch (with the oracles), so the two imports overlap on a multi-core machine.
 """
@@ -35,8 +39,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +66,10 @@ _KEEP_GOING = ("failed", "error")  # after these, a check's remaining cases stil
 # (picture, case, expected, got, *, title, arg_names) -> SVG text or None: `grader.views.pictures.draw`,
 # passed in by a front end (the engine never imports the views).
 PictureDrawer = Callable[..., "str | None"]
+
+
+class GradingInterrupted(Exception):
+    """A grading run was stopped through its `stop` event; it has no result."""
 
 
 def integrity_snapshot() -> str:
@@ -153,6 +162,11 @@ class GradingSession:
         self._owns_worker = True
         self._spare = self._new_worker() if prestart_next else None
 
+    def kill_worker(self) -> None:
+        """Kill the worker at once; safe from any thread. The thread grading sees it die and
+        cleans up; the next request starts a fresh worker."""
+        self.worker.kill()
+
     def close(self) -> None:
         """Stop the session's workers (not a worker the caller passed in)."""
         if self._owns_worker:
@@ -189,11 +203,20 @@ class GradingSession:
         return integrity_snapshot() == self._baseline
 
     # -- grading -----------------------------------------------------------------------------
-    def grade(self, name: str, path: Path, parts: tuple[str, ...] = ()) -> ExerciseResult:
+    def grade(self, name: str, path: Path, parts: tuple[str, ...] = (), *,
+              on_check: Callable[[int, int, str], None] | None = None,
+              stop: threading.Event | None = None) -> ExerciseResult:
         """Grade the student's file `path` for exercise `name`: every check, or only those of
         `parts` when given. Raises `SetupError` when grading cannot start (no such file, no
-        reference and no recording, a part the exercise does not have)."""
+        reference and no recording, a part the exercise does not have).
+
+        `on_check(index, count, check name)` is called before each check (index from 1);
+        `GradingInterrupted` is raised before the next case once `stop` is set."""
         from grader.engine.oracles import SetupError
+
+        def go_on() -> None:
+            if stop is not None and stop.is_set():
+                raise GradingInterrupted(name)
 
         exercise = get_exercise(name)
         path = Path(path).resolve()
@@ -219,15 +242,18 @@ class GradingSession:
         self._sandboxes = set()
         pictured: set[str] = set()  # the parts whose failing case has its picture
         load_failure = self._load(base)
+        go_on()
         text, printed, cut = self._printed()
         if text:
             result.notices.append(f"output while importing your module: {text}")
-        for check in checks:
+        for number, check in enumerate(checks, 1):
+            if on_check is not None:
+                on_check(number, len(checks), check.name)
             cases = oracle.cases(check, derive_seed(self.seed, name, check.name))
             if load_failure is not None:
                 result.checks.append(self._not_loaded(check, cases, load_failure, first=not result.checks))
                 continue
-            check_result, check_printed, check_cut = self._grade_check(exercise, check, cases, oracle, base)
+            check_result, check_printed, check_cut = self._grade_check(exercise, check, cases, oracle, base, go_on)
             result.checks.append(check_result)
             printed, cut = printed + check_printed, cut or check_cut
             if self.pictures is not None and check_result.status == "failed" and check.part not in pictured:
@@ -278,9 +304,9 @@ class GradingSession:
         return CheckResult(check.name, check.part, 0, check.points, status, message)
 
     def _grade_check(self, exercise: Exercise, check: Check, cases: list[Case], oracle: Oracle,
-                     base: dict[str, Any]) -> tuple[CheckResult, int, bool]:
-        """Run the cases of one check; returns its result, how many bytes the student's code
-        printed and whether its output was cut."""
+                     base: dict[str, Any], go_on: Callable[[], None]) -> tuple[CheckResult, int, bool]:
+        """Run the cases of one check (`go_on()` before each raises when the run was stopped);
+        returns its result, how many bytes the student's code printed and whether its output was cut."""
         from grader.engine.judge import CaseRecord, arg_names, judge, name_mistake
 
         result = CheckResult(check.name, check.part, 0, check.points, "passed")
@@ -291,6 +317,7 @@ class GradingSession:
                 break  # a timeout, a crash, a forbidden call or a stub: the other cases would tell nothing new
             if budget <= 0:
                 break  # after a failure, the remaining cases run only within the check's time budget
+            go_on()
             outcome, expected, spent = self._run_case(check, index, case, oracle, base, budget)
             budget -= spent
             result.output, total, case_cut = self._printed(result.output)
@@ -344,3 +371,63 @@ class GradingSession:
         ref_s = time.monotonic() - t_ref
         outcome = sent if sent is not None else worker.receive(t0 + budget + ref_s)
         return outcome, expected, time.monotonic() - t0 - ref_s
+
+
+def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, ...] = (), jobs: int = 1,
+                       **options: Any) -> tuple[list[ExerciseResult], bool]:
+    """Grade each `(exercise, path)` of `files` (only the checks of `parts`, if given), `jobs` at a
+    time: each job is a `GradingSession` (made with `options`) in its own thread, with its own
+    worker; the references still run one at a time here (`spec.TORCH_GLOBALS_LOCK`), so every
+    result is the one a single session gives.
+    The files are started in the order given (put the longest first) and the results come back in
+    that order. Returns them and whether the grader's files and the references stayed untouched.
+    The first error (a `SetupError`...) stops every job and is raised."""
+    sessions = [GradingSession(**options) for _ in range(max(1, min(jobs, len(files))))]
+    results: list[ExerciseResult | None] = [None] * len(files)
+    pending = iter(range(len(files)))
+    take, stop, errors = threading.Lock(), threading.Event(), []
+
+    def work(session: GradingSession) -> None:
+        while not stop.is_set():
+            with take:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                name, path = files[index]
+                results[index] = session.grade(name, path, parts=parts, stop=stop)
+            except GradingInterrupted:
+                return
+            except BaseException as exc:  # noqa: BLE001 - raised again by the caller's thread
+                errors.append(exc)
+                halt()
+                return
+
+    def halt() -> None:
+        stop.set()
+        for session in sessions:
+            session.kill_worker()
+
+    try:
+        if len(sessions) == 1:
+            work(sessions[0])
+        else:
+            threads = [threading.Thread(target=work, args=(session,), name=f"grade-job-{i}", daemon=True)
+                       for i, session in enumerate(sessions, 1)]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.1)  # a Ctrl-C still reaches this thread
+            except BaseException:
+                halt()
+                for thread in threads:
+                    thread.join()
+                raise
+        if errors:
+            raise errors[0]
+        return [r for r in results if r is not None], all(session.untouched() for session in sessions)
+    finally:
+        for session in sessions:
+            session.close()

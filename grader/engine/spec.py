@@ -19,8 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+# Held while trusted code runs in the grader's process with torch's global state (the global random
+# generator, the thread count): a check's case generator, the reference, a mistake. Grading
+# sessions may run side by side in threads (`grade all --jobs`); their expected values must not
+# depend on how the threads interleave.
+TORCH_GLOBALS_LOCK = threading.RLock()
 
 # A mistake's `build(ref)` returns {public name: replacement callable/class} for the reference
 # module `ref`; everything not replaced stays the reference's.
@@ -141,6 +148,6 @@ def make_cases(check: Check, seed: int, reference: Any) -> list[Case]:
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
+    with TORCH_GLOBALS_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return list(check.cases(generator, reference))

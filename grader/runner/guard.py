@@ -190,6 +190,13 @@ class RuntimeGuard:
         guard = self
 
         class _OpGuard(TorchDispatchMode):
+            @classmethod
+            def _should_skip_dynamo(cls) -> bool:
+                # Otherwise torch wraps __torch_dispatch__ in `torch._dynamo.disable`, whose first
+                # call imports torch._dynamo and sympy (1.4 s, more than torch itself) and which
+                # costs on every operator. Nothing is compiled in the worker: there is nothing to skip.
+                return False
+
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
                 name = func._overloadpacket.__name__
                 if name in guard.active_ops:

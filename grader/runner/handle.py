@@ -198,6 +198,19 @@ class WorkerProcess:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = ""
 
+    def kill(self) -> None:
+        """Kill the worker's process group now, from any thread, without touching its pipes: the
+        thread waiting on the worker sees it die and cleans up (`stop`); the next request starts
+        a fresh worker."""
+        proc = self.proc
+        if proc is None or proc.returncode is not None:  # none, or already reaped (its pid may be reused)
+            return
+        for kill in (os.killpg, os.kill):  # the group, and the worker itself if it has no group of its own yet
+            try:
+                kill(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def __enter__(self) -> "WorkerProcess":
         return self
 

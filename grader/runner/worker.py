@@ -197,17 +197,16 @@ def main(argv: list[str]) -> None:
 
 
 def _warm_up(torch: ModuleType) -> None:
-    """Pay torch's lazy first-use costs now, while the grader is still importing torch itself."""
+    """Pay torch's lazy first-use costs now, while the grader is still importing torch itself:
+    the guard's dispatch mode, autograd and `torch.save` on a tiny input."""
     import io
 
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from grader.runner.guard import RuntimeGuard
 
-    class _Nothing(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            return func(*args, **(kwargs or {}))
-
+    guard = RuntimeGuard()
+    guard.active_ops = frozenset({"no-such-operator"})  # watch every operator, forbid none
     x = torch.randn(1, 2, 4, 4, requires_grad=True)
-    with _Nothing():
+    with guard.dispatch_mode():
         y = torch.einsum("nchw,nchw->n", x.unfold(2, 2, 1).sum(-1), x[..., :3, :]).sum()
     torch.autograd.grad(y, [x])
     torch.save({"t": x.detach()}, io.BytesIO())
