@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -178,9 +179,13 @@ def test_outside_a_course_is_a_clear_error(tmp_path):
 
 
 def test_list_shows_the_last_result(tmp_path):
+    """The course's own exercise file is recorded (a working copy made by `grade init`, solved)."""
     env = {"GRADE_HOME": str(tmp_path / "home")}
-    assert _run("exercise", "pooling", "--path", str(ROOT / "solutions"), env_extra=env).returncode == 0
-    listing = _run("list", env_extra=env)
+    course = tmp_path / "course"
+    assert _run("init", str(course), env_extra=env).returncode == 0
+    shutil.copy(ROOT / "solutions" / "pooling.py", course / "exercises" / "pooling.py")
+    assert _run("exercise", "pooling", cwd=course, env_extra=env).returncode == 0
+    listing = _run("list", cwd=course, env_extra=env)
     assert "pooling - Max and average pooling  [18 pts, notes: Convolution]  last: 18/18" in listing.stdout
     assert "conv - Convolution from scratch  [25 pts, notes: Convolution]  not graded yet" in listing.stdout
 
