@@ -178,17 +178,23 @@ def test_p_writes_the_pictures_page_and_opens_it(folder, worker, tmp_path):
 
 
 class PipeKeys(LineKeys):
-    """Keys the test presses (`press`) through a pipe, as a terminal would deliver them."""
+    """Keys the test presses (`press`) through a pipe, as a terminal would deliver them; a press
+    after the loop has finished is dropped."""
 
     def __init__(self):
         self._r, self._w = os.pipe()
+        self._lock = threading.Lock()
         super().__init__(os.fdopen(self._r, "rb", buffering=0))
 
     def press(self, key: str) -> None:
-        os.write(self._w, key.encode() + b"\n")
+        with self._lock:
+            if self._w >= 0:
+                os.write(self._w, key.encode() + b"\n")
 
     def __exit__(self, *exc):
-        os.close(self._w)
+        with self._lock:
+            os.close(self._w)
+            self._w = -1
         self.stream.close()
 
 
@@ -226,10 +232,14 @@ def test_a_save_is_noticed_through_file_events_at_once(folder, worker):
         return len(events) == 2
 
     keys = PipeKeys()
-    _when(lambda: False, lambda: keys.press("q"), limit=40)  # a bound, should events never come
+    bound = threading.Timer(40, keys.press, ("q",))  # should events never come
+    bound.start()
     watcher = Watcher(WatchConfig(folder=folder, interval=60.0, max_cycles=BOUND), echo=lambda s: None,
                       keys=keys, on_event=on_event, worker=worker)
-    assert watcher.run("pooling") == 0
+    try:
+        assert watcher.run("pooling") == 0
+    finally:
+        bound.cancel()
     assert watcher.events is not None
     assert len(events) == 2 and events[1][0].complete
     assert events[1][1] - saved["at"] < 20
