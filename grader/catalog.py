@@ -96,16 +96,9 @@ def read_catalog(path: Path = CATALOG_PATH) -> Catalog:
 
 def _parse(path: Path, problems: list[Problem]) -> Catalog | None:
     where = str(path)
-    root = datafile.compose(path, problems)
-    if root is None:
+    fields = datafile.versioned_fields(path, problems, _FILE_KEYS, "version, sections and exercises")
+    if fields is None:
         return None
-    if not datafile.is_kind(root, "mapping"):
-        problems.append(Problem(where, datafile.line(root), "", "the file must be a mapping with version, sections and exercises"))
-        return None
-    fields = datafile.mapping(root, where, problems, _FILE_KEYS, _FILE_KEYS)
-    version = datafile.integer(fields.get("version"), where, "version", problems)
-    if version is not None and version != 1:
-        problems.append(Problem(where, datafile.line(fields["version"]), "version", f"must be 1, got {version}"))
     sections = datafile.text_list(fields["sections"], where, "sections", problems) if "sections" in fields else ()
     _unique(sections, fields.get("sections"), where, "sections", problems)
     exercises: list[Exercise] = []

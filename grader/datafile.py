@@ -99,6 +99,24 @@ def mapping(node: Node, where: str, problems: list[Problem], allowed: Sequence[s
     return out
 
 
+def versioned_fields(path: Path, problems: list[Problem], keys: Sequence[str], described: str) -> dict[str, Node] | None:
+    """The top-level fields of a version-1 data file whose keys are exactly `keys`; None (with a
+    problem appended) when the file is not YAML or not a mapping. `described` completes "the file
+    must be a mapping with ..." in that problem. A version other than 1 is a problem too."""
+    where = str(path)
+    root = compose(path, problems)
+    if root is None:
+        return None
+    if not is_kind(root, "mapping"):
+        problems.append(Problem(where, line(root), "", f"the file must be a mapping with {described}"))
+        return None
+    fields = mapping(root, where, problems, keys, keys)
+    version = integer(fields.get("version"), where, "version", problems)
+    if version is not None and version != 1:
+        problems.append(Problem(where, line(fields["version"]), "version", f"must be 1, got {version}"))
+    return fields
+
+
 def text(node: Node | None, where: str, field: str, problems: list[Problem], *, collapse: bool = True) -> str | None:
     """A non-empty string; with `collapse`, its whitespace collapsed (folded YAML keeps stray
     newlines), else only stripped."""

@@ -100,16 +100,9 @@ def _load_file(path: Path, exercise: Exercise, problems: list[Problem]) -> Exerc
     if not path.is_file():
         problems.append(Problem(where, 0, "", f"no hint file for exercise {exercise.name!r}: write one with at least {MIN_HINTS} hints per part"))
         return None
-    root = datafile.compose(path, problems)
-    if root is None:
+    fields = datafile.versioned_fields(path, problems, _FILE_KEYS, "version, exercise and parts")
+    if fields is None:
         return None
-    if not datafile.is_kind(root, "mapping"):
-        problems.append(Problem(where, datafile.line(root), "", "the file must be a mapping with version, exercise and parts"))
-        return None
-    fields = datafile.mapping(root, where, problems, _FILE_KEYS, _FILE_KEYS)
-    version = datafile.integer(fields.get("version"), where, "version", problems)
-    if version is not None and version != 1:
-        problems.append(Problem(where, datafile.line(fields["version"]), "version", f"must be 1, got {version}"))
     named = datafile.text(fields.get("exercise"), where, "exercise", problems)
     if named is not None and named != exercise.name:
         problems.append(Problem(where, datafile.line(fields["exercise"]), "exercise", f"says {named!r} but the file is for {exercise.name!r}"))
