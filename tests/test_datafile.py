@@ -82,3 +82,19 @@ def test_the_error_lists_every_problem_under_its_files_name():
     error = ToyError([Problem("a.yaml", 3, "x", "wrong"), Problem("b.yaml", 0, "", "unreadable")])
     assert str(error) == "2 problem(s) in the toy files:\n  a.yaml:3: x: wrong\n  b.yaml: unreadable"
     assert isinstance(error, ValueError) and len(error.problems) == 2
+
+
+def test_versioned_fields_want_a_mapping_of_version_1(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text("- version: 1\n", encoding="utf-8")
+    problems: list[Problem] = []
+    assert datafile.versioned_fields(path, problems, ("version", "items"), "version and items") is None
+    assert [(p.line, p.message) for p in problems] == [(1, "the file must be a mapping with version and items")]
+    path.write_text("version: 2\nitems: []\n", encoding="utf-8")
+    problems = []
+    fields = datafile.versioned_fields(path, problems, ("version", "items"), "version and items")
+    assert set(fields) == {"version", "items"}
+    assert [(p.line, p.field, p.message) for p in problems] == [(1, "version", "must be 1, got 2")]
+    path.write_text("version: 1\nitems: []\n", encoding="utf-8")
+    problems = []
+    assert datafile.versioned_fields(path, problems, ("version", "items"), "version and items") and problems == []
