@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,6 +119,21 @@ def descendants(pid: int) -> list[int]:
         found += kids
         frontier += kids
     return found
+
+
+def wait_for_descendants(pid: int, count: int, timeout: float) -> list[int]:
+    """The processes below `pid` once there are at least `count` of them (asserted within
+    `timeout` seconds), read again half a second later so that late children are included."""
+    family: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        family = descendants(pid)
+        if len(family) >= count:
+            break
+        time.sleep(0.2)
+    assert len(family) >= count, family
+    time.sleep(0.5)
+    return descendants(pid)
 
 
 def statuses(result: dict) -> dict[str, str]:

@@ -15,14 +15,14 @@ import copy
 import importlib
 import importlib.util
 import sys
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import torch
 
 from grader.engine.compare import compare
-from grader.engine.oracles import load_reference
-from grader.engine.spec import Case, Check, Mistake, derive_seed
+from grader.engine.oracles import load_reference, mistake_namespace
+from grader.engine.spec import Case, Check, derive_seed
 from grader.runner import probes
 
 
@@ -35,14 +35,6 @@ def load_source(name: str, source: str, tmp_path) -> ModuleType:
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
-
-
-def with_mistake(ref: ModuleType, mistake: Mistake) -> SimpleNamespace:
-    """The reference with the mistake's replacements."""
-    ns = SimpleNamespace(**{k: v for k, v in vars(ref).items() if not k.startswith("__")})
-    for key, value in mistake.build(ref).items():
-        setattr(ns, key, value)
-    return ns
 
 
 def run(target: Any, case: Case) -> Any:
@@ -99,7 +91,7 @@ def matching(exercise: str, check: Check, student: Any) -> tuple[list[int], set[
             continue
         failing.append(i)
         for m in check.mistakes:
-            if m.name in candidates and not same(got, run(with_mistake(ref, m), case), case):
+            if m.name in candidates and not same(got, run(mistake_namespace(ref, m), case), case):
                 candidates.discard(m.name)
     return failing, candidates if failing else set()
 
@@ -114,7 +106,7 @@ def indistinguishable(exercise: str, check: Check, first_case_too: bool = True) 
     ref = load_reference(exercise)
     cases = cases_of(exercise, check)
     expected = [run(ref, c) for c in cases]
-    values = {m.name: [run(with_mistake(ref, m), c) for c in cases] for m in check.mistakes}
+    values = {m.name: [run(mistake_namespace(ref, m), c) for c in cases] for m in check.mistakes}
     clashes = {}
     for name, got in values.items():
         failing = [i for i, c in enumerate(cases) if fails(got[i], expected[i], c)]

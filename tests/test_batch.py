@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_course, descendants, reference_source, statuses
+from conftest import ROOT, copy_course, reference_source, statuses, wait_for_descendants
 from grader.instructor.classdata import read_manifest, verify_results
 from grader.instructor.submissions import (DiscoveryError, Limits, Submission, SubmissionError, class_submissions,
                                            discover, extract_zip, student_id, unpack)
@@ -513,16 +513,7 @@ def test_killing_the_batch_leaves_no_agent_behind(course, tmp_path):
                               "--exercise", "pooling", "--jobs", "1", "--timeout", "60", *UNSANDBOXED],
                              cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        family: list[int] = []
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:  # the agent, its zygote and the worker that loops
-            family = descendants(batch.pid)
-            if len(family) >= 3:
-                break
-            time.sleep(0.2)
-        assert len(family) >= 3, family
-        time.sleep(0.5)
-        family = descendants(batch.pid)
+        family = wait_for_descendants(batch.pid, 3, timeout=180)  # the agent, its zygote and the looping worker
     finally:
         batch.send_signal(signal.SIGKILL)
         batch.wait()

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, descendants, reference_source, statuses, variant
+from conftest import ROOT, descendants, reference_source, statuses, variant, wait_for_descendants
 from grader.runner import sandbox
 
 POOL = "pooling"
@@ -359,16 +359,7 @@ def test_killing_the_grader_leaves_no_process_behind(tmp_path):
                                "--timeout", "120"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        family: list[int] = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the grader, its zygote, the worker and the worker's child
-            family = descendants(grader.pid)
-            if len(family) >= 3:
-                break
-            time.sleep(0.2)
-        assert len(family) >= 3, family
-        time.sleep(0.5)
-        family = descendants(grader.pid)
+        family = wait_for_descendants(grader.pid, 3, timeout=120)  # the zygote, the worker and its child
     finally:
         grader.kill()
         grader.wait()
