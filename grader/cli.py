@@ -8,6 +8,11 @@ Two things make a grading command start and end sooner (`main`): its zygote is s
 anything else is imported, so that the zygote's torch import runs beside this process's (on
 another core), and a process that imported torch leaves without tearing the interpreter down
 (the exit handlers run, the output is flushed): that teardown alone costs a third of a torch import.
+
+`main` also holds back a Ctrl-C that arrives while torch is being imported (`_on_interrupt`): a
+KeyboardInterrupt raised inside that import is swallowed by it or aborts the process from C++,
+so a command would go on grading, hang, or die with a core message instead of stopping cleanly.
+The interrupt is raised as soon as the import has finished.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
+import time
 
 import click
 
@@ -150,6 +158,7 @@ def _exit(code: object) -> None:
         sys.exit(code)
     import atexit
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # leaving anyway: a late Ctrl-C must not break the exit handlers
     atexit._run_exitfuncs()  # zygotes, temporary folders...: everything registered to run at exit
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
@@ -162,8 +171,35 @@ def _exit(code: object) -> None:
     os._exit(code or 0)
 
 
+def _importing_torch() -> bool:
+    """Whether a module of torch is being imported right now (its spec is still initialising)."""
+    return any(name.partition(".")[0] == "torch" and getattr(getattr(module, "__spec__", None), "_initializing", False)
+               for name, module in list(sys.modules.items()))
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    """SIGINT: KeyboardInterrupt, except while torch is being imported; then the signal is sent
+    again to the main thread (by a watcher thread) once the import has finished."""
+    if not _importing_torch():
+        raise KeyboardInterrupt
+
+    def resend() -> None:
+        while _importing_torch():
+            time.sleep(0.01)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # to the thread that may be waiting
+
+    threading.Thread(target=resend, name="interrupt-after-import", daemon=True).start()
+
+
+def hold_interrupts_during_torch_imports() -> None:
+    """Handle SIGINT with `_on_interrupt`, unless this process ignores it (started in the background)."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_interrupt)
+
+
 def main() -> None:
     """Console-script entry point."""
+    hold_interrupts_during_torch_imports()
     _prestart_zygote(sys.argv[1:])
     try:
         cli.main(prog_name="grade")

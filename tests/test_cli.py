@@ -252,3 +252,33 @@ def test_grading_a_file_outside_the_course_leaves_the_progress_record_alone(tmp_
     assert inside.returncode == 1 and "not saved" not in inside.stderr
     with Store.open(home / "progress.db") as store:
         assert store.last_exercise_results()["pooling"]["score"] == 0
+
+
+def test_ctrl_c_during_the_torch_import_waits_for_the_import_then_interrupts(tmp_path):
+    """Importing torch swallows a KeyboardInterrupt raised inside it, or aborts the process from C++
+    (a batch then graded on, or hung); `grade` holds the interrupt until the import has finished.
+    A stand-in `torch` package interrupts itself halfway through its import."""
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "end = time.monotonic() + 0.3\n"
+        "while time.monotonic() < end:\n"
+        "    pass\n"
+        "FINISHED = True\n")
+    script = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from grader.cli import hold_interrupts_during_torch_imports\n"
+        "hold_interrupts_during_torch_imports()\n"
+        f"sys.path.insert(0, {str(tmp_path / 'fake')!r})\n"
+        "try:\n"
+        "    import torch\n"
+        "    for _ in range(1000):  # short sleeps: a signal that lands just before one is seen after it\n"
+        "        time.sleep(0.01)\n"
+        "    print('never interrupted')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted; the import finished:', getattr(sys.modules.get('torch'), 'FINISHED', False))\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert run.stdout == "interrupted; the import finished: True\n", run.stdout + run.stderr

@@ -35,7 +35,10 @@ from typing import Any, TextIO
 
 from grader.runner.hygiene import die_with_parent, make_not_dumpable
 
-BOOT = "import sys; sys.path.insert(0, sys.stdin.readline().rstrip('\\n')); from grader.instructor.agent import main; main()"
+# Ctrl-C is the batch's to handle (it kills every agent): an agent in the terminal's process group
+# ignores it from its first line, rather than dying half-started or mid-student.
+BOOT = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; "
+        "sys.path.insert(0, sys.stdin.readline().rstrip('\\n')); from grader.instructor.agent import main; main()")
 
 
 def _say(out: TextIO, message: dict[str, Any]) -> None:
