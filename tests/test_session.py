@@ -4,6 +4,7 @@ the references run once per session; the tamper check; a fresh worker per studen
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from conftest import ROOT, variant
 from grader.engine import session as session_module
+from grader.engine.compare import compare
+from grader.engine.judge import without_inputs
 from grader.engine.oracles import LiveOracle
 from grader.engine.results import ExerciseResult
 from grader.engine.session import GradingSession
@@ -113,3 +116,40 @@ def test_each_student_gets_a_fresh_worker(tmp_path):
         assert session.grade(POOL, path).complete and session.worker.proc.pid != first_pid
         last = session.worker
     assert not last.alive
+
+
+def test_a_reference_that_only_explains_a_failure_runs_only_once_the_case_failed(worker, tmp_path):
+    """`Case.reference_explains_only`: the avg-pool check judged by an assess that decides alone
+    (against values the test computed) and quotes the reference's result only in its message."""
+    live, asked = LiveOracle(POOL), []
+
+    def decides_alone(truth):
+        def assess(got, expected):
+            if compare(got, without_inputs(truth), "result", 1e-5, 1e-6) is None:
+                return None
+            return "wrong; the reference's result " + ("was not computed" if expected is None else "is quoted here")
+        return assess
+
+    class ExplainingOracle:
+        ref = live.ref
+
+        def cases(self, check, seed):
+            cases = live.cases(check, seed)
+            if check.name != "avg_pool2d_forward":
+                return cases
+            return [dataclasses.replace(c, assess=decides_alone(live.expected(check, i, c)), reference_explains_only=True)
+                    for i, c in enumerate(cases)]
+
+        def expected(self, check, index, case):
+            if check.name == "avg_pool2d_forward":
+                asked.append(index)
+            return live.expected(check, index, case)
+
+        def mistakes(self, check, index, case, names=None):
+            return live.mistakes(check, index, case, names)
+
+    session = GradingSession(worker=worker, oracle_for=lambda _: ExplainingOracle())
+    assert session.grade(POOL, ROOT / "solutions" / "pooling.py").complete and asked == []
+    wrong = next(c for c in session.grade(POOL, _submission(tmp_path, AVG_DOUBLED)).checks if c.name == "avg_pool2d_forward")
+    assert wrong.status == "failed" and wrong.message.startswith("wrong; the reference's result is quoted here")
+    assert asked == [r.index for r in wrong.cases] and len(asked) > 1

@@ -557,7 +557,7 @@ def _trains(g, ref):
     budget = f"{_FIT['epochs']} epochs over {_FIT['train']} images, batch {_FIT['batch_size']}, Adam lr {_FIT['lr']}"
     args = ((1, 16), train, evaluation, _FIT["epochs"], _FIT["lr"], _FIT["batch_size"], _seed(g), _seed(g))
     return [Case("grader.checks.autoencoder:probe_fit", args, {}, assess=_fit_assess(evaluation, baseline, _FIT["threshold"], budget),
-                 rtol=1e-3, atol=1e-4,
+                 rtol=1e-3, atol=1e-4, reference_explains_only=True,
                  label=f"ConvAutoencoder(1, 16) trained by the grader's loop ({budget}) on synthetic discs, squares and bars")]
 
 
@@ -635,6 +635,7 @@ def _denoising(g, ref):
     return [Case("grader.checks.autoencoder:probe_train_behaviour",
                  (state, train, noisy, clean, _DENOISE["epochs"], kwargs, gen_seed), {},
                  assess=_denoise_assess(clean, noisy, baseline, _DENOISE["epochs"]), rtol=1e-3, atol=1e-4,
+                 reference_explains_only=True,
                  label=f"the grader's conv autoencoder trained by your train_autoencoder for {_DENOISE['epochs']} epochs "
                        f"over {_DENOISE['train']} synthetic images, batch {_DENOISE['batch_size']}, lr {_DENOISE['lr']}, "
                        f"noise_std {_DENOISE['noise_std']}")]

@@ -14,8 +14,9 @@ cannot apply the sandbox refuses to start. Each result says what confined the co
 it (`ExerciseResult.sandbox`: the weakest sandbox of the workers that ran it).
 
 Follow one check from `grade`: the oracle gives the check's seeded cases; each case goes to the
-worker while this process computes the expected value; `judge` turns the worker's outcome into a
-status and a message. After a case fails, the check's remaining cases still run (within the
+worker while this process computes the expected value (a case whose reference only explains a
+failure, `Case.reference_explains_only`, runs its reference once it has failed); `judge` turns
+the worker's outcome into a status and a message. After a case fails, the check's remaining cases still run (within the
 check's time budget), so the steps that explain a failure see the whole pattern: `name_mistake`
 names a known mistake only when it explains every case, and `diagnose` says what kind of wrong
 the first failure is and which case parameters separate passing from failing cases; each failed
@@ -324,6 +325,10 @@ class GradingSession:
             printed, cut = printed + total, cut or case_cut
             status, message = judge(case, outcome, expected, timeout=self.timeout, device=self.device,
                                     arg_names=arg_names(oracle.ref, case))
+            if status == "failed" and case.reference_explains_only:  # now the reference's result is worth its time
+                expected = oracle.expected(check, index, case)
+                status, message = judge(case, outcome, expected, timeout=self.timeout, device=self.device,
+                                        arg_names=arg_names(oracle.ref, case))
             records.append(CaseRecord(index, case, outcome, expected, status, message))
         first_failure = next((r for r in records if not r.passed), None)
         if first_failure is None:
@@ -358,7 +363,8 @@ class GradingSession:
     def _run_case(self, check: Check, index: int, case: Case, oracle: Oracle, base: dict[str, Any],
                   budget: float) -> tuple[Outcome, Any, float]:
         """(the worker's outcome, the expected value, the student's time) for one case. The worker
-        computes the student's result while this process computes the expected one; the
+        computes the student's result while this process computes the expected one (not for a
+        case whose reference only explains a failure: its expected value is None); the
         reference's time is not charged to the student."""
         worker = self.worker
         worker.ensure_ready()  # start-up is not charged either
@@ -367,7 +373,7 @@ class GradingSession:
         sent = worker.send({**base, "op": "run", "probe": case.probe, "args": case.args,
                             "kwargs": {**case.kwargs, "device": self.device}}, t0 + budget)
         t_ref = time.monotonic()
-        expected = oracle.expected(check, index, case)
+        expected = None if case.reference_explains_only else oracle.expected(check, index, case)
         ref_s = time.monotonic() - t_ref
         outcome = sent if sent is not None else worker.receive(t0 + budget + ref_s)
         return outcome, expected, time.monotonic() - t0 - ref_s

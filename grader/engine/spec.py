@@ -87,6 +87,10 @@ class Case:
     # Behavioural cases: `assess(got, expected) -> None or a message`, run in the grader on the
     # sanitized values, replaces the equality comparison (e.g. "error below the baseline").
     assess: Callable[[Any, Any], str | None] | None = None
+    # An `assess` that decides without the reference and quotes it only to explain a failure (a
+    # model trained by the reference's loop, for comparison): the reference runs only once the
+    # case has failed, and `assess` is first called with expected=None.
+    reference_explains_only: bool = False
 
 
 @dataclass(frozen=True)
