@@ -115,6 +115,7 @@ def test_grade_all_writes_every_exercise(tmp_path):
     assert data["schema"] == 1 and [e["exercise"] for e in data["exercises"]] == ["conv", "pooling"]
     assert data["score"] == data["max_score"] == 43
     assert "total" in out.stdout
+    assert out.stderr.count("not saved to your progress") == 1 and str(folder) in out.stderr  # one note for the folder
 
 
 def test_grade_all_side_by_side_gives_the_same_output_and_results(tmp_path, monkeypatch):

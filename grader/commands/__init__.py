@@ -140,21 +140,26 @@ def last_results() -> dict[str, ExerciseResult]:
         return typed_results(store.last_exercise_results())
 
 
-def record(result: ExerciseResult) -> None:
-    """Store a graded result of the course's own exercise file; a file graded from elsewhere
-    (`--path`) is not the learner's work in this course and leaves the record alone. A store that
-    cannot be written costs a note, not the result."""
+def record(*results: ExerciseResult) -> None:
+    """Store the graded results of the course's own exercise files; files graded from elsewhere
+    (`--path`) are not the learner's work in this course and leave the record alone (one note
+    says so). A store that cannot be written costs a note, not the results."""
     from grader.paths import find_course_root
     from grader.store import Store, StoreError
 
     root = find_course_root()
-    if root is None or Path(result.path).resolve().parent != (root / "exercises").resolve():
-        click.echo(f"note: {result.path} is not in the course's exercises/ folder, so this result was not saved "
-                   "to your progress.", err=True)
+    own = [r for r in results if root is not None and Path(r.path).resolve().parent == (root / "exercises").resolve()]
+    elsewhere = sorted({str(Path(r.path).parent) for r in results if r not in own})
+    if elsewhere:
+        what = f"{Path(results[0].path).name} is" if len(results) == 1 else "these files are"
+        click.echo(f"note: {what} not in the course's exercises/ folder ({', '.join(elsewhere)}), so "
+                   f"{'this result was' if len(results) == 1 else 'their results were'} not saved to your progress.", err=True)
+    if not own:
         return
     try:
         with Store.open() as store:
-            store.record_exercise_result(result.to_dict())
+            for result in own:
+                store.record_exercise_result(result.to_dict())
     except (StoreError, OSError, ValueError) as exc:
-        click.echo(click.style(f"note: the result was not saved to your progress store ({exc})", fg="yellow"), err=True)
+        click.echo(click.style(f"note: the results were not saved to your progress store ({exc})", fg="yellow"), err=True)
 

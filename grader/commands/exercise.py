@@ -177,7 +177,6 @@ def all_cmd(path: Path | None, seed: int, timeout: float, device: str, jobs: int
         click.echo(f"not found in {folder}: {', '.join(missing)}")
     if json_path is not None:
         write_json(json_path, run.to_dict())
-    for r in run.exercises:
-        record(r)
+    record(*run.exercises)
     raise SystemExit(EXIT_OK if run.complete else EXIT_FAILED)
 
