@@ -4,6 +4,8 @@ their limits, garbage, and replies that try to run code in the grader."""
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 import pickle
 import struct
@@ -89,10 +91,67 @@ def test_requests_round_trip():
 
 def test_plain_replies_round_trip():
     reply = {"kind": "ok", "value": {"out": {"__tensor__": torch.arange(6.0).view(2, 3), "device": "cpu"},
-                                     "items": [1, 2.5, "three", None, True, (4, 5)]}}
+                                     "items": [1, 2.5, "three", None, True, (4, 5), [(6,)], {"k": -0.0}]}}
     decoded = protocol.decode_reply(protocol.encode_reply(reply))
     assert torch.equal(decoded["value"]["out"]["__tensor__"], torch.arange(6.0).view(2, 3))
-    assert decoded["value"]["items"] == [1, 2.5, "three", None, True, (4, 5)]
+    assert decoded["value"]["items"] == [1, 2.5, "three", None, True, (4, 5), [(6,)], {"k": -0.0}]
+    assert type(decoded["value"]["items"][5]) is tuple and type(decoded["value"]["items"][6]) is list
+    assert math.copysign(1.0, decoded["value"]["items"][7]["k"]) == -1.0
+
+
+@pytest.mark.parametrize("tensor", [
+    torch.tensor([[1.5, float("nan")], [float("inf"), -0.0]], dtype=torch.float64),
+    torch.arange(12, dtype=torch.float32).view(3, 4).t(),  # not contiguous
+    torch.tensor(3.25, dtype=torch.bfloat16),  # no dimension
+    torch.zeros(0, 3, dtype=torch.float16),  # no element
+    torch.tensor([True, False, True]),
+    torch.tensor([1 + 2j, -3j], dtype=torch.complex64).conj(),  # a lazy conjugate
+    torch.tensor([-(2 ** 63), 2 ** 63 - 1], dtype=torch.int64),
+    torch.arange(5, dtype=torch.uint8),
+], ids=["float64 nan inf", "transposed", "0-d bfloat16", "empty", "bool", "conj complex", "int64 limits", "uint8"])
+def test_tensors_come_back_with_their_dtype_shape_and_bits(tensor):
+    got = protocol.decode_reply(protocol.encode_reply({"kind": "ok", "t": tensor}))["t"]
+    assert got.dtype == tensor.dtype and got.shape == tensor.shape
+    assert torch.equal(got.resolve_conj().view(-1).view(torch.uint8) if got.numel() else got,
+                       tensor.resolve_conj().contiguous().view(-1).view(torch.uint8) if tensor.numel() else tensor)
+
+
+def test_what_is_not_plain_data_cannot_be_sent():
+    for value in (object(), {1: "key not text"}, torch.zeros(2).to_sparse(), torch.nn.Parameter(torch.zeros(2)),
+                  torch.empty(2, dtype=torch.bits8)):
+        with pytest.raises(TypeError):
+            protocol.encode_reply({"kind": "ok", "value": value})
+
+
+def _forged(document, tensors: bytes = b"") -> bytes:
+    """A reply in the wire format with any document (JSON data, or its text as bytes): what a
+    student's code could write into the reply channel."""
+    text = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return struct.pack("<Q", len(text)) + text + tensors
+
+
+@pytest.mark.parametrize("payload", [
+    _forged(["d", {"kind": "ok", "t": ["T", "qint8", [2], 0, 2]}], b"\0\0"),  # a dtype that is not plain
+    _forged(["d", {"kind": "ok", "t": ["T", "object", [1], 0, 8]}], b"\0" * 8),
+    _forged(["d", {"kind": "ok", "t": ["T", "float32", [4], 0, 8]}], b"\0" * 8),  # fewer bytes than the shape needs
+    _forged(["d", {"kind": "ok", "t": ["T", "float32", [2], 8, 8]}], b"\0" * 8),  # bytes past the end
+    _forged(["d", {"kind": "ok", "t": ["T", "float32", [-2], 0, 0]}]),  # a negative size
+    _forged(["d", {"kind": "ok", "t": ["T", "float32", [1.5], 0, 6]}], b"\0" * 6),  # a size that is not a count
+    _forged(["d", {"kind": "ok", "x": ["exec", ["print('hi')"]]}]),  # an unknown element
+    _forged(["d", {"kind": "ok", "x": [1, 2]}]),  # an untagged list
+    _forged(b'["d", {"kind": "ok"'),  # not JSON
+    _forged(["d", {"kind": "ok"}])[:-2],  # a document cut short
+    _forged(b'["l", [' * 200 + b"]]" * 200),  # nested deeper than any reply
+], ids=["qint8", "object dtype", "short bytes", "past the end", "negative", "not a count", "unknown tag",
+        "untagged list", "not json", "cut short", "deep"])
+def test_a_forged_reply_is_refused(payload):
+    with pytest.raises(ProtocolError, match="not plain data"):
+        protocol.decode_reply(payload)
+
+
+def test_bool_bytes_other_than_0_and_1_become_true():
+    got = protocol.decode_reply(_forged(["d", {"kind": "ok", "t": ["T", "bool", [3], 0, 3]}], bytes([0, 1, 200])))["t"]
+    assert got.tolist() == [False, True, True]
 
 
 class _Exploit:
@@ -120,7 +179,8 @@ def _saved(obj) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("payload", [b"", b"\x80\x04garbage", _saved([1, 2]), _saved({"value": 1}), _saved({"kind": 3})],
+@pytest.mark.parametrize("payload", [b"", b"\x80\x04garbage", protocol.encode_reply([1, 2]),
+                                     protocol.encode_reply({"value": 1}), protocol.encode_reply({"kind": 3})],
                          ids=["empty", "garbage", "a list", "no kind", "kind not text"])
 def test_a_reply_that_is_not_a_reply_is_refused(payload):
     with pytest.raises(ProtocolError):
@@ -143,3 +203,12 @@ def test_a_student_who_corrupts_the_reply_channel_costs_only_that_check(grade):
     assert checks["avg_pool2d_forward"]["status"] == "crashed"
     assert "corrupted" in checks["avg_pool2d_forward"]["message"]
     assert checks["max_pool2d_forward"]["status"] == checks["kernel_larger_than_input"]["status"] == "passed"
+
+
+def test_results_the_wire_cannot_carry_are_named_not_lost():
+    from grader.runner.probes import UNSUPPORTED_KEY, sanitize
+
+    assert sanitize(torch.zeros(2).to_sparse()) == {UNSUPPORTED_KEY: "sparse_coo tensor (not a dense one)"}
+    assert sanitize(torch.empty(2, dtype=torch.bits8)) == {UNSUPPORTED_KEY: "tensor of dtype torch.bits8"}
+    reply = {"kind": "ok", "value": sanitize([torch.ones(2, dtype=torch.float16), torch.zeros(1).to_sparse()])}
+    assert protocol.decode_reply(protocol.encode_reply(reply))["value"][1] == {UNSUPPORTED_KEY: "sparse_coo tensor (not a dense one)"}
