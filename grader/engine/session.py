@@ -236,13 +236,16 @@ class GradingSession:
             started_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )
         source = path.read_bytes()  # the worker runs exactly these bytes: it cannot open the file itself
-        for finding in static_scan(source.decode("utf-8", errors="replace"), exercise.forbidden):
-            result.notices.append(f"line {finding.line}: uses {finding.name}, which is forbidden in this exercise")
+
+        def scan() -> None:  # while the worker imports the module
+            for finding in static_scan(source.decode("utf-8", errors="replace"), exercise.forbidden):
+                result.notices.append(f"line {finding.line}: uses {finding.name}, which is forbidden in this exercise")
+
         base = {"exercise": name, "path": str(path), "source": source, "forbidden": list(exercise.forbidden),
                 "forbidden_ops": list(exercise.forbidden_ops)}
         self._sandboxes = set()
         pictured: set[str] = set()  # the parts whose failing case has its picture
-        load_failure = self._load(base)
+        load_failure = self._load(base, meanwhile=scan)
         go_on()
         text, printed, cut = self._printed()
         if text:
@@ -268,9 +271,13 @@ class GradingSession:
         result.duration_s = time.monotonic() - started
         return result
 
-    def _load(self, base: dict[str, Any]) -> Outcome | None:
-        """Import the student's module in the worker; the failure, or None when it imported."""
-        load = self.worker.request({**base, "op": "load"}, time.monotonic() + max(self.timeout, LOAD_TIMEOUT_S))
+    def _load(self, base: dict[str, Any], meanwhile: Callable[[], None]) -> Outcome | None:
+        """Import the student's module in the worker, calling `meanwhile()` while it does; the
+        failure, or None when it imported."""
+        deadline = time.monotonic() + max(self.timeout, LOAD_TIMEOUT_S)
+        sent = self.worker.send({**base, "op": "load"}, deadline)
+        meanwhile()
+        load = sent if sent is not None else self.worker.receive(deadline)
         self._ran_in(self.worker)
         if load.kind == "reply" and load.reply.get("kind") == "ok":
             return None
