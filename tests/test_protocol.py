@@ -84,9 +84,16 @@ def test_a_length_over_the_limit_is_refused_before_reading_it(pipe):
 
 
 def test_requests_round_trip():
-    request = {"op": "run", "probe": "call", "args": ("f", torch.ones(2)), "kwargs": {"device": "cpu"}}
+    leaf = torch.randn(3, 2, dtype=torch.float64).t().requires_grad_()  # a transposed leaf that needs gradients
+    param = torch.nn.Parameter(torch.ones(2))  # not a plain tensor: pickled as torch does
+    request = {"op": "run", "probe": "call", "args": ("f", torch.ones(2), leaf, param, leaf, torch.zeros(0, 4, dtype=torch.int64)),
+               "kwargs": {"device": "cpu", "mask": torch.tensor([True, False])}}
     decoded = protocol.decode_request(protocol.encode_request(request))
-    assert decoded["op"] == "run" and torch.equal(decoded["args"][1], torch.ones(2))
+    _, ones, got_leaf, got_param, again, empty = decoded["args"]
+    assert decoded["op"] == "run" and torch.equal(ones, torch.ones(2))
+    assert got_leaf.requires_grad and got_leaf.dtype == torch.float64 and torch.equal(got_leaf, leaf) and again is got_leaf
+    assert type(got_param) is torch.nn.Parameter and empty.shape == (0, 4) and empty.dtype == torch.int64
+    assert torch.equal(decoded["kwargs"]["mask"], torch.tensor([True, False]))
 
 
 def test_plain_replies_round_trip():
