@@ -77,6 +77,14 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; Ctrl-C ends it with one line and exit code 130 (as shells report it)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted.", err=True)
+            raise click.exceptions.Exit(130) from None
+
     def resolve_command(self, ctx, args):  # type: ignore[override]
         try:
             return super().resolve_command(ctx, args)

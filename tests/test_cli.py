@@ -283,3 +283,32 @@ def test_ctrl_c_during_the_torch_import_waits_for_the_import_then_interrupts(tmp
         "    print('interrupted; the import finished:', getattr(sys.modules.get('torch'), 'FINISHED', False))\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     assert run.stdout == "interrupted; the import finished: True\n", run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.5], ids=["while-starting", "while-grading"])
+def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(delay, tmp_path):
+    """Whether it lands while torch is imported or while an endless loop is graded, Ctrl-C ends
+    `grade exercise` with one line, exit code 130 and no process left behind."""
+    import os
+    import signal
+    import time
+
+    from conftest import descendants, variant
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "pooling.py").write_text(variant("pooling", ("    kh, kw = _pair(kernel_size, \"kernel_size\")\n",
+                                                           "    kh, kw = _pair(kernel_size, \"kernel_size\")\n    while True:\n        pass\n")))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "exercise", "pooling", "--path", str(folder), "--timeout", "60"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    time.sleep(delay)
+    family = descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().endswith("interrupted.") and "Traceback" not in err, err[-2000:]
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in family) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in family if os.path.exists(f"/proc/{pid}")]
