@@ -102,6 +102,23 @@ def grade(sessions, tmp_path) -> Callable[..., dict]:
     return _grade
 
 
+@pytest.fixture
+def invoke(monkeypatch, tmp_path):
+    """invoke(*args, cwd=ROOT, **env) -> click's Result: `grade ARGS` run in this process by click's
+    test runner, from `cwd`, with GRADE_HOME in tmp_path unless `env` says otherwise. Grading this
+    way forks its worker from this process's zygote, which has imported torch already; a test
+    about the console script itself (its exit path, a fresh interpreter) runs `grade` in a process."""
+    from click.testing import CliRunner
+
+    from grader.cli import cli
+
+    def run(*args: str, cwd: Path = ROOT, **env: str):
+        monkeypatch.chdir(cwd)
+        return CliRunner().invoke(cli, list(args), env={"GRADE_HOME": str(tmp_path / ".grade-test"), **env})
+
+    return run
+
+
 def descendants(pid: int) -> list[int]:
     """Every live process below `pid` (children, their children...), from /proc."""
     parents: dict[int, int] = {}

@@ -15,6 +15,9 @@ from grader.cli import _COMMANDS, cli
 
 
 def _run(*args: str, cwd=ROOT, env_extra=None) -> subprocess.CompletedProcess:
+    """`grade ARGS` as a user runs it: the console script's `main`, in a process of its own. Only
+    for what needs one (the real exit path, a fresh interpreter); the rest runs in this process
+    (conftest's `invoke`)."""
     import os
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADE_HOME": str(cwd / ".grade-test"), **(env_extra or {})}
@@ -79,15 +82,18 @@ def test_wrong_path_is_a_usage_error(tmp_path):
     assert "is not a folder" in result.output and "Traceback" not in result.output
 
 
-def test_missing_file_is_a_setup_error_without_traceback(tmp_path):
-    out = _run("exercise", "conv", "--path", str(tmp_path))
-    assert out.returncode == 2
+def test_missing_file_is_a_setup_error_without_traceback(invoke, tmp_path):
+    out = invoke("exercise", "conv", "--path", str(tmp_path))
+    assert out.exit_code == 2 and isinstance(out.exception, SystemExit)
     assert "does not exist" in out.stderr and "grade reset conv" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_exercise_exit_codes_and_json(tmp_path):
+def test_exercise_exit_code_0_json_and_notes_through_the_real_entry_point(tmp_path):
+    """The console script's exit after grading (`cli._exit`: no interpreter teardown) keeps the
+    exit code, the JSON file and both streams. About 3 s: a cold `grade exercise` process."""
     good = _run("exercise", "pooling", "--path", str(ROOT / "solutions"), "--json", str(tmp_path / "r.json"))
     assert good.returncode == 0, good.stdout + good.stderr
+    assert "18/18" in good.stdout and "not saved to your progress" in good.stderr  # --path elsewhere: not recorded
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["schema"] == 1 and data["exercise"] == "pooling"
     assert data["score"] == data["max_score"] == 18
@@ -99,18 +105,15 @@ def test_exercise_exit_codes_and_json(tmp_path):
     from grader.runner import sandbox
 
     assert data["sandbox"] == sandbox.plan() and "no sandbox" not in good.stderr
-    stub = _run("exercise", "pooling")
-    assert stub.returncode == 1
-    assert "TODO" in stub.stdout and "Nothing implemented yet" in stub.stdout
 
 
-def test_grade_all_writes_every_exercise(tmp_path):
+def test_grade_all_writes_every_exercise(invoke, tmp_path):
     folder = tmp_path / "ex"
     folder.mkdir()
     for name in ("conv", "pooling"):
         (folder / f"{name}.py").write_text((ROOT / "solutions" / f"{name}.py").read_text())
-    out = _run("all", "--path", str(folder), "--json", str(tmp_path / "all.json"))
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = invoke("all", "--path", str(folder), "--json", str(tmp_path / "all.json"))
+    assert out.exit_code == 0, out.output
     data = json.loads((tmp_path / "all.json").read_text())
     assert data["schema"] == 1 and [e["exercise"] for e in data["exercises"]] == ["conv", "pooling"]
     assert data["score"] == data["max_score"] == 43
@@ -168,9 +171,12 @@ def test_side_by_side_results_come_back_in_the_order_asked_and_errors_stop_every
         engine.grade_side_by_side([*files, ("nms", tmp_path / "nms.py")], jobs=2)
 
 
-def test_grade_finds_the_course_root_from_a_subfolder(tmp_path):
-    out = _run("exercise", "conv", cwd=ROOT / "tests")
-    assert out.returncode == 1 and "conv2d" in out.stdout
+def test_a_stub_exits_1_through_the_real_entry_point_and_the_course_root_is_found_from_a_subfolder(tmp_path):
+    """The stub of exercises/ (found from tests/), graded by the console script: exit code 1 and
+    the report on stdout. About 3 s: a cold `grade exercise` process."""
+    out = _run("exercise", "pooling", cwd=ROOT / "tests", env_extra={"GRADE_HOME": str(tmp_path / "home")})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "max_pool2d" in out.stdout and "TODO" in out.stdout and "Nothing implemented yet" in out.stdout
 
 
 def test_outside_a_course_is_a_clear_error(tmp_path):
@@ -179,14 +185,14 @@ def test_outside_a_course_is_a_clear_error(tmp_path):
     assert "No course folder found" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_list_shows_the_last_result(tmp_path):
+def test_list_shows_the_last_result(invoke, tmp_path):
     """The course's own exercise file is recorded (a working copy made by `grade init`, solved)."""
     env = {"GRADE_HOME": str(tmp_path / "home")}
     course = tmp_path / "course"
-    assert _run("init", str(course), env_extra=env).returncode == 0
+    assert invoke("init", str(course), **env).exit_code == 0
     shutil.copy(ROOT / "solutions" / "pooling.py", course / "exercises" / "pooling.py")
-    assert _run("exercise", "pooling", cwd=course, env_extra=env).returncode == 0
-    listing = _run("list", cwd=course, env_extra=env)
+    assert invoke("exercise", "pooling", cwd=course, **env).exit_code == 0
+    listing = invoke("list", cwd=course, **env)
     assert "pooling - Max and average pooling  [18 pts, notes: Convolution]  last: 18/18" in listing.stdout
     assert "conv - Convolution from scratch  [25 pts, notes: Convolution]  not graded yet" in listing.stdout
 
@@ -204,21 +210,21 @@ def test_grading_without_a_sandbox_says_so_in_one_line(monkeypatch):
 
 @pytest.mark.parametrize("args", [["progress"], ["quiz", "--stats"], ["hint", "conv"], ["hint", "conv", "--list"],
                                   ["solution", "conv"]], ids=" ".join)
-def test_an_unusable_progress_database_is_a_setup_error(args, tmp_path):
+def test_an_unusable_progress_database_is_a_setup_error(args, invoke, tmp_path):
     bad = tmp_path / "progress.db"
     bad.write_text("not a database", encoding="utf-8")
-    out = _run(*args, env_extra={"GRADE_PROGRESS_DB": str(bad)})
-    assert out.returncode == 2, out.stdout + out.stderr
+    out = invoke(*args, GRADE_PROGRESS_DB=str(bad))
+    assert out.exit_code == 2 and isinstance(out.exception, SystemExit), out.output
     assert "not a SQLite database" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_a_path_to_the_exercise_file_is_accepted(tmp_path):
-    out = _run("exercise", "solutions/pooling.py", "--json", str(tmp_path / "r.json"))
-    assert out.returncode == 0, out.stdout + out.stderr
+def test_a_path_to_the_exercise_file_is_accepted(invoke, tmp_path):
+    out = invoke("exercise", "solutions/pooling.py", "--json", str(tmp_path / "r.json"))
+    assert out.exit_code == 0, out.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["exercise"] == "pooling" and data["path"] == str(ROOT / "solutions" / "pooling.py")
-    both = _run("exercise", "solutions/pooling.py", "--path", "solutions")
-    assert both.returncode == 2 and "either it or --path" in both.stderr
+    both = invoke("exercise", "solutions/pooling.py", "--path", "solutions")
+    assert both.exit_code == 2 and "either it or --path" in both.stderr
 
 
 def test_hint_suggests_only_close_names():
@@ -236,21 +242,20 @@ def test_list_outside_a_course_says_so(tmp_path):
     assert not (tmp_path / ".grade").exists()
 
 
-def test_grading_a_file_outside_the_course_leaves_the_progress_record_alone(tmp_path):
-    """The course's own exercises/ is recorded; --path elsewhere (here the references) is not.
-    About 10 s: two cold `grade exercise` processes."""
+def test_grading_a_file_outside_the_course_leaves_the_progress_record_alone(invoke, tmp_path):
+    """The course's own exercises/ is recorded; --path elsewhere (here the references) is not."""
     home = tmp_path / "home"
     env = {"GRADE_HOME": str(home)}
-    outside = _run("exercise", "pooling", "--path", "solutions", env_extra=env)
-    assert outside.returncode == 0, outside.stderr
+    outside = invoke("exercise", "pooling", "--path", "solutions", **env)
+    assert outside.exit_code == 0, outside.output
     assert "not saved to your progress" in outside.stderr
     from grader.store import Store
 
     if (home / "progress.db").exists():
         with Store.open(home / "progress.db") as store:
             assert "pooling" not in store.last_exercise_results()
-    inside = _run("exercise", "pooling", env_extra=env)
-    assert inside.returncode == 1 and "not saved" not in inside.stderr
+    inside = invoke("exercise", "pooling", **env)
+    assert inside.exit_code == 1 and "not saved" not in inside.stderr
     with Store.open(home / "progress.db") as store:
         assert store.last_exercise_results()["pooling"]["score"] == 0
 

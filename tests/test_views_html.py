@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -87,15 +85,13 @@ def test_a_stored_picture_that_is_not_ours_is_left_out(wrong_conv):
     assert "onload" not in html and html.count("<svg") == 1
 
 
-def test_grade_exercise_writes_the_html_page(tmp_path):
+def test_grade_exercise_writes_the_html_page(invoke, tmp_path):
     folder = tmp_path / "ex"
     folder.mkdir()
     (folder / "conv.py").write_text(variant("conv", *NO_BIAS), encoding="utf-8")
     page = tmp_path / "conv.html"
-    run = subprocess.run([sys.executable, "-m", "grader.cli", "exercise", "conv", "--path", str(folder), "--html", str(page),
-                          "--json", str(tmp_path / "conv.json")], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path / "home")})
-    assert run.returncode == 1, run.stdout + run.stderr
+    run = invoke("exercise", "conv", "--path", str(folder), "--html", str(page), "--json", str(tmp_path / "conv.json"))
+    assert run.exit_code == 1, run.output
     assert f"wrote {page} (with a picture of each failing part)" in run.stdout
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "default-src 'none'" in html and html.count("<svg") == 2
@@ -104,11 +100,10 @@ def test_grade_exercise_writes_the_html_page(tmp_path):
     assert [c["name"] for c in data["checks"] if c["picture"]] == ["conv2d_forward", "conv_transpose2d_forward"]
 
 
-def test_an_unwritable_html_path_is_a_clear_error(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "grader.cli", "exercise", "pooling", "--path", str(ROOT / "solutions"),
-                          "--html", str(tmp_path / "missing" / "p.html")], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path)})
-    assert run.returncode == 2 and "Could not write" in run.stderr and "Traceback" not in run.stderr
+def test_an_unwritable_html_path_is_a_clear_error(invoke, tmp_path):
+    run = invoke("exercise", "pooling", "--path", str(ROOT / "solutions"), "--html", str(tmp_path / "missing" / "p.html"))
+    assert run.exit_code == 2 and isinstance(run.exception, SystemExit), run.output
+    assert "Could not write" in run.stderr and "Traceback" not in run.stderr
 
 
 @needs_chromium
