@@ -67,18 +67,35 @@ def with_mistake(name: str, mistake: str) -> str:
         "globals().update(_m.build(_types.SimpleNamespace(**{k: v for k, v in dict(globals()).items() if not k.startswith('__')})))\n")
 
 
+_ORACLES: dict[str, Any] = {}
+
+
+def reference_oracle(name: str) -> Any:
+    """The live oracle of exercise `name` behind a cache kept for the whole test process
+    (`engine.oracles.CachingOracle`): every session of the `sessions` fixture grades with it and the
+    mistake audits (`mistake_matching`) read it, so each reference and each known mistake runs
+    once per case and seed."""
+    if name not in _ORACLES:
+        from grader.engine.oracles import CachingOracle, LiveOracle
+
+        _ORACLES[name] = CachingOracle(LiveOracle(name))
+    return _ORACLES[name]
+
+
 @pytest.fixture(scope="session")
 def sessions(worker):
     """sessions(seed, timeout, pictures): grading sessions over the shared worker, kept for the
-    whole test run, so that each reference runs once per case (as in `grade watch` and batches);
-    `pictures` is the drawing function the session passes failing cases to (None: no pictures)."""
+    whole test run; they take expected values from `reference_oracle`, so that each reference runs
+    once per case (as in `grade watch` and batches); `pictures` is the drawing function the session
+    passes failing cases to (None: no pictures)."""
     from grader.engine.session import GradingSession
 
     made: dict[tuple[int, float, Any], GradingSession] = {}
 
     def session(seed: int = 0, timeout: float = 10.0, pictures: Any = None) -> GradingSession:
         if (seed, timeout, pictures) not in made:
-            made[seed, timeout, pictures] = GradingSession(seed=seed, timeout=timeout, worker=worker, pictures=pictures)
+            made[seed, timeout, pictures] = GradingSession(seed=seed, timeout=timeout, worker=worker, pictures=pictures,
+                                                           oracle_for=reference_oracle)
         return made[seed, timeout, pictures]
 
     yield session
@@ -88,16 +105,18 @@ def sessions(worker):
 
 @pytest.fixture
 def grade(sessions, tmp_path) -> Callable[..., dict]:
-    """grade(name, source=None, folder=None, timeout=10.0, seed=0) -> schema-1 result dict."""
+    """grade(name, source=None, folder=None, timeout=10.0, seed=0, parts=()) -> schema-1 result dict:
+    every check, or only the checks of `parts` (as `grade exercise --part`) when a test looks at
+    no other."""
 
     def _grade(name: str, source: str | None = None, folder: Path | None = None, timeout: float = 10.0,
-               seed: int = 0) -> dict:
+               seed: int = 0, parts: tuple[str, ...] = ()) -> dict:
         if source is not None:
             folder = tmp_path / "submission"
             folder.mkdir(exist_ok=True)
             (folder / f"{name}.py").write_text(source, encoding="utf-8")
         folder = folder or ROOT / "solutions"
-        return sessions(seed, timeout).grade(name, folder / f"{name}.py").to_dict()
+        return sessions(seed, timeout).grade(name, folder / f"{name}.py", parts=parts).to_dict()
 
     return _grade
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_statuses, mistakes, statuses, variant
-from mistake_audit import audit
+from mistake_matching import audit
 
 N = "conv"
 EINSUM = '    out = torch.einsum("nchwij,ocij->nohw", patches, weight)  # (N, C_out, H_out, W_out)'

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import mistakes, statuses, variant
-from mistake_audit import audit
+from mistake_matching import audit
 
 
 _GAP = "    return x.mean(dim=(2, 3))  # (N, C)"

@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from conftest import ROOT, statuses, variant
-from mistake_audit import audit
+from mistake_matching import audit
 
 
 _CAT = "        branches = [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)]"

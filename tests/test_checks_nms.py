@@ -22,7 +22,7 @@ def _failing(result: dict) -> set[str]:
 
 def test_greater_or_equal_drops_boxes_at_the_threshold(grade):
     src = variant("nms", ("box_iou(boxes.detach(), boxes.detach()) > iou_threshold", "box_iou(boxes.detach(), boxes.detach()) >= iou_threshold"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("nms",))
     assert statuses(result)["nms_exact_threshold_and_ties"] == "failed"
     assert "nms-greater-or-equal" in mistakes(result)
     assert statuses(result)["nms_near_threshold"] == "passed"  # only the exact case tells > from >=
@@ -32,7 +32,7 @@ def test_greater_or_equal_drops_boxes_at_the_threshold(grade):
 def test_kept_indices_in_index_order(grade):
     src = variant("nms", ("return torch.tensor(keep, dtype=torch.int64, device=boxes.device)  # (K,)",
                           "return torch.tensor(sorted(keep), dtype=torch.int64, device=boxes.device)  # (K,)"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_area", "box_iou", "nms"))
     assert NMS <= _failing(result)
     assert "nms-index-order" in mistakes(result)
     assert not (AREA | IOU) & _failing(result)
@@ -41,14 +41,14 @@ def test_kept_indices_in_index_order(grade):
 def test_ties_visited_higher_index_first(grade):
     src = variant("nms", ("order = torch.sort(scores.detach(), descending=True, stable=True).indices  # (N,)",
                           "order = torch.sort(scores.detach(), stable=True).indices.flip(0)  # (N,)"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("nms",))
     assert statuses(result)["nms_exact_threshold_and_ties"] == "failed"
     assert "nms-ties-higher-index-first" in mistakes(result)
 
 
 def test_unclamped_intersection(grade):
     src = variant("nms", ("wh = (bottom_right - top_left).clamp(min=0)", "wh = bottom_right - top_left"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_area", "box_iou"))
     assert {"box_iou_random", "box_iou_no_overlap"} <= _failing(result)
     assert "intersection-not-clamped" in mistakes(result)
     assert statuses(result)["box_area_values"] == "passed"
@@ -59,7 +59,7 @@ def test_unclamped_intersection(grade):
 def test_iou_nan_when_union_is_zero(grade):
     src = variant("nms", ("return inter / torch.where(union > 0, union, torch.ones_like(union))  # (N, M)",
                           "return inter / union  # (N, M)"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_iou",))
     assert statuses(result)["box_iou_degenerate"] == "failed"
     assert "NaN" in next(c for c in result["checks"] if c["name"] == "box_iou_degenerate")["message"]
     assert "iou-nan-when-union-is-zero" in mistakes(result)
@@ -69,14 +69,14 @@ def test_iou_nan_when_union_is_zero(grade):
 def test_width_plus_one(grade):
     src = variant("nms", ("return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])  # (N,)",
                           "return (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)  # (N,)"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_area",))
     assert statuses(result)["box_area_values"] == "failed"
     assert "width-plus-one" in mistakes(result)
 
 
 def test_union_counts_intersection_twice(grade):
     src = variant("nms", ("union = area1[:, None] + area2[None, :] - inter  # (N, M)", "union = area1[:, None] + area2[None, :]  # (N, M)"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_iou",))
     assert statuses(result)["box_iou_published"] == "failed"
     assert "union-counts-intersection-twice" in mistakes(result)
 
@@ -84,7 +84,7 @@ def test_union_counts_intersection_twice(grade):
 def test_suppressed_boxes_still_suppress(grade):
     src = variant("nms", ("        if suppressed[i]:\n            continue\n        keep.append(i)\n        suppressed |= overlaps[i]\n",
                           "        if not suppressed[i]:\n            keep.append(i)\n        suppressed |= overlaps[i]\n"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("nms",))
     assert statuses(result)["nms_near_threshold"] == "failed"
     assert "nms-suppressed-boxes-suppress" in mistakes(result)
 
@@ -92,7 +92,7 @@ def test_suppressed_boxes_still_suppress(grade):
 def test_int32_indices(grade):
     src = variant("nms", ("return torch.tensor(keep, dtype=torch.int64, device=boxes.device)  # (K,)",
                           "return torch.tensor(keep, dtype=torch.int32, device=boxes.device)  # (K,)"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("nms",))
     near = next(c for c in result["checks"] if c["name"] == "nms_near_threshold")
     assert near["status"] == "failed"
     assert "dtype int32, expected int64" in near["message"]
@@ -115,14 +115,14 @@ def test_batched_nms_grouped_by_category(grade):
         "    kept_idx = torch.cat([m[torch.sort(scores[m], descending=True, stable=True).indices] for m in groups]"
         " + [torch.empty(0, dtype=torch.int64)])  # each category by decreasing score, one after the other\n"
         "    return kept_idx\n"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("batched_nms",))
     assert statuses(result)["batched_nms_categories"] == "failed"
     assert "batched-nms-grouped-by-category" in mistakes(result)
 
 
 def test_stub_raising_in_one_part_only(grade):
     src = variant("nms", ('    _check_boxes(boxes1, "boxes1")\n', '    raise NotImplementedError("box_iou")\n'))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_area", "box_iou"))
     assert {statuses(result)[name] for name in IOU} == {"not_implemented"}
     assert statuses(result)["box_area_values"] == "passed"
 
@@ -149,7 +149,7 @@ def nms(boxes, scores, iou_threshold):
 
 def test_torchvision_ops_nms_is_forbidden(grade):
     src = variant("nms", ("def nms(", "def _own_nms(")) + _FAKE_TORCHVISION
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_area", "box_iou", "nms"))
     assert {statuses(result)[name] for name in NMS} == {"forbidden"}
     assert "torchvision.ops.nms" in next(c for c in result["checks"] if c["name"] == "nms_near_threshold")["message"]
     assert any("torchvision.ops.nms" in n for n in result["notices"])  # the static scan too
@@ -177,7 +177,7 @@ def nms(boxes, scores, iou_threshold):
 
 def test_torchvision_nms_operator_is_forbidden(grade):
     src = variant("nms", ("def nms(", "def _own_nms(")) + _TORCH_OPS_ROUTE
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("nms",))
     assert {statuses(result)[name] for name in NMS} == {"forbidden"}
     assert "nms" in next(c for c in result["checks"] if c["name"] == "nms_edge_cases")["message"]
 
@@ -202,13 +202,13 @@ _AREA = "    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])  #
 ])
 def test_wrong_box_area_is_named(grade, tmp_path, body, mistake):
     src = variant("nms", (_AREA, body))
-    assert_named(grade("nms", source=src), "nms", src, tmp_path, "box_area_values", mistake)
+    assert_named(grade("nms", source=src, parts=("box_area",)), "nms", src, tmp_path, "box_area_values", mistake)
 
 
 def test_iou_with_min_and_max_swapped_is_named(grade, tmp_path):
     src = variant("nms", ("top_left = torch.max(boxes1[:, None, :2], boxes2[None, :, :2])", "top_left = torch.min(boxes1[:, None, :2], boxes2[None, :, :2])"),
                   ("bottom_right = torch.min(boxes1[:, None, 2:], boxes2[None, :, 2:])", "bottom_right = torch.max(boxes1[:, None, 2:], boxes2[None, :, 2:])"))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_iou",))
     for check in ("box_iou_published", "box_iou_random"):
         assert_named(result, "nms", src, tmp_path, check, "intersection-corners-swapped")
 
@@ -277,7 +277,7 @@ _SORTED_POSITIONS = '''    order = torch.sort(scores.detach(), descending=True, 
 
 def test_py_cpu_nms_plus_one_is_named_as_such_not_as_greater_or_equal(grade, tmp_path):
     src = variant("nms", (_NMS_BODY, _PY_CPU_NMS))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("box_iou", "nms"))
     assert statuses(result)["box_iou_random"] == "passed"  # its own box_iou is right
     for check in ("nms_near_threshold", "nms_exact_threshold_and_ties"):
         assert_named(result, "nms", src, tmp_path, check, "nms-iou-width-plus-one")
@@ -286,14 +286,14 @@ def test_py_cpu_nms_plus_one_is_named_as_such_not_as_greater_or_equal(grade, tmp
 
 def test_top_200_nms_loses_the_many_boxes_check(grade, tmp_path):
     src = variant("nms", (_NMS_BODY, _SSD_TOP_K))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("nms",))
     assert_named(result, "nms", src, tmp_path, "nms_many_boxes", "nms-top-k-only")
     assert {statuses(result)[c] for c in NMS - {"nms_many_boxes"}} == {"passed"}  # fewer than 200 boxes there
 
 
 def test_positions_in_the_sorted_order_are_named(grade, tmp_path):
     src = variant("nms", (_NMS_BODY, _SORTED_POSITIONS))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("nms",))
     for check in ("nms_near_threshold", "nms_exact_threshold_and_ties"):
         assert_named(result, "nms", src, tmp_path, check, "nms-positions-in-sorted-order")
 
@@ -301,7 +301,7 @@ def test_positions_in_the_sorted_order_are_named(grade, tmp_path):
 def test_nms_returning_the_boxes_is_named(grade, tmp_path):
     src = variant("nms", ("return torch.tensor(keep, dtype=torch.int64, device=boxes.device)  # (K,)",
                           "return boxes[torch.tensor(keep, dtype=torch.int64, device=boxes.device)]"))
-    assert_named(grade("nms", source=src), "nms", src, tmp_path, "nms_near_threshold", "nms-returns-boxes")
+    assert_named(grade("nms", source=src, parts=("nms",)), "nms", src, tmp_path, "nms_near_threshold", "nms-returns-boxes")
 
 
 # --- batched_nms: real patterns -------------------------------------------------------------------
@@ -319,7 +319,7 @@ _COORDINATE_TRICK = '''    if boxes.numel() == 0:
 
 def test_torchvision_coordinate_trick_fails_with_negative_coordinates(grade, tmp_path):
     src = variant("nms", (_BATCHED_BODY, _COORDINATE_TRICK))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("batched_nms",))
     assert_named(result, "nms", src, tmp_path, "batched_nms_categories", "batched-nms-offset-trick-negative-coordinates")
     assert statuses(result)["batched_nms_edge_cases"] == "passed"  # right for non-negative coordinates
     message = next(c for c in result["checks"] if c["name"] == "batched_nms_categories")["message"]
@@ -331,7 +331,7 @@ def test_coordinate_trick_over_the_span_of_the_coordinates_passes(grade):
     src = variant("nms", (_BATCHED_BODY, _COORDINATE_TRICK.replace(
         "    max_coordinate = boxes.max()\n    offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))\n",
         "    offsets = idxs.to(boxes) * (boxes.max() - boxes.min() + 1)\n")))
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("batched_nms",))
     assert result["score"] == result["max_score"], {c["name"]: c["message"] for c in result["checks"] if c["message"]}
 
 
@@ -346,6 +346,6 @@ def test_coordinate_trick_over_the_span_of_the_coordinates_passes(grade):
 ])
 def test_wrong_category_loops_are_named(grade, tmp_path, edit, checks, mistake):
     src = variant("nms", edit)
-    result = grade("nms", source=src)
+    result = grade("nms", source=src, parts=("batched_nms",))
     for check in checks:
         assert_named(result, "nms", src, tmp_path, check, mistake)

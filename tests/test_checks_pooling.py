@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_statuses, mistakes, statuses, variant
-from mistake_audit import audit
+from mistake_matching import audit
 
 N = "pooling"
 MAX_RET = "    return windows.flatten(-2).max(dim=-1).values  # (N, C, H_out, W_out)"

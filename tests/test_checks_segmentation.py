@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from conftest import statuses, variant
-from mistake_audit import audit
+from mistake_matching import audit
 
 
 _RESHAPE = "linear.weight.reshape(num_classes, in_channels, h, w)"

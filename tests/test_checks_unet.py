@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from conftest import statuses, variant
-from mistake_audit import audit
+from mistake_matching import audit
 
 
 _SIZE_CONV = "        size -= 4  # DoubleConv"
