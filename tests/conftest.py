@@ -204,3 +204,110 @@ def chromium(*args: str, user_dir: Path, timeout: float = 60) -> subprocess.Comp
 def console_messages(log: str) -> list[str]:
     """The page's console messages in a Chromium log (a CSP violation or a script error is one)."""
     return [line for line in log.splitlines() if ":CONSOLE" in line]
+
+
+class Browser:
+    """One headless Chromium for the whole test process, driven over the DevTools protocol on a
+    pipe (`--remote-debugging-pipe`): `load(url)` opens the page in a tab of its own and returns its
+    screenshot and what it reported. One start-up serves every page (a start costs about as much
+    CPU as three page loads), and each page keeps its own verdict."""
+
+    def __init__(self, profile: Path) -> None:
+        import fcntl
+
+        to_browser, self._write = os.pipe()
+        self._read, from_browser = os.pipe()
+        # Chromium reads commands on fd 3 and writes replies and events on fd 4, NUL-terminated JSON:
+        # a Python trampoline moves the pipe ends there (from numbers above 9, which cannot be 3 or 4).
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_browser, from_browser)]
+        for fd in (to_browser, from_browser):
+            os.close(fd)
+        trampoline = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execv(sys.argv[3], sys.argv[3:])"
+        self.proc = subprocess.Popen([sys.executable, "-c", trampoline, *map(str, ends), shutil.which("chromium"),
+                                      *CHROMIUM_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
+                                     pass_fds=ends, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for fd in ends:
+            os.close(fd)
+        self._buffer, self._next_id, self._events = b"", 0, []
+
+    def _message(self, deadline: float) -> dict:
+        import json
+        import select
+
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._read], [], [], left)[0]:
+                raise TimeoutError("Chromium did not answer in time")
+            chunk = os.read(self._read, 1 << 20)
+            if not chunk:
+                raise EOFError(f"Chromium exited (code {self.proc.poll()})")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 60) -> dict:
+        """Send one command and wait for its result; the events that arrive meanwhile are kept."""
+        import json
+
+        self._next_id += 1
+        request = {"id": self._next_id, "method": method, "params": params or {}, **({"sessionId": session} if session else {})}
+        os.write(self._write, json.dumps(request).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._message(deadline)
+            if message.get("id") == self._next_id:
+                assert "error" not in message, (method, message["error"])
+                return message["result"]
+            self._events.append(message)
+
+    def load(self, url: str, timeout: float = 60) -> tuple[bytes, list[str]]:
+        """(the PNG screenshot of the page at `url` once loaded, its console messages: script
+        errors, Content-Security-Policy violations and console calls, one line each)."""
+        import base64
+
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        try:
+            for domain in ("Page", "Runtime", "Log"):
+                self.call(f"{domain}.enable", session=session)
+            self._events = []
+            self.call("Page.navigate", {"url": url}, session=session)
+            deadline = time.monotonic() + timeout
+            while not any(e.get("method") == "Page.loadEventFired" and e.get("sessionId") == session for e in self._events):
+                self._events.append(self._message(deadline))
+            self.call("Runtime.evaluate", {"expression": "0"}, session=session)  # what the page reported before is in
+            shot = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
+        finally:
+            self.call("Target.closeTarget", {"targetId": target})
+        return shot, [_console_line(e) for e in self._events if e.get("sessionId") == session and e["method"] in _CONSOLE_EVENTS]
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=10)
+        except (OSError, EOFError, TimeoutError):
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        os.close(self._write)
+        os.close(self._read)
+
+
+_CONSOLE_EVENTS = ("Log.entryAdded", "Runtime.consoleAPICalled", "Runtime.exceptionThrown")
+
+
+def _console_line(event: dict) -> str:
+    params = event["params"]
+    if event["method"] == "Log.entryAdded":
+        return f"{params['entry']['level']}: {params['entry']['text']}"
+    if event["method"] == "Runtime.exceptionThrown":
+        details = params["exceptionDetails"]
+        return f"exception: {details.get('exception', {}).get('description') or details['text']}"
+    return f"console.{params['type']}: " + " ".join(str(a.get("value", a.get("description", ""))) for a in params["args"])
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """The test process's headless Chromium (`Browser`), started on first use."""
+    b = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield b
+    b.close()

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, chromium, console_messages, needs_chromium, variant
+from conftest import ROOT, needs_chromium, variant
 from grader.engine.results import ExerciseResult
 from grader.views.html import exercise_html, exercise_page, has_pictures
 
@@ -107,14 +107,12 @@ def test_an_unwritable_html_path_is_a_clear_error(invoke, tmp_path):
 
 
 @needs_chromium
-def test_the_page_loads_in_chromium_without_errors(wrong_conv, tmp_path):
+def test_the_page_loads_in_chromium_without_errors(wrong_conv, tmp_path, browser):
     page = tmp_path / "conv.html"
     page.write_text(exercise_page(wrong_conv, title="Convolution from scratch"), encoding="utf-8")
-    shot = tmp_path / "conv.png"
-    run = chromium(f"--screenshot={shot}", page.as_uri(), user_dir=tmp_path / "profile")
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-    assert not console_messages(run.stderr)
+    shot, messages = browser.load(page.as_uri())
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+    assert not messages
 
 
 def test_the_progress_page_shows_the_last_run_pictures(wrong_conv, tmp_path, monkeypatch):
@@ -163,7 +161,7 @@ def test_the_class_report_shows_one_picture_per_mistake(wrong_conv):
 
 
 @needs_chromium
-def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv, tmp_path, monkeypatch):
+def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv, tmp_path, monkeypatch, browser):
     from grader.instructor.classdata import ClassResults
     from grader.instructor.report import render_report
     from grader.store import Store
@@ -176,10 +174,8 @@ def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv
     for name, html in pages.items():
         page = tmp_path / f"{name}.html"
         page.write_text(html, encoding="utf-8")
-        shot = tmp_path / f"{name}.png"
-        run = chromium(f"--screenshot={shot}", page.as_uri(), user_dir=tmp_path / "profile")
-        assert run.returncode == 0, run.stderr[-2000:]
-        assert shot.stat().st_size > 20_000 and not console_messages(run.stderr), name
+        shot, messages = browser.load(page.as_uri())
+        assert len(shot) > 20_000 and not messages, (name, messages)
 
 
 def test_results_from_before_pictures_still_render(wrong_conv):

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import chromium, console_messages, needs_chromium
+from conftest import needs_chromium, reference_oracle
 from grader.catalog import exercise_names
 from grader.engine.judge import judge
-from grader.engine.oracles import LiveOracle, mistake_namespace, run_probe_here
+from grader.engine.oracles import mistake_namespace, run_probe_here
 from grader.engine.spec import PICTURE_KINDS, Mistake, Picture, derive_seed, load_checks
 from grader.runner.handle import Outcome
 from grader.views import pictures
@@ -36,22 +36,13 @@ WRONG = {
     "training": ("autoencoder", "train_autoencoder_epoch_losses", "noisy-image-as-target", "loss per epoch"),
     "spectrum": ("autoencoder", "autoencoder_bottleneck", "skip-around-bottleneck", "singular value number"),
 }
-_ORACLES: dict[str, LiveOracle] = {}
-
-
-def _oracle(name: str) -> LiveOracle:
-    if name not in _ORACLES:
-        _ORACLES[name] = LiveOracle(name)
-    return _ORACLES[name]
-
-
 def _check(name: str, check_name: str):
     return next(c for c in load_checks(name) if c.name == check_name)
 
 
 def _first_failure(name: str, check_name: str, mistake: Mistake) -> tuple:
     """(check, case, expected, got) for the first case where `mistake` fails the check."""
-    oracle, check = _oracle(name), _check(name, check_name)
+    oracle, check = reference_oracle(name), _check(name, check_name)
     for index, case in enumerate(oracle.cases(check, derive_seed(0, name, check.name))):
         expected = oracle.expected(check, index, case)
         got = run_probe_here(mistake_namespace(oracle.ref, mistake), case)
@@ -214,16 +205,14 @@ def test_maps_that_differ_in_shape_are_drawn_side_by_side():
 
 @needs_chromium
 @pytest.mark.parametrize("kind", [*WRONG, "window", "training images"])
-def test_each_kind_loads_in_chromium_without_errors(drawn, kind, tmp_path):
-    page = tmp_path / "picture.html"
+def test_each_kind_loads_in_chromium_without_errors(drawn, kind, tmp_path, browser):
+    page = tmp_path / f"{re.sub(r'[^a-z]+', '-', kind)}.html"
     page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><meta http-equiv='Content-Security-Policy' "
                     "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\"></head>"
                     f"<body>{drawn[kind]}</body></html>", encoding="utf-8")
-    shot = tmp_path / f"{re.sub(r'[^a-z]+', '-', kind)}.png"
-    run = chromium(f"--screenshot={shot}", page.as_uri(), user_dir=tmp_path / "profile")
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
-    assert not console_messages(run.stderr)
+    shot, messages = browser.load(page.as_uri())
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000
+    assert not messages
 
 
 def test_a_number_of_the_wrong_type_is_drawn():
