@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,12 +21,6 @@ from grader.paths import section_slug
 from grader.study import notes
 
 JARGON = re.compile(r"\b(InstSegm|SemSegm|OD|e2e|AE)\b")  # the course notes' private abbreviations
-
-
-def _run(*args: str, env_extra=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=env)
 
 
 # --- the pages ----------------------------------------------------------------------------------
@@ -97,9 +90,9 @@ def test_bold_survives_wrapping():
 
 
 # --- grade notes ----------------------------------------------------------------------------------
-def test_notes_lists_every_section_with_its_exercises_and_quiz_topics():
-    out = _run("notes")
-    assert out.returncode == 0, out.stderr
+def test_notes_lists_every_section_with_its_exercises_and_quiz_topics(invoke):
+    out = invoke("notes")
+    assert out.exit_code == 0, out.output
     for section in notes.sections():
         assert f"`grade notes {section_slug(section)}`" in out.stdout
     for exercise in load_catalog():
@@ -116,18 +109,18 @@ def test_notes_lists_every_section_with_its_exercises_and_quiz_topics():
     ("detection", "Object detection"), ("unet", "Segmentation and U-Net"), ("segmentaton", "Segmentation and U-Net"),
     ("globalavgpooling", "Global average pooling"), ("gan", "Generative adversarial networks"),
 ])
-def test_notes_finds_a_section_by_any_reasonable_name(word, title):
-    out = _run("notes", word)
-    assert out.returncode == 0, out.stderr
+def test_notes_finds_a_section_by_any_reasonable_name(word, title, invoke):
+    out = invoke("notes", word)
+    assert out.exit_code == 0, out.output
     rows = out.stdout.splitlines()
     assert rows[:2] == [title, "=" * len(title)]
     assert "```" not in out.stdout and "**" not in out.stdout and "\n## " not in out.stdout
     assert "Practise this section" in out.stdout
 
 
-def test_notes_of_an_unknown_section_is_a_usage_error_listing_them():
-    out = _run("notes", "transformers")
-    assert out.returncode == 2
+def test_notes_of_an_unknown_section_is_a_usage_error_listing_them(invoke):
+    out = invoke("notes", "transformers")
+    assert out.exit_code == 2 and isinstance(out.exception, SystemExit)
     assert "Traceback" not in out.stderr
     assert "No notes section 'transformers'" in out.stderr
     for section in notes.sections():
@@ -163,18 +156,17 @@ def test_a_missing_page_is_a_setup_error(monkeypatch, tmp_path):
 
 
 # --- where the report points ----------------------------------------------------------------------
-def test_a_named_mistake_points_to_its_subsection_and_the_command(tmp_path):
+def test_a_named_mistake_points_to_its_subsection_and_the_command(tmp_path, invoke):
     folder = tmp_path / "ex"
     folder.mkdir()
     (folder / "pooling.py").write_text(variant("pooling", ("    return windows.mean(dim=(-2, -1))  # (N, C, H_out, W_out)",
                                                            "    return windows.sum(dim=(-2, -1)) / (kh * kh)")))
-    out = _run("exercise", "pooling", "--path", str(folder), "--json", str(tmp_path / "r.json"),
-               env_extra={"GRADE_HOME": str(tmp_path / "home")})
-    assert out.returncode == 1, out.stdout + out.stderr
+    out = invoke("exercise", "pooling", "--path", str(folder), "--json", str(tmp_path / "r.json"))
+    assert out.exit_code == 1, out.output
     assert 'likely mistake: avg-wrong-divisor' in out.stdout
     assert 'revisit the notes: Convolution, "Pooling" (`grade notes convolution`)' in out.stdout
     mistake = next(c["mistake"] for c in json.loads((tmp_path / "r.json").read_text())["checks"] if c["mistake"])
     assert mistake == {"name": "avg-wrong-divisor", "explanation": mistake["explanation"], "section": "Convolution",
                        "subsection": "Pooling"}
-    shown = _run("notes", "convolution")
+    shown = invoke("notes", "convolution")
     assert "\nPooling\n-------\n" in shown.stdout
