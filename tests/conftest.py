@@ -133,7 +133,7 @@ def invoke(monkeypatch, tmp_path):
 
     def run(*args: str, cwd: Path = ROOT, **env: str):
         monkeypatch.chdir(cwd)
-        return CliRunner().invoke(cli, list(args), env={"GRADE_HOME": str(tmp_path / ".grade-test"), **env})
+        return CliRunner().invoke(cli, list(args), prog_name="grade", env={"GRADE_HOME": str(tmp_path / ".grade-test"), **env})
 
     return run
 

@@ -62,11 +62,11 @@ def test_no_escape_codes_when_the_output_is_not_a_terminal(tmp_path):
     assert out.returncode == 0 and "conv" in out.stdout and ESC not in out.stdout
 
 
-def _complete(words: str, tmp_path) -> list[str]:
-    env = _env(tmp_path, _GRADE_COMPLETE="bash_complete", COMP_WORDS=words,
-               COMP_CWORD=str(len(words.split()) - (0 if words.endswith(" ") else 1)))
-    out = subprocess.run([sys.executable, "-m", "grader.cli"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=60)
+def _complete(words: str, invoke) -> list[str]:
+    """What `grade`'s bash completion offers after `words` (click answers from its entry point when
+    _GRADE_COMPLETE is set, here in this process)."""
+    out = invoke(_GRADE_COMPLETE="bash_complete", COMP_WORDS=words,
+                 COMP_CWORD=str(len(words.split()) - (0 if words.endswith(" ") else 1)))
     return [line.split(",", 1)[1] for line in out.stdout.splitlines() if "," in line]
 
 
@@ -78,26 +78,24 @@ def _complete(words: str, tmp_path) -> list[str]:
     ("grade exercise unet --part ", {"UNet", "center_crop"}, {"conv2d"}),
     ("grade wat", {"watch"}, {"exercise"}),
 ])
-def test_completion(words, expected, absent, tmp_path):
-    got = set(_complete(words, tmp_path))
+def test_completion(words, expected, absent, invoke):
+    got = set(_complete(words, invoke))
     assert expected <= got and not (absent & got), got
 
 
-def test_completion_script_for_each_shell(tmp_path):
+def test_completion_script_for_each_shell(invoke):
     for shell in ("bash", "zsh", "fish"):
-        out = subprocess.run([sys.executable, "-m", "grader.cli"], cwd=ROOT, capture_output=True, text=True,
-                             env=_env(tmp_path, _GRADE_COMPLETE=f"{shell}_source"), timeout=60)
-        assert out.returncode == 0 and "_GRADE_COMPLETE" in out.stdout, (shell, out.stderr)
+        out = invoke(_GRADE_COMPLETE=f"{shell}_source")
+        assert out.exit_code == 0 and "_GRADE_COMPLETE" in out.stdout, (shell, out.output)
 
 
-def test_version_names_grader_torch_sandbox_and_cuda(tmp_path):
+def test_version_names_grader_torch_sandbox_and_cuda(invoke):
     import torch
 
     from grader import __version__
 
-    out = subprocess.run([sys.executable, "-m", "grader.cli", "--version"], cwd=ROOT, env=_env(tmp_path),
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
+    out = invoke("--version")
+    assert out.exit_code == 0, out.output
     lines = out.stdout.splitlines()
     assert lines[0] == f"cnn-grader {__version__}"
     assert f"torch {torch.__version__}" in lines
