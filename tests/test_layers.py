@@ -9,6 +9,7 @@ while the module's own imports stay in the base room."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from conftest import ROOT
@@ -47,8 +48,10 @@ def _room(module: str) -> tuple[int, str]:
     raise AssertionError(f"{module} belongs to no room: add it to ROOMS")
 
 
+@functools.cache
 def _imports() -> dict[str, set[str]]:
-    """Every module of the package -> the package's modules it imports (top level or in functions)."""
+    """Every module of the package -> the package's modules it imports (top level or in functions);
+    parsed once for both tests, which only read it."""
     modules = {_module(p): p for p in PACKAGE.rglob("*.py") if "_data" not in p.parts}
     edges: dict[str, set[str]] = {m: set() for m in [*modules, ENTRY_POINTS]}
     for module, path in modules.items():
