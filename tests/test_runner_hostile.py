@@ -52,19 +52,23 @@ def test_memory_bomb_is_an_error_not_a_grader_crash(grade):
     assert statuses(result)["max_pool2d_forward"] == "passed"
 
 
-def test_python_memory_bomb(tmp_path):
-    """Bytearrays of 100 MB, each written, fill real memory until the cap stops them. The worker's
-    cap is 1 GiB here (torch takes 0.6 GB of its address space), so a few hundred MB are written
-    before the stop: with the default 4 GiB the bomb writes 3 GB first (15 s of CPU on a busy
-    machine, and a timeout instead of the memory error when the machine is slower still)."""
+def test_python_memory_bomb(worker, tmp_path):
+    """Bytearrays of 100 MB, each written, fill real memory until the cap stops them. The cap is set
+    here 256 MiB above what a worker's address space holds when it is ready (torch's 0.6 GB), so
+    each call writes a few hundred MB before the stop: with the default 4 GiB the bomb writes 3 GB
+    first (15 s of CPU on a busy machine, and a timeout instead of the memory error when the
+    machine is slower still)."""
     from conftest import reference_oracle
     from grader.engine.session import GradingSession
 
+    worker.ensure_ready()
+    with open(f"/proc/{worker.proc.pid}/status") as fh:
+        address_space = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
     src = variant(POOL, ('    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean',
                          '    hog = [bytearray(10**8) for _ in range(100)]\n    return hog.mean'))
     path = tmp_path / f"{POOL}.py"
     path.write_text(src, encoding="utf-8")
-    with GradingSession(memory_bytes=1024**3, oracle_for=reference_oracle) as session:
+    with GradingSession(memory_bytes=address_space + 256 * 1024**2, oracle_for=reference_oracle) as session:
         result = session.grade(POOL, path).to_dict()
     check = next(c for c in result["checks"] if c["name"] == "avg_pool2d_forward")
     assert check["status"] in ("error", "crashed") and "memory" in check["message"]
