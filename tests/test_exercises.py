@@ -31,7 +31,8 @@ def _public_api(path):
 @pytest.mark.parametrize("name", EXERCISES)
 def test_reference_gets_full_marks(grade, name):
     """Honest code gets full marks inside the sandbox (autograd, torch's threads, the torch.save
-    replies, the autoencoder's training)."""
+    replies, the autoencoder's training). The autoencoder takes about 4 s: each of its two training
+    checks trains a small model twice, the reference here and the same code in the worker."""
     from grader.runner import sandbox
 
     result = grade(name)
@@ -86,6 +87,8 @@ def test_each_part_has_at_least_four_cases(name):
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_seed_changes_inputs_but_reference_still_passes(grade, name):
+    """Another seed, other cases, the same full marks; for the autoencoder about 4 s (its training
+    checks train four small models again, on the new seed's data)."""
     result = grade(name, seed=12345)
     assert result["score"] == result["max_score"]
     assert result["seed"] == 12345

@@ -353,7 +353,8 @@ def _alive(pid: int) -> bool:
 
 def test_killing_the_grader_leaves_no_process_behind(tmp_path):
     """`grade exercise` dies (SIGKILL) while the student's code loops: its zygote, the worker and
-    what the worker started all end too."""
+    what the worker started all end too. About 3-5 s: the real command and its zygote each import
+    torch before there is a worker to kill."""
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / "pooling.py").write_text(_with_prelude(
