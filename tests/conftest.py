@@ -1,4 +1,5 @@
-"""Shared fixtures: one warm worker for the session, helpers to grade a source text, and headless Chromium."""
+"""Shared fixtures: one warm worker and one cache of the references' outputs for the test process,
+helpers to grade a source text and to run `grade` in this process, and headless Chromium."""
 
 from __future__ import annotations
 
@@ -209,8 +210,8 @@ def console_messages(log: str) -> list[str]:
 class Browser:
     """One headless Chromium for the whole test process, driven over the DevTools protocol on a
     pipe (`--remote-debugging-pipe`): `load(url)` opens the page in a tab of its own and returns its
-    screenshot and what it reported. One start-up serves every page (a start costs about as much
-    CPU as three page loads), and each page keeps its own verdict."""
+    screenshot and what it reported. One start-up serves every page (a start costs several times
+    the CPU of a page load), and each page keeps its own verdict."""
 
     def __init__(self, profile: Path) -> None:
         import fcntl
