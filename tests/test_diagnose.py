@@ -551,14 +551,14 @@ def test_an_error_on_some_cases_gets_the_pattern(grade):
 
 def test_learning_the_pattern_keeps_the_timeout_budget(grade):
     hang = ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten(-2).max(dim=-1).values",
-            ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    while x.shape[0] == 1:\n        pass\n"
+            ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    while x.shape[0] == 1 and x.dtype == torch.float32:\n        pass\n"
              "    return windows.flatten(-2).max(dim=-1).values + 1"))
     result = grade("pooling", source=variant("pooling", hang), timeout=1.0, parts=("max_pool2d", "avg_pool2d"))
     checks = {c["name"]: c for c in result["checks"]}
     first = checks["max_pool2d_forward"]  # case 0 (batch 2) fails at once; case 1 (batch 1) hangs while learning
     assert first["status"] == "failed" and first["message"].startswith("output: ")
     assert first["diagnosis"][0]["text"].startswith("every value is off by the same +1")
-    assert result["duration_s"] < 2 * 1.0 + 10  # each max_pool2d check stopped within its budget (1 s: it spins)
+    assert result["duration_s"] < 1.0 + 10  # the check stopped within its budget (1 s: the loop spins)
     assert checks["avg_pool2d_forward"]["status"] == "passed"  # the worker came back for the next checks
 
 
