@@ -211,6 +211,12 @@ def test_a_stale_recording_is_refused(release):
         RecordedOracle(data)
 
 
+def test_release_refuses_an_unknown_exercise(tmp_path):
+    made = CliRunner().invoke(cli, ["release", "--out", str(tmp_path / "edition"), "--exercise", "convv"])
+    assert made.exit_code == 2 and "Unknown exercise 'convv'" in made.output
+    assert not (tmp_path / "edition").exists()
+
+
 def test_student_pyproject_drops_the_references():
     text = student_pyproject((ROOT / "pyproject.toml").read_text())
     assert "solutions" not in text and 'name = "cnn-grader"' in text
