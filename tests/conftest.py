@@ -71,14 +71,24 @@ def with_mistake(name: str, mistake: str) -> str:
 def sessions(worker):
     """sessions(seed, timeout, pictures): grading sessions over the shared worker, kept for the
     whole test run, so that each reference runs once per case (as in `grade watch` and batches);
-    `pictures` is the drawing function the session passes failing cases to (None: no pictures)."""
+    `pictures` is the drawing function the session passes failing cases to (None: no pictures).
+    They share one cached source of expected values per exercise (keyed by seed), whatever their
+    timeout or drawing function."""
+    from grader.engine.oracles import CachingOracle, oracle_for
     from grader.engine.session import GradingSession
 
     made: dict[tuple[int, float, Any], GradingSession] = {}
+    sources: dict[str, CachingOracle] = {}
+
+    def source(name: str) -> CachingOracle:
+        if name not in sources:
+            sources[name] = CachingOracle(oracle_for(name))
+        return sources[name]
 
     def session(seed: int = 0, timeout: float = 10.0, pictures: Any = None) -> GradingSession:
         if (seed, timeout, pictures) not in made:
-            made[seed, timeout, pictures] = GradingSession(seed=seed, timeout=timeout, worker=worker, pictures=pictures)
+            made[seed, timeout, pictures] = GradingSession(seed=seed, timeout=timeout, worker=worker, pictures=pictures,
+                                                           oracle_for=source)
         return made[seed, timeout, pictures]
 
     yield session
