@@ -534,7 +534,7 @@ def test_the_uid_fallback_is_refused_while_the_references_are_readable(tmp_path,
 def test_killing_the_batch_leaves_no_agent_behind(course, tmp_path):
     subs = tmp_path / "subs"
     (subs / "looper").mkdir(parents=True)
-    (subs / "looper" / "pooling.py").write_text(_pooling_with("while True:\n    pass\n"))
+    (subs / "looper" / "pooling.py").write_text(_pooling_with("import time\nwhile True:\n    time.sleep(0.05)\n"))  # idle
     env = {**os.environ, "PYTHONPATH": str(course)}
     batch = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(subs), "--out", str(tmp_path / "out"),
                               "--exercise", "pooling", "--jobs", "1", "--timeout", "60", *UNSANDBOXED],
