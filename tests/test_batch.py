@@ -414,6 +414,8 @@ def test_a_second_run_keeps_what_is_current_and_grades_again_what_is_not(graded_
 
 @pytest.mark.slow
 def test_tampering_with_the_grader_is_refused_or_stops_the_batch(course, tmp_path):
+    """`grade batch` in its own process on the copy of the course, so that the grader a student
+    changes is the copy's: that process, an agent and its zygote each import torch (about 5 s)."""
     subs = tmp_path / "subs"
     (subs / "tamperer").mkdir(parents=True)
     (subs / "bystander").mkdir()
@@ -532,6 +534,7 @@ def test_the_uid_fallback_is_refused_while_the_references_are_readable(tmp_path,
 
 @pytest.mark.slow
 def test_killing_the_batch_leaves_no_agent_behind(course, tmp_path):
+    """The batch is a process of its own, killed once its agent, zygote and worker run (about 4 s)."""
     subs = tmp_path / "subs"
     (subs / "looper").mkdir(parents=True)
     (subs / "looper" / "pooling.py").write_text(_pooling_with("import time\nwhile True:\n    time.sleep(0.05)\n"))  # idle

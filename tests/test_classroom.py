@@ -62,7 +62,8 @@ def test_every_step_passes_on_the_references_and_fails_on_the_stubs(workflow, se
     """Every step's command, run in this process on every reference and every stub. The commands
     grade through the suite's shared sessions (one worker, the references' outputs computed once
     per exercise, not once per command); `grade exercise` is otherwise as a student runs it. About
-    5 s: each part of the references runs in the worker, the autoencoder's training included."""
+    9 s alone: every part of every reference runs in the worker, and the autoencoder trains there
+    and in this process (less where the process has graded the references before)."""
     from grader.engine import session
 
     def shared(files, *, parts, jobs, seed, timeout, device, pictures):  # noqa: ANN001, ANN202 - as grade_side_by_side
@@ -90,8 +91,8 @@ print(json.dumps([[run.exit_code, run.output] for run in runs]))
 
 
 def test_github_classroom_writes_an_edition_that_grades_from_recordings(tmp_path, monkeypatch):
-    """About 6 s: the command writes a student edition here (recording pooling for seed 3), and
-    its steps run in one process of that edition (a torch import, a worker)."""
+    """The command writes a student edition here (recording pooling for seed 3), and its steps run
+    in one process of that edition (a torch import, a worker): about 4 s."""
     out = tmp_path / "assignment"
     monkeypatch.setenv("GRADE_HOME", str(tmp_path / ".grade"))
     made = CliRunner().invoke(cli, ["github-classroom", "--out", str(out), "--seed", "3", "--exercise", "pooling"])

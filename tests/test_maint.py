@@ -37,7 +37,8 @@ def test_check_passes_on_the_course(capsys):
 @pytest.mark.slow
 def test_new_scaffolds_an_exercise_that_grades_and_passes_check(tmp_path):
     """About 10 s: `check` imports torch for the checks, and the scaffolded tests run in a pytest of
-    their own (one process, not the suite's parallel workers) that grades the new exercise."""
+    their own (one process, not the suite's parallel workers) that starts a worker and grades the new
+    exercise."""
     course = _copy_course(tmp_path)
     out = _run(course, "-m", "grader.maint", "new", "sharpen", "--title", "Sharpening", "--section", "Convolution",
                "--points", "3")

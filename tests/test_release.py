@@ -68,8 +68,9 @@ def _unpictured(result: dict) -> dict:
 @pytest.mark.parametrize("name", EXERCISES)
 def test_recorded_grading_equals_live_grading(name, release, worker, sessions, tmp_path):
     """Slow where it must be: the first of these builds the student edition (every exercise
-    recorded, every known mistake on every case: about 10 s), and the autoencoder's variants
-    train their models twice each, graded live and replayed."""
+    recorded, every known mistake on every case: about 13 s), the autoencoder's variants train
+    their models twice each, graded live and replayed, and nms's wrong variant has its many-boxes
+    mistakes computed live."""
     recorded = RecordedOracle.load(release / "grader" / "recorded" / f"{name}.pt")
     replaying = GradingSession(worker=worker, oracle_for=lambda _: recorded)
     full_marks = {}
@@ -89,7 +90,8 @@ END_TO_END = {"conv": "reference", "pooling": "wrong", "gap": "stub", "segmentat
 
 @slow
 def test_the_student_edition_grades_end_to_end_like_the_references(release, sessions, tmp_path):
-    """`grade all` run inside the student edition (no references: it must pick the recordings)."""
+    """`grade all` run inside the student edition (no references: it must pick the recordings), in a
+    process of its own (a torch import, a worker): about 3 s."""
     folder = tmp_path / "work"
     folder.mkdir()
     chosen = [n for n in END_TO_END if n in EXERCISES]
