@@ -166,7 +166,6 @@ def test_the_seed_and_the_references_stay_off_command_lines_and_environments(aut
     assert not {pid: found for pid, found in leaks.items() if found}
 
 
-@pytest.mark.slow
 def test_an_empty_upload_is_told_no_py_files_were_found(tmp_path):
     (tmp_path / "source").mkdir()
     (tmp_path / "source" / CONFIG_NAME).write_text(json.dumps({"seed": 3, "exercises": ["pooling"], "timeout": 5.0}))
