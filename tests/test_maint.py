@@ -30,13 +30,13 @@ def test_check_passes_on_the_course(capsys):
     """In this process: `check` only reads the course (the tests below run it as a command)."""
     from grader.maint import main
 
-    assert main(["check"]) == 0, capsys.readouterr().out
-    assert "the course is consistent" in capsys.readouterr().out
+    code, out = main(["check"]), capsys.readouterr().out
+    assert code == 0 and "the course is consistent" in out, out
 
 
 @pytest.mark.slow
 def test_new_scaffolds_an_exercise_that_grades_and_passes_check(tmp_path):
-    """About 10 s: `check` imports torch for the checks, and the scaffolded tests run in a pytest of
+    """About 8 s: `check` imports torch for the checks, and the scaffolded tests run in a pytest of
     their own (one process, not the suite's parallel workers) that starts a worker and grades the new
     exercise."""
     course = _copy_course(tmp_path)
