@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_course, reference_source, statuses, wait_for_descendants
+from conftest import copy_course, reference_source, statuses, wait_for_descendants
 from grader.instructor.classdata import read_manifest, verify_results
 from grader.instructor.submissions import (DiscoveryError, Limits, Submission, SubmissionError, class_submissions,
                                            discover, extract_zip, student_id, unpack)
