@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_course, reference_source, statuses, wait_for_descendants
+from conftest import copy_course, reference_source, statuses, wait_for_descendants
 from grader.instructor.classdata import read_manifest, verify_results
 from grader.instructor.submissions import (DiscoveryError, Limits, Submission, SubmissionError, class_submissions,
                                            discover, extract_zip, student_id, unpack)
@@ -226,9 +226,20 @@ def course(tmp_path_factory) -> Path:
 
 
 def _grade_cli(course: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`grade ARGS` in its own process, with the copy `course` as the grader (see the module docstring)."""
     env = {**os.environ, "PYTHONPATH": str(course)}
     return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=course, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def _grade_here(*args: str):  # noqa: ANN202 - click.testing.Result
+    """`grade ARGS` in this process (click's test runner): for the commands whose point is not a
+    process of their own, and where no student code can reach the grader's files."""
+    from click.testing import CliRunner
+
+    from grader.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
 
 
 def _pooling_with(code: str, old: str = "", new: str = "") -> str:
@@ -358,52 +369,53 @@ def test_a_student_cannot_forge_a_result(graded_class):
 
 
 @pytest.mark.slow
-def test_the_report_names_a_result_changed_after_the_batch(course, graded_class, tmp_path):
+def test_the_report_names_a_result_changed_after_the_batch(graded_class, tmp_path):
     _, out, _, docs = graded_class
     copy = tmp_path / "results"
     shutil.copytree(out, copy)
-    assert _grade_cli(course, "report", str(copy), "--csv", str(tmp_path / "class.csv")).returncode == 0
+    assert _grade_here("report", str(copy), "--csv", str(tmp_path / "class.csv")).exit_code == 0
     doc = json.loads((copy / "killer.json").read_text())
     doc["score"] = doc["max_score"]
     (copy / "killer.json").write_text(json.dumps(doc, indent=2) + "\n")
     (copy / "nothing.json").unlink()
-    run = _grade_cli(course, "report", str(copy), "--csv", str(tmp_path / "class.csv"))
-    assert run.returncode == 2
+    run = _grade_here("report", str(copy), "--csv", str(tmp_path / "class.csv"))
+    assert run.exit_code == 2
     assert "killer: changed after the batch wrote it" in run.stderr and "nothing: its result is missing" in run.stderr
     assert "good" not in run.stderr.split("do not match")[1].split("Do not use")[0]
 
 
 @pytest.mark.slow
-def test_a_second_run_keeps_what_is_current_and_grades_again_what_is_not(course, graded_class):
+def test_a_second_run_keeps_what_is_current_and_grades_again_what_is_not(graded_class):
+    """The batches run in this process: none of them runs student code (what is kept needs none,
+    the changed submission holds no exercise file and nobody handed in gap.py), so none starts an agent."""
     subs, out, _, _ = graded_class
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
     students = len(before) - 1  # all but the manifest
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1",
-                     *UNSANDBOXED)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = _grade_here("batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1", *UNSANDBOXED)
+    assert run.exit_code == 0, run.output[-3000:]
     assert f"kept {students} already graded" in run.stdout
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")} == before
     # a changed submission is graded again, and only it
     (subs / "nothing" / "README.txt").write_text("I still did not do it")
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1",
-                     *UNSANDBOXED)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = _grade_here("batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1", *UNSANDBOXED)
+    assert run.exit_code == 0, run.output[-3000:]
     assert "graded again 1 (1 changed submission)" in run.stdout and f"kept {students - 1}" in run.stdout
     # another exercise set: everyone again
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "gap", "--timeout", "1",
-                     *UNSANDBOXED)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = _grade_here("batch", str(subs), "--out", str(out), "--exercise", "gap", "--timeout", "1", *UNSANDBOXED)
+    assert run.exit_code == 0, run.output[-3000:]
     assert f"graded again {students} ({students} other exercises)" in run.stdout
     assert [e["exercise"] for e in json.loads((out / "good.json").read_text())["exercises"]] == ["gap"]
     # another seed is refused: one folder, one seed
     (subs / "late").mkdir()
-    run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "gap", *UNSANDBOXED)
-    assert run.returncode == 2 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
+    run = _grade_here("batch", str(subs), "--out", str(out), "--seed", "5", "--exercise", "gap", *UNSANDBOXED)
+    assert run.exit_code == 2 and "another seed than 5" in run.stderr and "seed 0" in run.stderr
     assert "--force" in run.stderr and not (out / "late.json").exists()
 
 
 @pytest.mark.slow
 def test_tampering_with_the_grader_is_refused_or_stops_the_batch(course, tmp_path):
+    """`grade batch` in its own process on the copy of the course, so that the grader a student
+    changes is the copy's: that process, an agent and its zygote each import torch (about 5 s)."""
     subs = tmp_path / "subs"
     (subs / "tamperer").mkdir(parents=True)
     (subs / "bystander").mkdir()
@@ -432,9 +444,14 @@ def test_tampering_with_the_grader_is_refused_or_stops_the_batch(course, tmp_pat
 
 
 # --- the supervisor's own checks, in this process ----------------------------------------------
-def _one_student(tmp_path: Path, source: str) -> list[Submission]:
+def _one_student(tmp_path: Path, source: str | None) -> list[Submission]:
+    """One student, ada, who handed in `source` as pooling.py; None: a note and no exercise file
+    (nothing to run, so no agent starts: for what the batch checks around the grading)."""
     (tmp_path / "subs" / "ada").mkdir(parents=True)
-    (tmp_path / "subs" / "ada" / "pooling.py").write_text(source)
+    if source is None:
+        (tmp_path / "subs" / "ada" / "notes.txt").write_text("I ran out of time")
+    else:
+        (tmp_path / "subs" / "ada" / "pooling.py").write_text(source)
     return discover(tmp_path / "subs").submissions
 
 
@@ -442,10 +459,10 @@ def _options(tmp_path: Path, **kw: object) -> "BatchOptions":
     from grader.instructor.batch import BatchOptions
 
     kw.setdefault("allow_unsandboxed", not SANDBOXED)
-    return BatchOptions(out=tmp_path / "results", jobs=1, exercises=("pooling",), timeout=5, **kw)
+    kw.setdefault("jobs", 1)
+    return BatchOptions(out=tmp_path / "results", exercises=("pooling",), timeout=5, **kw)
 
 
-@pytest.mark.slow
 def test_a_change_of_the_grader_files_during_the_batch_stops_it(tmp_path, monkeypatch):
     """What the batch does when the grader's files change under it (only possible without a sandbox)."""
     from grader.engine import session
@@ -454,12 +471,11 @@ def test_a_change_of_the_grader_files_during_the_batch_stops_it(tmp_path, monkey
     snapshots = iter(["before", "after"])
     monkeypatch.setattr(session, "integrity_snapshot", lambda: next(snapshots, "after"))
     with pytest.raises(TamperingError, match="changed during the batch") as caught:
-        run_batch(_one_student(tmp_path, reference_source("pooling")), _options(tmp_path))
+        run_batch(_one_student(tmp_path, None), _options(tmp_path))
     assert caught.value.suspects == ["ada"]
     assert not (tmp_path / "results" / "ada.json").exists()
 
 
-@pytest.mark.slow
 def test_a_result_changed_during_the_batch_is_named_when_it_ends_and_before_it_resumes(tmp_path):
     from grader.instructor.batch import ForgedResultsError, run_batch
 
@@ -467,7 +483,7 @@ def test_a_result_changed_during_the_batch_is_named_when_it_ends_and_before_it_r
         path = tmp_path / "results" / f"{event.student}.json"
         path.write_text(path.read_text().replace('"score": 0', '"score": 18', 1))
 
-    subs = _one_student(tmp_path, (ROOT / "exercises" / "pooling.py").read_text())
+    subs = _one_student(tmp_path, None)
     with pytest.raises(ForgedResultsError, match="ada: changed after the batch wrote it") as caught:
         run_batch(subs, _options(tmp_path), on_event=forge)
     assert caught.value.students == ["ada"]
@@ -476,6 +492,19 @@ def test_a_result_changed_during_the_batch_is_named_when_it_ends_and_before_it_r
     (tmp_path / "results" / "ada.json").unlink()  # as the message says: delete it, run again
     assert run_batch(subs, _options(tmp_path)).graded == ["ada"]
     assert json.loads((tmp_path / "results" / "ada.json").read_text())["score"] == 0
+
+
+def test_submissions_without_code_start_no_agent(tmp_path, monkeypatch):
+    from grader.instructor import batch
+
+    def no_agent(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("an agent was started, with no student code to grade")
+
+    monkeypatch.setattr(batch, "_AgentProcess", no_agent)
+    summary = batch.run_batch(_one_student(tmp_path, None), _options(tmp_path, jobs=2))
+    assert summary.graded == ["ada"]
+    (pooling,) = json.loads((tmp_path / "results" / "ada.json").read_text())["exercises"]
+    assert {c["status"] for c in pooling["checks"]} == {"not_implemented"}
 
 
 def test_no_sandbox_is_refused_unless_allowed(tmp_path, monkeypatch):
@@ -505,9 +534,10 @@ def test_the_uid_fallback_is_refused_while_the_references_are_readable(tmp_path,
 
 @pytest.mark.slow
 def test_killing_the_batch_leaves_no_agent_behind(course, tmp_path):
+    """The batch is a process of its own, killed once its agent, zygote and worker run (about 4 s)."""
     subs = tmp_path / "subs"
     (subs / "looper").mkdir(parents=True)
-    (subs / "looper" / "pooling.py").write_text(_pooling_with("while True:\n    pass\n"))
+    (subs / "looper" / "pooling.py").write_text(_pooling_with("import time\nwhile True:\n    time.sleep(0.05)\n"))  # idle
     env = {**os.environ, "PYTHONPATH": str(course)}
     batch = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(subs), "--out", str(tmp_path / "out"),
                               "--exercise", "pooling", "--jobs", "1", "--timeout", "60", *UNSANDBOXED],
@@ -532,15 +562,14 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_one_zip_of_a_canvas_export_through_the_command(course, tmp_path):
+def test_one_zip_of_a_canvas_export_through_the_command(tmp_path):
     with zipfile.ZipFile(tmp_path / "canvas.zip", "w") as zf:
         zf.writestr("submissions/lovelaceada_11_21_pooling-1.py", reference_source("pooling"))  # resubmitted
         zf.writestr("submissions/hopper_LATE_12_22_notes.txt", "I ran out of time")
         zf.writestr("submissions/readme.md", "from the instructor")
     out = tmp_path / "results"
-    run = _grade_cli(course, "batch", str(tmp_path / "canvas.zip"), "--out", str(out), "--exercise", "pooling",
-                     *UNSANDBOXED)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = _grade_here("batch", str(tmp_path / "canvas.zip"), "--out", str(out), "--exercise", "pooling", *UNSANDBOXED)
+    assert run.exit_code == 0, run.output[-3000:]
     assert "note: left out readme.md" in run.stderr and "graded 2" in run.stdout
     ada = json.loads((out / "lovelaceada_11.json").read_text())
     assert ada["score"] == 18 and ada["submission"] == "canvas.zip/submissions/lovelaceada_11_21_pooling-1.py"

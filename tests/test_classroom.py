@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -57,9 +58,20 @@ def _run_step(command: str, folder) -> int:
 
 
 @pytest.mark.slow
-def test_every_step_passes_on_the_references_and_fails_on_the_stubs(workflow, monkeypatch, tmp_path):
-    """Every part of every exercise, graded twice in this process (workers come from one zygote):
-    about 15 s, most of it the autoencoder's training on the references."""
+def test_every_step_passes_on_the_references_and_fails_on_the_stubs(workflow, sessions, monkeypatch, tmp_path):
+    """Every step's command, run in this process on every reference and every stub. The commands
+    grade through the suite's shared sessions (one worker, the references' outputs computed once
+    per exercise, not once per command); `grade exercise` is otherwise as a student runs it. About
+    9 s alone: every part of every reference runs in the worker, and the autoencoder trains there
+    and in this process (less where the process has graded the references before)."""
+    from grader.engine import session
+
+    def shared(files, *, parts, jobs, seed, timeout, device, pictures):  # noqa: ANN001, ANN202 - as grade_side_by_side
+        assert (jobs, device) == (1, "cpu")
+        graded = sessions(seed, timeout, pictures)
+        return [graded.grade(name, path, parts=parts) for name, path in files], graded.untouched()
+
+    monkeypatch.setattr(session, "grade_side_by_side", shared)
     monkeypatch.setenv("GRADE_HOME", str(tmp_path))
     for step in _grading_steps(workflow):
         command = step["with"]["command"].replace("--seed 7", "--seed 0")
@@ -67,20 +79,32 @@ def test_every_step_passes_on_the_references_and_fails_on_the_stubs(workflow, mo
         assert _run_step(command, ROOT / "exercises") != 0, command
 
 
-def test_github_classroom_writes_an_edition_that_grades_from_recordings(tmp_path):
-    """About 20 s: it writes a student edition (recording pooling) and runs three cold `grade` processes."""
+# The steps' commands run in one process of the edition's own grader, so that it grades from
+# the recordings it ships (this process's grader has the references); click's runner gives each its exit code.
+_STEPS_IN_THE_EDITION = """
+import json, shlex, sys
+from click.testing import CliRunner
+from grader.cli import cli
+runs = [CliRunner().invoke(cli, shlex.split(command)[1:]) for command in sys.argv[1:]]
+print(json.dumps([[run.exit_code, run.output] for run in runs]))
+"""
+
+
+def test_github_classroom_writes_an_edition_that_grades_from_recordings(tmp_path, monkeypatch):
+    """The command writes a student edition here (recording pooling for seed 3), and its steps run
+    in one process of that edition (a torch import, a worker): about 4 s."""
     out = tmp_path / "assignment"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path / ".grade")}
-    made = subprocess.run([sys.executable, "-m", "grader.cli", "github-classroom", "--out", str(out), "--seed", "3",
-                           "--exercise", "pooling"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert made.returncode == 0, made.stderr
+    monkeypatch.setenv("GRADE_HOME", str(tmp_path / ".grade"))
+    made = CliRunner().invoke(cli, ["github-classroom", "--out", str(out), "--seed", "3", "--exercise", "pooling"])
+    assert made.exit_code == 0, made.output
     assert "formative" in made.stdout
     assert not (out / "solutions").exists()
     steps = _grading_steps(yaml.safe_load((out / ".github/workflows/classroom.yml").read_text()))
     assert [s["with"]["max-score"] for s in steps] == [p.points for p in CATALOG[1].parts]
     shutil.copy(ROOT / "solutions" / "pooling.py", out / "exercises" / "pooling.py")
-    env["PYTHONPATH"] = str(out)
-    for step in steps:
-        run = subprocess.run([sys.executable, "-m", "grader.cli", *shlex.split(step["with"]["command"])[1:]],
-                             cwd=out, env=env, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stdout + run.stderr
+    env = {**os.environ, "PYTHONPATH": str(out), "GRADE_HOME": str(tmp_path / ".grade")}
+    run = subprocess.run([sys.executable, "-c", _STEPS_IN_THE_EDITION, *(s["with"]["command"] for s in steps)],
+                         cwd=out, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for step, (code, output) in zip(steps, json.loads(run.stdout.splitlines()[-1]), strict=True):
+        assert code == 0, (step["with"]["command"], output)

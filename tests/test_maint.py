@@ -26,14 +26,19 @@ def _run(course: Path, *args: str, timeout: float = 600) -> subprocess.Completed
     return subprocess.run([sys.executable, *args], cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_check_passes_on_the_course():
-    out = _run(ROOT, "-m", "grader.maint", "check")
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "the course is consistent" in out.stdout
+def test_check_passes_on_the_course(capsys):
+    """In this process: `check` only reads the course (the tests below run it as a command)."""
+    from grader.maint import main
+
+    code, out = main(["check"]), capsys.readouterr().out
+    assert code == 0 and "the course is consistent" in out, out
 
 
 @pytest.mark.slow
 def test_new_scaffolds_an_exercise_that_grades_and_passes_check(tmp_path):
+    """About 8 s: `check` imports torch for the checks, and the scaffolded tests run in a pytest of
+    their own (one process, not the suite's parallel workers) that starts a worker and grades the new
+    exercise."""
     course = _copy_course(tmp_path)
     out = _run(course, "-m", "grader.maint", "new", "sharpen", "--title", "Sharpening", "--section", "Convolution",
                "--points", "3")
@@ -46,7 +51,7 @@ def test_new_scaffolds_an_exercise_that_grades_and_passes_check(tmp_path):
     check = _run(course, "-m", "grader.maint", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     # The generic tests of every exercise and the scaffolded test module pass on it.
-    tests = _run(course, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_exercises.py",
+    tests = _run(course, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "tests/test_exercises.py",
                  "tests/test_checks_sharpen.py", "-k", "sharpen")
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert " passed" in tests.stdout and "failed" not in tests.stdout

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 from conftest import ROOT, copy_course, reference_source, with_mistake
 from grader.catalog import load_catalog
+from grader.cli import cli
 from grader.engine.oracles import LiveOracle, RecordedOracle, SetupError
 from grader.engine.recording import FORMAT
 from grader.engine.session import GradingSession
@@ -32,20 +34,13 @@ SOLVED = "conv"  # the instructor tried this exercise in the checkout the editio
 
 
 @pytest.fixture(scope="session")
-def release_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """`grade release` run in a copy of the course where exercises/conv.py was solved."""
-    course = copy_course(tmp_path_factory.mktemp("checkout"))
-    (course / "exercises" / f"{SOLVED}.py").write_text(reference_source(SOLVED), encoding="utf-8")
+def release(tmp_path_factory) -> Path:
+    """The student edition of this checkout, written by `grade release` in this process, with two
+    jobs: this process and a pool of one record the exercises side by side."""
     out = tmp_path_factory.mktemp("student-edition") / "course"
-    run = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(out)], cwd=course,
-                         env={**os.environ, "PYTHONPATH": str(course)}, capture_output=True, text=True, timeout=1200)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return out, run
-
-
-@pytest.fixture(scope="session")
-def release(release_run) -> Path:
-    return release_run[0]
+    made = CliRunner().invoke(cli, ["release", "--out", str(out), "--jobs", "2"])
+    assert made.exit_code == 0, made.output[-3000:]
+    return out
 
 
 def _mistake_variant(name: str) -> str | None:
@@ -73,8 +68,9 @@ def _unpictured(result: dict) -> dict:
 @pytest.mark.parametrize("name", EXERCISES)
 def test_recorded_grading_equals_live_grading(name, release, worker, sessions, tmp_path):
     """Slow where it must be: the first of these builds the student edition (every exercise
-    recorded, every known mistake on every case: about 10 s), and the autoencoder's variants
-    train their models twice each, graded live and replayed."""
+    recorded, every known mistake on every case: about 13 s), the autoencoder's variants train
+    their models twice each, graded live and replayed, and nms's wrong variant has its many-boxes
+    mistakes computed live."""
     recorded = RecordedOracle.load(release / "grader" / "recorded" / f"{name}.pt")
     replaying = GradingSession(worker=worker, oracle_for=lambda _: recorded)
     full_marks = {}
@@ -94,7 +90,8 @@ END_TO_END = {"conv": "reference", "pooling": "wrong", "gap": "stub", "segmentat
 
 @slow
 def test_the_student_edition_grades_end_to_end_like_the_references(release, sessions, tmp_path):
-    """`grade all` run inside the student edition (no references: it must pick the recordings)."""
+    """`grade all` run inside the student edition (no references: it must pick the recordings), in a
+    process of its own (a torch import, a worker): about 3 s."""
     folder = tmp_path / "work"
     folder.mkdir()
     chosen = [n for n in END_TO_END if n in EXERCISES]
@@ -141,15 +138,22 @@ def test_the_student_edition_has_no_solutions(release):
     assert find_leaks(recordings, ROOT / "solutions", ROOT / "exercises") == []
 
 
-@slow
-def test_the_student_edition_ships_fresh_stubs_and_warns_about_a_solved_one(release_run):
-    release, run = release_run
+def test_the_student_edition_ships_fresh_stubs_and_warns_about_a_solved_one(tmp_path):
+    """`grade release --exercise conv`, as a command, in a copy of the course where exercises/conv.py was solved."""
+    course = copy_course(tmp_path / "checkout")
     solved = reference_source(SOLVED)
+    (course / "exercises" / f"{SOLVED}.py").write_text(solved, encoding="utf-8")
+    release = tmp_path / "student-edition"
+    run = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(release), "--exercise", SOLVED],
+                         cwd=course, env={**os.environ, "PYTHONPATH": str(course)}, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
     for folder in (release / "exercises", release / "grader" / "_data" / "exercises"):
         assert sorted(p.name for p in folder.glob("*.py")) == sorted(p.name for p in (ROOT / "solutions").glob("*.py"))
         assert (folder / f"{SOLVED}.py").read_text(encoding="utf-8") == stub_source(solved) != solved
     assert f"warning: exercises/{SOLVED}.py differs" in run.stderr
     assert "exercises/pooling.py" not in run.stderr  # untouched stubs are not named
+    assert [p.stem for p in (release / "grader" / "recorded").glob("*.pt")] == [SOLVED]  # only what --exercise named
 
 
 @slow
@@ -207,6 +211,12 @@ def test_a_stale_recording_is_refused(release):
     data["checks_digest"] = "0" * 16
     with pytest.raises(SetupError, match="changed after its outputs were recorded"):
         RecordedOracle(data)
+
+
+def test_release_refuses_an_unknown_exercise(tmp_path):
+    made = CliRunner().invoke(cli, ["release", "--out", str(tmp_path / "edition"), "--exercise", "convv"])
+    assert made.exit_code == 2 and "Unknown exercise 'convv'" in made.output
+    assert not (tmp_path / "edition").exists()
 
 
 def test_student_pyproject_drops_the_references():

@@ -241,12 +241,21 @@ def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: fl
 @click.command("release")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A new folder for the student edition.")
-def release_cmd(out: Path) -> None:
+@click.option("--exercise", "exercises", multiple=True, metavar="NAME", shell_complete=complete_exercise,
+              help="Record only this exercise (repeatable; default: all). The others cannot be graded in the edition.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that record the exercises side by side, this one included (default: the number "
+                   "of cores).")
+def release_cmd(out: Path, exercises: tuple[str, ...], jobs: int | None) -> None:
     """Write the student edition: the course without solutions/, with recorded expected outputs."""
+    from grader.catalog import exercise_names
     from grader.instructor.release import ReleaseError, make_release
 
+    unknown = [n for n in exercises if n not in exercise_names()]
+    if unknown:
+        raise click.UsageError(f"Unknown exercise {', '.join(map(repr, unknown))}. `grade list` shows them all.")
     try:
-        release = make_release(out)
+        release = make_release(out, exercises=list(exercises) or None, jobs=jobs)
     except ReleaseError as exc:
         raise SetupFailure(str(exc)) from None
     _warn_edited(release.edited)

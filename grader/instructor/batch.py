@@ -1,7 +1,9 @@
 """`grade batch`: grade a class's submissions in parallel, one result JSON per student, resumable.
 
-The batch process never runs student code, nor grades in itself: it supervises `jobs` grading
-agents (`grader.instructor.agent`, one process each) and hands each one student at a time. A
+The batch process never runs student code, nor grades in itself: it supervises up to `jobs`
+grading agents (`grader.instructor.agent`, one process each) and hands each one student at a time;
+an agent is started when its slot first meets a submission with code to grade (one with no
+exercise file, or a refused one, needs none: its result is written without any). A
 student's code runs in a worker that the agent starts for that student alone, under the worker's
 limits (time per check, memory, output) and in its sandbox (`runner.sandbox`): with Landlock,
 student code cannot read the course, the references, the submissions or the results, cannot
@@ -303,7 +305,8 @@ class _Batch:
         self.stop.set()
 
     def prepare(self) -> None:
-        """Take the integrity baseline (this imports torch here while the agents start)."""
+        """Take the integrity baseline and the time limit (the checks, and torch, are imported
+        here while the first agents start)."""
         from grader.engine.session import integrity_snapshot
 
         self.integrity = integrity_snapshot
@@ -311,17 +314,17 @@ class _Batch:
         self.limit = self.options.student_timeout or student_limit(self.exercises, self.options.timeout)
         self.prepared.set()
 
+    def _wait_prepared(self) -> bool:
+        """Wait for `prepare` (no student code runs, and no result is kept, before the baseline is
+        taken); False when the batch stops first."""
+        while not self.prepared.wait(0.1):
+            if self.stop.is_set():
+                return False
+        return True
+
     def run_slot(self) -> None:
         agent: _AgentProcess | None = None
         try:
-            try:
-                agent = self._start_agent()  # overlaps with `prepare` in the main thread
-            except BatchError as exc:
-                self._fail(exc)
-                return
-            while not self.prepared.wait(0.1):
-                if self.stop.is_set():
-                    return
             while not self.stop.is_set():
                 try:
                     sub = self.todo.get_nowait()
@@ -336,6 +339,8 @@ class _Batch:
                     break
                 except Exception as exc:  # noqa: BLE001 - a bug here must stop the batch loudly, not lose a student
                     self._fail(BatchError(f"grading {sub.student} failed inside the batch itself: {exc!r}"))
+                    break
+                if not self._wait_prepared():
                     break
                 with self.lock:
                     changed = self.integrity() != self.baseline
@@ -395,7 +400,9 @@ class _Batch:
             reason = ""
             if found.files:
                 if agent is None or agent.proc.poll() is not None:
-                    agent = self._start_agent()
+                    agent = self._start_agent()  # the first one overlaps with `prepare` in the main thread
+                if not self._wait_prepared():
+                    return agent, None
                 sent = agent.send({"student": sub.student, "files": {k: str(v) for k, v in found.files.items()},
                                    "prestart": not self.todo.empty()})
                 deadline = time.monotonic() + self.limit

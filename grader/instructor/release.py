@@ -24,7 +24,7 @@ import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from grader.paths import PACKAGE_DIR, checkout_root, data_dir
 from grader.engine.recording import RecordingError
@@ -78,26 +78,66 @@ def student_readme() -> str:
     return render_text("student_readme.md.j2", exercises=load_catalog(), torch_version=course_torch_version())
 
 
-def _record_one(name: str, directory: str, seed: int, threads: int) -> int:
-    """Record one exercise (in a process of the pool); returns the file's size."""
+def _record_one(name: str, directory: str, seed: int) -> int:
+    """Record one exercise (in a process of the pool, or in this one); returns the file's size.
+    The references run on one thread, as when grading computes the expected values live."""
     import torch
 
     from grader.engine.oracles import LiveOracle
     from grader.engine.recording import write_recording
 
     live = LiveOracle(name)
-    torch.set_num_threads(threads)
-    return write_recording(name, Path(directory), live, seed).stat().st_size
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return write_recording(name, Path(directory), live, seed).stat().st_size
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _record_all(names: list[str], directory: Path, seed: int, jobs: int) -> int:
+    """Record `names` into `directory` in `jobs` processes, this one included; returns the bytes
+    written. The `jobs - 1` processes of a pool take the exercises one at a time from the front of
+    the list and this one takes them from the back, so that it records instead of waiting (also
+    while the pool starts: a torch import per process). After a failure, no exercise is begun."""
+    import multiprocessing
+    import threading
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    if jobs == 1:
+        return sum(_record_one(n, str(directory), seed) for n in names)
+    todo, lock = deque(names), threading.Lock()
+
+    def drain(front: bool, record: Callable[[str], int]) -> int:
+        total = 0
+        try:
+            while True:
+                with lock:
+                    if not todo:
+                        return total
+                    name = todo.popleft() if front else todo.pop()
+                total += record(name)
+        except BaseException:
+            with lock:
+                todo.clear()
+            raise
+
+    with ProcessPoolExecutor(jobs - 1, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            ThreadPoolExecutor(jobs - 1) as feeders:
+        slots = [feeders.submit(drain, True, lambda n: pool.submit(_record_one, n, str(directory), seed).result())
+                 for _ in range(jobs - 1)]
+        here = drain(False, lambda n: _record_one(n, str(directory), seed))
+        return here + sum(slot.result() for slot in slots)
 
 
 def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = DEFAULT_SEED,
                  jobs: int | None = None) -> Release:
     """Write the student edition into `out` (a new or empty folder) and return what it holds.
 
-    The exercises are recorded in parallel, `jobs` processes (default: the number of cores)."""
-    import multiprocessing
+    The exercises are recorded side by side in `jobs` processes, this one included (default: the
+    number of cores); with one job (or one exercise), only in this one."""
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
     from grader.catalog import exercise_names
 
@@ -131,12 +171,8 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
                                         encoding="utf-8")
     recorded = out / "grader" / "recorded"
     recorded.mkdir(parents=True, exist_ok=True)
-    cores = os.cpu_count() or 1
-    jobs = max(1, min(jobs or cores, len(names)))
     try:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_record_one, n, str(recorded), seed, max(1, cores // jobs)) for n in names]
-            total = sum(f.result() for f in futures)
+        total = _record_all(names, recorded, seed, max(1, min(jobs or os.cpu_count() or 1, len(names))))
     except RecordingError as exc:
         shutil.rmtree(out, ignore_errors=True)
         raise ReleaseError(str(exc)) from None
