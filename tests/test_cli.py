@@ -317,3 +317,28 @@ def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(delay
     while any(os.path.exists(f"/proc/{pid}") for pid in family) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in family if os.path.exists(f"/proc/{pid}")]
+
+
+def test_grade_all_starts_the_exercises_that_took_longest_last_time(tmp_path, monkeypatch):
+    """The durations of the last grading of each exercise on this machine (in the cache, whatever
+    file was graded) set the order in which side-by-side jobs start them; results keep the order asked."""
+    from grader.commands import exercise as commands
+    from grader.engine import session
+    from grader.engine.results import ExerciseResult
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    took = {"conv": 1.0, "pooling": 3.0, "gap": 2.0}
+    started: list[list[str]] = []
+
+    def grade_side_by_side(files, *, parts, jobs, **options):
+        started.append([name for name, _ in files])
+        return [ExerciseResult(name, str(path), 0, "test", "now", duration_s=took[name], sandbox="uid")
+                for name, path in files], True
+
+    monkeypatch.setattr(session, "grade_side_by_side", grade_side_by_side)
+    names = ["conv", "pooling", "gap"]
+    first = commands.grade_files(names, tmp_path, seed=0, timeout=10, device="cpu", jobs=2)
+    second = commands.grade_files(names, tmp_path, seed=0, timeout=10, device="cpu", jobs=2)
+    assert started == [names, ["pooling", "gap", "conv"]]
+    assert [r.exercise for r in first.exercises] == [r.exercise for r in second.exercises] == names
+    assert commands.grading_durations() == took

@@ -7,6 +7,7 @@ shows) and the progress store (which remembers). Torch is imported only inside `
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,20 +53,48 @@ def list_cmd() -> None:
                    "Run `grade list` in the course (the folder that holds exercises/), or make one with `grade init DIR`.")
 
 
+def _durations_file() -> Path:
+    from grader.paths import cache_dir
+
+    return cache_dir() / "grading-durations.json"
+
+
+def grading_durations() -> dict[str, float]:
+    """How long each exercise took to grade last time on this machine, whatever file was graded
+    ({} when unknown): `grade all` starts the longest first. Only the order depends on it."""
+    try:
+        data = json.loads(_durations_file().read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, RuntimeError, ValueError, TypeError):
+        return {}
+
+
+def remember_durations(durations: dict[str, float]) -> None:
+    """Best effort: durations that cannot be written only cost a worse order next time."""
+    try:
+        target = _durations_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**grading_durations(), **durations}), encoding="utf-8")
+        tmp.replace(target)
+    except (OSError, RuntimeError):
+        pass
+
+
 def grade_files(names: list[str], folder: Path, *, seed: int, timeout: float, device: str,
                 parts: tuple[str, ...] = (), jobs: int = 1) -> GradingRun:
     """Grade `folder/NAME.py` for each of `names` (only the checks of `parts`, if given), `jobs`
-    exercises side by side (longest first, by the durations stored last time), the results in the
-    order of `names`; setup errors and tampering become `SetupFailure` (exit code 2). Says so, in
-    one line, when no sandbox confined the student's code."""
+    exercises side by side (longest first, by `grading_durations`), the results in the order of
+    `names`; setup errors and tampering become `SetupFailure` (exit code 2). Says so, in one line,
+    when no sandbox confined the student's code."""
     from grader.engine.oracles import SetupError
     from grader.engine.results import GradingRun
     from grader.engine.session import grade_side_by_side
     from grader.views.pictures import draw  # the first failing case of each part, for --html and progress
 
     check_device(device)
-    last = last_results() if jobs > 1 else {}
-    start = sorted(names, key=lambda n: -last[n].duration_s if n in last else 0.0)
+    last = grading_durations() if jobs > 1 else {}
+    start = sorted(names, key=lambda n: -last.get(n, 0.0))
     try:
         results, untouched = grade_side_by_side([(n, folder / f"{n}.py") for n in start], parts=parts, jobs=jobs,
                                                 seed=seed, timeout=timeout, device=device, pictures=draw)
@@ -75,6 +104,8 @@ def grade_files(names: list[str], folder: Path, *, seed: int, timeout: float, de
         raise SetupFailure(
             "The grader's own files or the references changed while grading ran, so these results "
             "cannot be trusted and were not saved. Restore the course files (e.g. `git checkout grader solutions`) and grade again.")
+    if not parts:
+        remember_durations({r.exercise: r.duration_s for r in results})
     by_name = {r.exercise: r for r in results}
     run = GradingRun([by_name[n] for n in names])
     if any(r.sandbox == "none" for r in run.exercises):
