@@ -155,9 +155,9 @@ def _prestart_zygote(argv: list[str]) -> None:
         elif arg.startswith("--device="):
             device = arg.partition("=")[2]
     if device in ("cpu", "cuda"):
-        from grader.runner.zygote import prestart
+        from grader.runner.zygote import TRAINING_MODULES, prestart
 
-        prestart(device)
+        prestart(device, TRAINING_MODULES if command == "all" else ())  # all: many workers, some train
 
 
 def _exit(code: object) -> None:

@@ -33,3 +33,37 @@ def test_torch_jit_script_class_gets_full_marks(grade):
                               "    size = _Size(x.shape[-2], x.shape[-1])\n    if kh > size.h"))
     result = grade("pooling", source=src)
     assert result["score"] == result["max_score"], [c["message"] for c in result["checks"] if c["status"] != "passed"]
+
+
+def _loads_with_dynamo_present(worker) -> bool:
+    """Whether a module that asserts `torch._dynamo` was imported before it loads in `worker`."""
+    import time
+
+    source = b"import sys\nassert 'torch._dynamo' in sys.modules, 'not preloaded'\n"
+    outcome = worker.request({"op": "load", "exercise": "pooling", "path": "/nowhere/pooling.py", "source": source,
+                              "forbidden": [], "forbidden_ops": []}, time.monotonic() + 120)
+    assert outcome.kind == "reply", outcome.detail
+    return outcome.reply.get("kind") == "ok"
+
+
+def test_a_zygote_started_for_training_gives_its_workers_torch_dynamo_already_imported(monkeypatch):
+    """`grade all` and the batch's agents start their zygote with `TRAINING_MODULES`: every worker
+    it forks has `torch._dynamo`, which torch imports on the first optimizer step (1.2 s of CPU
+    per worker otherwise). A plain zygote's workers do not. About 3 s: one zygote of its own."""
+    from grader.runner import handle
+    from grader.runner.handle import WorkerProcess
+    from grader.runner.zygote import TRAINING_MODULES, Zygote
+
+    plain = WorkerProcess()  # forked from this test process's zygote, which imported no more than torch
+    try:
+        assert not _loads_with_dynamo_present(plain)
+    finally:
+        plain.stop()
+    trained = Zygote("cpu", TRAINING_MODULES)
+    monkeypatch.setattr(handle, "zygote_for", lambda device: trained)
+    worker = WorkerProcess()
+    try:
+        assert _loads_with_dynamo_present(worker)
+    finally:
+        worker.stop()
+        trained.close()

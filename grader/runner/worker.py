@@ -213,7 +213,8 @@ def _warm_up(torch: ModuleType) -> None:
 
 
 def zygote(argv: list[str]) -> None:
-    """Import torch once, then fork a fresh worker for each request of the grader.
+    """Import torch once (and the modules named after the socket's descriptor in `argv`), then
+    fork a fresh worker for each request of the grader.
 
     Requests arrive on a Unix socket as JSON with three file descriptors (the worker's request
     pipe, reply pipe and output pipe): {"op": "fork", "cwd", "memory"} answers {"pid"};
@@ -223,10 +224,13 @@ def zygote(argv: list[str]) -> None:
     back to it; when the grader's end of the socket closes (the grader exited or was killed), it
     kills every worker and every such leftover, then exits.
     """
+    import importlib
     import json
     import socket
 
     _prepare()
+    for module in argv[1:]:  # what every worker of this zygote will need (`zygote.TRAINING_MODULES`)
+        importlib.import_module(module)
     become_subreaper()
     sock = socket.socket(fileno=int(argv[0]))
     sock.sendall(b"ready")

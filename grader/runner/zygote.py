@@ -3,6 +3,11 @@
 `Zygote` is the grader's handle on it; `zygote_for(device)` gives this process's zygote for a
 device (started on first use, started again after it dies); `ForkedWorker` is the subset of
 `subprocess.Popen` that `WorkerProcess` uses, for a worker the zygote forked.
+
+A command that will fork many workers for exercises that train models (`grade all`, a batch's
+agents) starts its zygote with `preload=TRAINING_MODULES`: torch imports `torch._dynamo` on the
+first optimizer step or meta-device operator (about 1.2 s of CPU, most of a torch import again),
+so the zygote imports it once, before forking, instead of every worker that trains.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from grader.runner.hygiene import boot_dir, live_lock, live_pids, worker_env
 
 STARTUP_TIMEOUT_S = 120.0
+TRAINING_MODULES = ("torch._dynamo",)  # what torch imports on a model's first training step
 _ZYGOTE_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from grader.runner.worker import zygote; zygote(sys.argv[2:])"
 
 
@@ -37,14 +43,14 @@ class Zygote:
     it), the next request starts a new one.
     """
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, preload: tuple[str, ...] = ()) -> None:
         self.device = device
         self.scratch = tempfile.mkdtemp(prefix="cnn-grader-zygote-")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = mine
         with live_lock:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _ZYGOTE_BOOT, str(boot_dir(self.scratch)), str(theirs.fileno())],
+                [sys.executable, "-I", "-c", _ZYGOTE_BOOT, str(boot_dir(self.scratch)), str(theirs.fileno()), *preload],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, cwd=self.scratch, env=worker_env(self.scratch, device),
                 start_new_session=True, close_fds=True,
@@ -97,9 +103,10 @@ _zygotes: dict[str, Zygote] = {}
 _zygotes_lock = threading.Lock()
 
 
-def zygote_for(device: str) -> Zygote | None:
-    """This process's zygote for `device` (started on first use); None where forking is not
-    available, so workers are then started as fresh processes."""
+def zygote_for(device: str, preload: tuple[str, ...] = ()) -> Zygote | None:
+    """This process's zygote for `device` (started on first use, importing the modules of
+    `preload` before its first fork); None where forking is not available, so workers are then
+    started as fresh processes."""
     if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
         return None
     with _zygotes_lock:
@@ -109,19 +116,20 @@ def zygote_for(device: str) -> Zygote | None:
             zyg = None
         if zyg is None:
             try:
-                zyg = _zygotes[device] = Zygote(device)
+                zyg = _zygotes[device] = Zygote(device, preload)
             except OSError:
                 return None
         return zyg
 
 
-def prestart(device: str) -> None:
+def prestart(device: str, preload: tuple[str, ...] = ()) -> None:
     """Start this process's zygote for `device` now, before anything else is imported, so that
-    its torch import overlaps the grader's own (a grading command calls this first)."""
+    its torch import overlaps the grader's own (a grading command calls this first); it imports
+    the modules of `preload` too before its first fork."""
     from grader.runner.hygiene import become_subreaper
 
     become_subreaper()  # as a worker's start does: before there are descendants to adopt
-    zygote_for(device)
+    zygote_for(device, preload)
 
 
 def shutdown_zygotes() -> None:
