@@ -15,6 +15,7 @@ notes take theirs from here. Loading reports every problem as `catalog.yaml:line
           max_pool2d: {points: 8, summary: "max pooling with stride"}
         forbidden: [torch.nn.functional.*pool*]   # optional: built-ins the student may not call
         forbidden_ops: [max_pool2d]                # optional: the aten operators behind them
+        trains: false                    # optional: whether its checks train models (optimizer steps)
 
 A catalogue that parsed is kept as JSON in the user's cache folder (`paths.cache_dir()`), keyed by
 the modification times and sizes of `catalog.yaml` and of the code that parses it, so that `grade list` and
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 _FILE_KEYS = ("version", "sections", "exercises")
-_EXERCISE_KEYS = ("name", "title", "section", "parts", "forbidden", "forbidden_ops")
+_EXERCISE_KEYS = ("name", "title", "section", "parts", "forbidden", "forbidden_ops", "trains")
 _PART_KEYS = ("points", "summary")
 
 
@@ -65,6 +66,7 @@ class Exercise:
     parts: tuple[Part, ...]
     forbidden: tuple[str, ...] = ()
     forbidden_ops: tuple[str, ...] = ()
+    trains: bool = False  # its checks take optimizer steps: its workers need `zygote.TRAINING_MODULES`
 
     @property
     def max_points(self) -> int:
@@ -139,9 +141,10 @@ def _exercise(node: Node, field: str, sections: tuple[str, ...], where: str, pro
     parts = _parts(f.get("parts"), f"{field}.parts", where, problems)
     forbidden = datafile.text_list(f["forbidden"], where, f"{field}.forbidden", problems) if "forbidden" in f else ()
     forbidden_ops = datafile.text_list(f["forbidden_ops"], where, f"{field}.forbidden_ops", problems) if "forbidden_ops" in f else ()
+    trains = datafile.boolean(f["trains"], where, f"{field}.trains", problems) if "trains" in f else False
     if len(problems) > before:
         return None
-    return Exercise(name, title, section, parts, forbidden, forbidden_ops)
+    return Exercise(name, title, section, parts, forbidden, forbidden_ops, bool(trains))
 
 
 def _parts(node: Node | None, field: str, where: str, problems: list[Problem]) -> tuple[Part, ...]:

@@ -73,6 +73,24 @@ def test_every_problem_is_located(tmp_path):
     assert len(info.value.problems) == 4  # the second "pooling" is only a duplicate once the first is valid
 
 
+def test_trains_is_read_as_a_yes_or_no(tmp_path):
+    assert read_catalog(_catalog(tmp_path, GOOD + "    trains: true\n")).exercises[0].trains
+    assert not read_catalog(_catalog(tmp_path, GOOD)).exercises[0].trains
+    path = _catalog(tmp_path, GOOD + "    trains: sometimes\n")
+    with pytest.raises(CatalogError, match=rf"{path}:11: exercises\[0\] \(pooling\).trains: must be a boolean"):
+        read_catalog(path)
+
+
+def test_exactly_the_exercises_that_take_optimizer_steps_are_marked_trains():
+    """A batch's zygote imports torch._dynamo for every student's worker (1.2 s of CPU each) only
+    where the exercise `trains`: where its reference or its checks use torch.optim."""
+    root = CATALOG_PATH.parent.parent
+    for exercise in read_catalog(CATALOG_PATH).exercises:
+        code = "".join((root / folder / f"{exercise.name}.py").read_text(encoding="utf-8")
+                       for folder in ("solutions", "grader/checks"))
+        assert exercise.trains == ("optim." in code), exercise.name
+
+
 def test_duplicate_names_are_refused(tmp_path):
     path = _catalog(tmp_path, GOOD, TWICE)
     with pytest.raises(CatalogError, match=rf"{path}:4: exercises: names given more than once: pooling"):

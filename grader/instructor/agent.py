@@ -6,7 +6,7 @@ its cache keeps every expected value (all students are graded with the same seed
 references run once per agent, not once per student). It draws the picture of each part's first
 failing case, for the class report's picture per frequent mistake. Each student gets a fresh worker (student
 code never shares a process with another student's), forked from the agent's zygote (which imported
-torch and what training needs once, `zygote.TRAINING_MODULES`) and sandboxed with the batch's results and
+torch once, and what training needs when an exercise `trains`) and sandboxed with the batch's results and
 submissions among the protected paths; the next student's worker is started while the current
 one is graded, so its start-up overlaps the grading.
 
@@ -85,9 +85,11 @@ def main() -> None:
     settings = json.loads(sys.stdin.readline() or "null")
     if not settings or not die_with_parent(int(settings["parent"])):
         raise SystemExit(3)  # the batch is gone already
+    from grader.catalog import get_exercise
     from grader.runner.zygote import TRAINING_MODULES, prestart
 
-    prestart(str(settings["device"]), TRAINING_MODULES)  # a worker per student: the zygote imports what training needs once
+    trains = any(get_exercise(name).trains for name in settings["exercises"])
+    prestart(str(settings["device"]), TRAINING_MODULES if trains else ())  # a worker per student: imported once
     from grader.engine.oracles import SetupError
 
     try:
