@@ -194,7 +194,10 @@ def _on_interrupt(signum: int, frame: object) -> None:
     def resend() -> None:
         while _importing_torch():
             time.sleep(0.01)
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # to the thread that may be waiting
+        if hasattr(signal, "pthread_kill"):  # to the thread that may be waiting
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=resend, name="interrupt-after-import", daemon=True).start()
 
