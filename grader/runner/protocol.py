@@ -1,13 +1,14 @@
 """The message format between the grader and its worker.
 
 Both directions use length-prefixed frames on a pipe. Requests (grader -> worker) are pickles
-(the worker trusts the grader), their tensors written as raw bytes. Replies (worker -> grader) are plain data in a format of our own
-that the grader parses without running anything the worker sent: a JSON document (every list,
-tuple and dict tagged with its kind; tensors as references) followed by the raw bytes of every
-tensor. `decode_reply` checks each tensor's dtype against `TENSOR_DTYPES` and its byte count
-against its shape, so a reply the student's code forged is refused (`ProtocolError`), never
-executed. (`torch.load(weights_only=True)` gave the same guarantee at ten times the cost: 0.3 ms
-of CPU a reply against 0.02 ms, on a re-grade of fifty cases in `grade watch`.)
+(the worker trusts the grader), their tensors written as raw bytes. Replies (worker -> grader)
+are plain data in a format of our own that the grader parses without running anything the
+worker sent: a JSON document (every list, tuple and dict tagged with its kind; tensors as
+references) followed by the raw bytes of every tensor. `decode_reply` checks each tensor's dtype
+against `TENSOR_DTYPES` and its byte count against its shape, so a reply the student's code
+forged is refused (`ProtocolError`), never executed. (`torch.load(weights_only=True)` gave the
+same guarantee at ten times the cost: 0.3 ms of CPU a reply against 0.02 ms, on a re-grade of
+fifty cases in `grade watch`.)
 """
 
 from __future__ import annotations
