@@ -600,6 +600,8 @@ def _grading_processes(scratch: Path, workers_only: bool = False) -> list[int]:
 
 @pytest.mark.slow
 def test_ctrl_c_leaves_no_zygote_folder_or_process_behind(course, tmp_path):
+    """A real batch in its own process, interrupted once a worker runs its student's endless loop
+    (about 4 s: the batch, its agent and the agent's zygote each import torch)."""
     subs = tmp_path / "subs"
     (subs / "looper").mkdir(parents=True)
     (subs / "looper" / "pooling.py").write_text(_pooling_with("", MAX_POOL_BODY, "    while True:\n        pass\n"))
