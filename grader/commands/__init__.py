@@ -148,8 +148,9 @@ def record(*results: ExerciseResult) -> None:
     from grader.store import Store, StoreError
 
     root = find_course_root()
-    own = [r for r in results if root is not None and Path(r.path).resolve().parent == (root / "exercises").resolve()]
-    elsewhere = sorted({str(Path(r.path).parent) for r in results if r not in own})
+    exercises = (root / "exercises").resolve() if root is not None else None
+    own = [r for r in results if Path(r.path).resolve().parent == exercises]
+    elsewhere = sorted({str(Path(r.path).parent) for r in results if Path(r.path).resolve().parent != exercises})
     if elsewhere:
         what = f"{Path(results[0].path).name} is" if len(results) == 1 else "these files are"
         click.echo(f"note: {what} not in the course's exercises/ folder ({', '.join(elsewhere)}), so "

@@ -71,12 +71,12 @@ def grading_durations() -> dict[str, float]:
 
 def remember_durations(durations: dict[str, float]) -> None:
     """Best effort: durations that cannot be written only cost a worse order next time."""
+    from grader.engine.results import write_text_atomic
+
     try:
         target = _durations_file()
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**grading_durations(), **durations}), encoding="utf-8")
-        tmp.replace(target)
+        write_text_atomic(target, json.dumps({**grading_durations(), **durations}))
     except (OSError, RuntimeError):
         pass
 

@@ -84,14 +84,26 @@ class _RequestPickler(pickle.Pickler):
     request to read back. Tensors that share storage arrive as separate copies."""
 
     def reducer_override(self, obj: Any) -> Any:
-        import torch
-
-        if (type(obj) is not torch.Tensor or obj.layout != torch.strided or obj.device.type != "cpu"
-                or _dtype_name(obj.dtype) not in TENSOR_DTYPES or (obj.requires_grad and not obj.is_leaf)):
+        if not _carried(obj) or obj.device.type != "cpu" or (obj.requires_grad and not obj.is_leaf):
             return NotImplemented
-        flat = obj.detach().resolve_conj().resolve_neg().contiguous().reshape(-1)
-        data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
-        return _tensor_from_bytes, (_dtype_name(obj.dtype), tuple(obj.shape), data, obj.requires_grad)
+        return _tensor_from_bytes, (_dtype_name(obj.dtype), tuple(obj.shape), _raw_bytes(obj), obj.requires_grad)
+
+
+def _carried(value: Any) -> bool:
+    """Whether `value` is a tensor the wire carries as raw bytes: a plain, dense tensor of one of
+    `TENSOR_DTYPES`."""
+    import torch
+
+    return type(value) is torch.Tensor and value.layout == torch.strided and _dtype_name(value.dtype) in TENSOR_DTYPES
+
+
+def _raw_bytes(tensor: Any) -> bytes:
+    """The elements of a `_carried` tensor as bytes, in row-major order, on the CPU (a lazy
+    conjugate or negation applied)."""
+    import torch
+
+    flat = tensor.detach().to("cpu").resolve_conj().resolve_neg().contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
 
 
 def _tensor_from_bytes(dtype_name: str, shape: tuple[int, ...], data: bytes, requires_grad: bool) -> Any:
@@ -115,8 +127,6 @@ def decode_request(payload: bytes) -> dict[str, Any]:
 def encode_reply(reply: dict[str, Any]) -> bytes:
     """A reply of plain data (None, bool, int, float, str, lists, tuples, dicts with str keys,
     dense tensors of `TENSOR_DTYPES`) as bytes; raises `TypeError` for anything else."""
-    import torch
-
     blobs: list[bytes] = []
     offset = 0
 
@@ -132,9 +142,8 @@ def encode_reply(reply: dict[str, Any]) -> bytes:
             if not all(type(k) is str for k in value):
                 raise TypeError("a dict in the reply has keys that are not strings")
             return ["d", {k: tagged(v, depth + 1) for k, v in value.items()}]
-        if type(value) is torch.Tensor and value.layout == torch.strided and _dtype_name(value.dtype) in TENSOR_DTYPES:
-            flat = value.detach().to("cpu").resolve_conj().resolve_neg().contiguous().reshape(-1)
-            data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+        if _carried(value):
+            data = _raw_bytes(value)
             blobs.append(data)
             offset += len(data)
             return ["T", _dtype_name(value.dtype), list(value.shape), offset - len(data), len(data)]
