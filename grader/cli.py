@@ -155,9 +155,21 @@ def _prestart_zygote(argv: list[str]) -> None:
         elif arg.startswith("--device="):
             device = arg.partition("=")[2]
     if device in ("cpu", "cuda"):
-        from grader.runner.zygote import TRAINING_MODULES, prestart
+        from grader.runner.zygote import preload_for, prestart
 
-        prestart(device, TRAINING_MODULES if command == "all" else ())  # all: many workers, some train
+        prestart(device, preload_for(_exercises_named(command, argv)))
+
+
+def _exercises_named(command: str, argv: list[str]) -> list:
+    """The catalogue entries a grading command will grade: every one for `all`, else those named in
+    its arguments (none if the catalogue does not load: the command itself says why)."""
+    from grader.catalog import CatalogError, load_catalog
+
+    try:
+        catalog = load_catalog()
+    except CatalogError:
+        return []
+    return list(catalog) if command == "all" else [e for e in catalog if e.name in argv]
 
 
 def _exit(code: object) -> None:

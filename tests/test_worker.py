@@ -6,6 +6,8 @@ import: a `@dataclass` whose annotations are postponed strings, or a `@torch.jit
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import variant
 
 _MAX_HEAD = '    kh, kw = _pair(kernel_size, "kernel_size")\n    sh, sw = _pair(kernel_size if stride is None else stride, "stride")\n    if kh > x.shape[-2]'
@@ -35,35 +37,45 @@ def test_torch_jit_script_class_gets_full_marks(grade):
     assert result["score"] == result["max_score"], [c["message"] for c in result["checks"] if c["status"] != "passed"]
 
 
-def _loads_with_dynamo_present(worker) -> bool:
-    """Whether a module that asserts `torch._dynamo` was imported before it loads in `worker`."""
+def _loads_with_dynamo_present() -> bool:
+    """Whether a module that asserts `torch._dynamo` was imported before it loads in a new worker."""
     import time
 
+    from grader.runner.handle import WorkerProcess
+
     source = b"import sys\nassert 'torch._dynamo' in sys.modules, 'not preloaded'\n"
-    outcome = worker.request({"op": "load", "exercise": "pooling", "path": "/nowhere/pooling.py", "source": source,
-                              "forbidden": [], "forbidden_ops": []}, time.monotonic() + 120)
+    with WorkerProcess() as worker:
+        outcome = worker.request({"op": "load", "exercise": "pooling", "path": "/nowhere/pooling.py", "source": source,
+                                  "forbidden": [], "forbidden_ops": []}, time.monotonic() + 120)
     assert outcome.kind == "reply", outcome.detail
     return outcome.reply.get("kind") == "ok"
 
 
-def test_a_zygote_started_for_training_gives_its_workers_torch_dynamo_already_imported(monkeypatch):
-    """`grade all` and the batch's agents start their zygote with `TRAINING_MODULES`: every worker
-    it forks has `torch._dynamo`, which torch imports on the first optimizer step (1.2 s of CPU
-    per worker otherwise). A plain zygote's workers do not. About 3 s: one zygote of its own."""
-    from grader.runner import handle
-    from grader.runner.handle import WorkerProcess
-    from grader.runner.zygote import TRAINING_MODULES, Zygote
+def test_a_zygote_imports_what_training_needs_once_asked_and_again_after_it_died(monkeypatch):
+    """`zygote_for(device, preload)`: a running zygote imports the preload before its next fork, and
+    one started again after it died imports it before its first. torch imports `torch._dynamo` on
+    the first optimizer step (1.2 s of CPU per worker otherwise). About 5 s: two zygotes of its own."""
+    from grader.runner import zygote
 
-    plain = WorkerProcess()  # forked from this test process's zygote, which imported no more than torch
+    monkeypatch.setattr(zygote, "_zygotes", {})  # this test's own zygotes, not the test process's
     try:
-        assert not _loads_with_dynamo_present(plain)
+        plain = zygote.zygote_for("cpu")
+        assert not _loads_with_dynamo_present()
+        assert zygote.zygote_for("cpu", zygote.TRAINING_MODULES) is plain
+        assert _loads_with_dynamo_present()
+        plain.proc.kill()
+        plain.proc.wait()
+        again = zygote.zygote_for("cpu")
+        assert again is not plain and again.preload == zygote.TRAINING_MODULES
+        assert _loads_with_dynamo_present()
     finally:
-        plain.stop()
-    trained = Zygote("cpu", TRAINING_MODULES)
-    monkeypatch.setattr(handle, "zygote_for", lambda device: trained)
-    worker = WorkerProcess()
-    try:
-        assert _loads_with_dynamo_present(worker)
-    finally:
-        worker.stop()
-        trained.close()
+        zygote.shutdown_zygotes()
+
+
+@pytest.mark.parametrize("argv, trains", [(["exercise", "autoencoder"], True), (["watch", "gan", "--path", "x"], True),
+                                          (["exercise", "--path", "solutions", "conv"], False), (["all"], True)])
+def test_a_grading_command_preloads_training_only_for_exercises_that_train(argv, trains):
+    from grader.cli import _exercises_named
+    from grader.runner.zygote import TRAINING_MODULES, preload_for
+
+    assert preload_for(_exercises_named(argv[0], argv)) == (TRAINING_MODULES if trains else ())

@@ -55,7 +55,7 @@ from grader.paths import PACKAGE_DIR, data_dir
 from grader.runner import sandbox
 from grader.runner.guard import static_scan
 from grader.runner.handle import DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_S, Outcome, WorkerProcess
-from grader.runner.zygote import TRAINING_MODULES
+from grader.runner.zygote import preload_for
 
 if TYPE_CHECKING:
     from grader.engine.judge import CaseRecord
@@ -395,12 +395,12 @@ def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, .
     worker; the references still run one at a time here (`spec.TORCH_GLOBALS_LOCK`), so every
     result is the one a single session gives.
     The files are started in the order given (put the longest first) and the results come back in
-    that order. With several files, `zygote.TRAINING_MODULES` are imported here first (as the
-    zygote of `grade all` does). Returns the results and whether the grader's files and the
+    that order. With several files, what the zygote preloads for them (`zygote.preload_for`) is
+    imported here first too. Returns the results and whether the grader's files and the
     references stayed untouched. The first error (a `SetupError`...) stops every job and is raised."""
     sessions = [GradingSession(**options) for _ in range(max(1, min(jobs, len(files))))]
     if len(files) > 1:  # imported midway by a reference that trains, it would stall every job meanwhile
-        for module in TRAINING_MODULES:
+        for module in preload_for(get_exercise(name) for name, _ in files):
             importlib.import_module(module)
     results: list[ExerciseResult | None] = [None] * len(files)
     pending = iter(range(len(files)))

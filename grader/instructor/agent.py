@@ -86,10 +86,10 @@ def main() -> None:
     if not settings or not die_with_parent(int(settings["parent"])):
         raise SystemExit(3)  # the batch is gone already
     from grader.catalog import get_exercise
-    from grader.runner.zygote import TRAINING_MODULES, prestart
+    from grader.runner.zygote import preload_for, prestart
 
-    trains = any(get_exercise(name).trains for name in settings["exercises"])
-    prestart(str(settings["device"]), TRAINING_MODULES if trains else ())  # a worker per student: imported once
+    # a worker per student: what training needs is imported once, in the zygote
+    prestart(str(settings["device"]), preload_for(get_exercise(name) for name in settings["exercises"]))
     from grader.engine.oracles import SetupError
 
     try:

@@ -217,7 +217,8 @@ def zygote(argv: list[str]) -> None:
     fork a fresh worker for each request of the grader.
 
     Requests arrive on a Unix socket as JSON with three file descriptors (the worker's request
-    pipe, reply pipe and output pipe): {"op": "fork", "cwd", "memory"} answers {"pid"};
+    pipe, reply pipe and output pipe): {"op": "fork", "cwd", "memory", "import"} imports the modules
+    of "import" (the grader's own list, `Zygote.preload`) if they are not yet, then answers {"pid"};
     {"op": "wait", "pid"} reaps a dead worker, kills what it left behind, and answers {"code"}.
     The zygote runs no student code; each child sets its own limits, session, folder and sandbox
     before it serves. The zygote is the subreaper of its workers, so what they leave behind comes
@@ -245,6 +246,8 @@ def zygote(argv: list[str]) -> None:
                 return
             message = json.loads(data)
             if message["op"] == "fork":
+                for module in message.get("import", ()):
+                    importlib.import_module(module)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 pid = os.fork()

@@ -4,10 +4,12 @@
 device (started on first use, started again after it dies); `ForkedWorker` is the subset of
 `subprocess.Popen` that `WorkerProcess` uses, for a worker the zygote forked.
 
-A command that will fork many workers for exercises that train models (`grade all`, a batch's
-agents) starts its zygote with `preload=TRAINING_MODULES`: torch imports `torch._dynamo` on the
-first optimizer step or meta-device operator (about 1.2 s of CPU, most of a torch import again),
-so the zygote imports it once, before forking, instead of every worker that trains.
+A command whose workers grade an exercise that trains models (`grade all`, `grade exercise
+autoencoder`, a batch's agents) starts its zygote with `preload_for(exercises)`, that is
+`TRAINING_MODULES`: torch imports `torch._dynamo` on the first optimizer step or meta-device
+operator (about 1.2 s of CPU, most of a torch import again), so the zygote imports it once, before
+forking, instead of every worker that trains (a worker restarted after a timeout, or after a new
+save in `grade watch`, would pay it again). A zygote started again after it died keeps the preload.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from grader.runner.hygiene import boot_dir, live_lock, live_pids, worker_env
@@ -45,12 +48,13 @@ class Zygote:
 
     def __init__(self, device: str, preload: tuple[str, ...] = ()) -> None:
         self.device = device
+        self.preload = tuple(dict.fromkeys(preload))  # imported before the first fork; later additions before the next
         self.scratch = tempfile.mkdtemp(prefix="cnn-grader-zygote-")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = mine
         with live_lock:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _ZYGOTE_BOOT, str(boot_dir(self.scratch)), str(theirs.fileno()), *preload],
+                [sys.executable, "-I", "-c", _ZYGOTE_BOOT, str(boot_dir(self.scratch)), str(theirs.fileno()), *self.preload],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, cwd=self.scratch, env=worker_env(self.scratch, device),
                 start_new_session=True, close_fds=True,
@@ -75,7 +79,8 @@ class Zygote:
         return json.loads(reply)
 
     def fork(self, fds: list[int], work_dir: str, memory_bytes: int) -> int:
-        return int(self._ask({"op": "fork", "cwd": work_dir, "memory": memory_bytes}, fds)["pid"])
+        message = {"op": "fork", "cwd": work_dir, "memory": memory_bytes, "import": list(self.preload)}
+        return int(self._ask(message, fds)["pid"])
 
     def wait(self, pid: int) -> int | None:
         """Reap a worker that is dead or killed; its exit code (negative: the signal)."""
@@ -99,26 +104,34 @@ class Zygote:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
+def preload_for(exercises: Iterable[Any]) -> tuple[str, ...]:
+    """What the zygote of workers that grade `exercises` (catalogue entries) imports before its
+    first fork: `TRAINING_MODULES` when one of them trains models, else nothing."""
+    return TRAINING_MODULES if any(e.trains for e in exercises) else ()
+
+
 _zygotes: dict[str, Zygote] = {}
 _zygotes_lock = threading.Lock()
 
 
 def zygote_for(device: str, preload: tuple[str, ...] = ()) -> Zygote | None:
-    """This process's zygote for `device` (started on first use, importing the modules of
-    `preload` before its first fork); None where forking is not available, so workers are then
-    started as fresh processes."""
+    """This process's zygote for `device` (started on first use), which imports the modules of
+    `preload` before its next fork, as well as those of earlier calls (also when it is started
+    again after it died); None where forking is not available, so workers are then started as
+    fresh processes."""
     if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
         return None
     with _zygotes_lock:
         zyg = _zygotes.get(device)
         if zyg is not None and not zyg.alive:
             zyg.close()
-            zyg = None
+            preload, zyg = zyg.preload + preload, None
         if zyg is None:
             try:
                 zyg = _zygotes[device] = Zygote(device, preload)
             except OSError:
                 return None
+        zyg.preload += tuple(m for m in dict.fromkeys(preload) if m not in zyg.preload)
         return zyg
 
 
