@@ -233,20 +233,7 @@ def record_exercise(name: str, live: Any, seed: int = DEFAULT_SEED) -> dict[str,
         checks[check.name] = {"seed": check_seed, "remake": remake, "cases": entries}
     data = {"format": FORMAT, "version": VERSION, "exercise": name, "seed": seed, "grader_version": __version__,
             "checks_digest": checks_digest(name), "signatures": _signatures(live.ref, all_cases), "checks": checks}
-    _round_trip(data, name)
     return data
-
-
-def _round_trip(data: dict[str, Any], name: str) -> None:
-    """Fail now, not in a student's hands, if the data would not load as plain data."""
-    buffer = io.BytesIO()
-    torch.save(data, buffer)
-    buffer.seek(0)
-    try:
-        torch.load(buffer, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means something in it is not plain data
-        raise RecordingError(f"{name}: the recorded cases hold something that is not plain data ({exc}). "
-                             "Case arguments must be tensors, numbers, strings, None or containers of them.") from None
 
 
 def _tensor_key(t: torch.Tensor) -> tuple:
@@ -286,8 +273,17 @@ def write_recording(name: str, directory: Path, live: Any, seed: int = DEFAULT_S
     path = recorded_path(name, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = record_exercise(name, live, seed)
-    save_recording(data, path)
-    if not _same(torch.load(path, weights_only=True, map_location="cpu"), data):
+    # Fail now, not in a student's hands, if the file would not load as plain data, or not as recorded.
+    try:
+        save_recording(data, path)
+        loaded = torch.load(path, weights_only=True, map_location="cpu")
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - it cannot be saved, or not loaded back: not plain data
+        path.unlink(missing_ok=True)
+        raise RecordingError(f"{name}: the recorded cases hold something that is not plain data ({exc}); the file "
+                             "was deleted. Case arguments must be tensors, numbers, strings, None or containers of them.") from None
+    if not _same(loaded, data):
         path.unlink()
         raise RecordingError(f"{name}: the saved recording does not load back as the values recorded; "
                              "it was deleted (a container type that `save_recording` does not keep?).")
