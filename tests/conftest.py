@@ -20,17 +20,12 @@ if str(ROOT) not in sys.path:
 
 @pytest.fixture(scope="session")
 def worker():
-    """The test process's worker. Its zygote is started as `grade all` starts its own: the test
-    process grades every exercise, so its workers get what training needs imported already
-    (`zygote.preload_for`), and a worker started again after a timeout does not import it again."""
     import torch
 
-    from grader.catalog import load_catalog
     from grader.runner.handle import WorkerProcess
-    from grader.runner.zygote import preload_for, prestart
 
     torch.set_num_threads(1)  # as `grade` does: the worker needs the other core
-    prestart("cpu", preload_for(load_catalog()))
+
     w = WorkerProcess()
     yield w
     w.stop()

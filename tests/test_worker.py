@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import variant
+from conftest import ROOT, variant
 
 _MAX_HEAD = '    kh, kw = _pair(kernel_size, "kernel_size")\n    sh, sw = _pair(kernel_size if stride is None else stride, "stride")\n    if kh > x.shape[-2]'
 
@@ -70,6 +70,17 @@ def test_a_zygote_imports_what_training_needs_once_asked_and_again_after_it_died
         assert _loads_with_dynamo_present()
     finally:
         zygote.shutdown_zygotes()
+
+
+def test_grading_an_exercise_that_trains_asks_the_zygote_for_what_training_needs(grade, monkeypatch):
+    from grader.engine import session
+    from grader.runner.zygote import TRAINING_MODULES
+
+    asked = []
+    monkeypatch.setattr(session, "zygote_for", lambda device, preload=(): asked.append(preload))
+    for name in ("pooling", "gan"):
+        grade(name, (ROOT / "exercises" / f"{name}.py").read_text(encoding="utf-8"))
+    assert asked == [(), TRAINING_MODULES]
 
 
 @pytest.mark.parametrize("argv, trains", [(["exercise", "autoencoder"], True), (["watch", "gan", "--path", "x"], True),

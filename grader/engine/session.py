@@ -55,7 +55,7 @@ from grader.paths import PACKAGE_DIR, data_dir
 from grader.runner import sandbox
 from grader.runner.guard import static_scan
 from grader.runner.handle import DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_S, Outcome, WorkerProcess
-from grader.runner.zygote import preload_for
+from grader.runner.zygote import preload_for, zygote_for
 
 if TYPE_CHECKING:
     from grader.engine.judge import CaseRecord
@@ -222,6 +222,7 @@ class GradingSession:
                 raise GradingInterrupted(name)
 
         exercise = get_exercise(name)
+        zygote_for(self.device, preload_for([exercise]))  # workers forked from now on have what its training needs
         path = Path(path).resolve()
         if not path.is_file():
             raise SetupError(f"{path} does not exist. Pass the folder that holds {name}.py with --path, "

@@ -4,12 +4,13 @@
 device (started on first use, started again after it dies); `ForkedWorker` is the subset of
 `subprocess.Popen` that `WorkerProcess` uses, for a worker the zygote forked.
 
-A command whose workers grade an exercise that trains models (`grade all`, `grade exercise
-autoencoder`, a batch's agents) starts its zygote with `preload_for(exercises)`, that is
-`TRAINING_MODULES`: torch imports `torch._dynamo` on the first optimizer step or meta-device
-operator (about 1.2 s of CPU, most of a torch import again), so the zygote imports it once, before
-forking, instead of every worker that trains (a worker restarted after a timeout, or after a new
-save in `grade watch`, would pay it again). A zygote started again after it died keeps the preload.
+Workers that grade an exercise that trains models need `TRAINING_MODULES`: torch imports
+`torch._dynamo` on the first optimizer step or meta-device operator (about 1.2 s of CPU, most of a
+torch import again). So the zygote imports them once, before forking, instead of every worker that
+trains (a worker started again after a timeout, or after a new save in `grade watch`, would pay it
+again): a command starts its zygote with `preload_for(exercises)` (`grade all`, `grade exercise
+autoencoder`, a batch's agents), and a grading session asks for them when it grades such an
+exercise. A zygote started again after it died keeps what it was asked to import.
 """
 
 from __future__ import annotations
