@@ -139,6 +139,15 @@ def invoke(monkeypatch, tmp_path):
     return run
 
 
+def interruptible() -> None:
+    """The `preexec_fn` of a process that a test interrupts with SIGINT: its default action back.
+    A suite started with SIGINT ignored (a background job of a shell without job control, some CI
+    runners) would hand that on, and Python would then install no KeyboardInterrupt handler."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def descendants(pid: int) -> list[int]:
     """Every live process below `pid` (children, their children...), from /proc."""
     parents: dict[int, int] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_course, reference_source, statuses, wait_for_descendants
+from conftest import copy_course, interruptible, reference_source, statuses, wait_for_descendants
 from grader.instructor.classdata import read_manifest, verify_results
 from grader.instructor.submissions import (DiscoveryError, Limits, Submission, SubmissionError, class_submissions,
                                            discover, extract_zip, student_id, unpack)
@@ -610,7 +610,8 @@ def test_ctrl_c_leaves_no_zygote_folder_or_process_behind(course, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(course), "TMPDIR": str(scratch)}
     batch = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(subs), "--out", str(tmp_path / "out"),
                               "--exercise", "pooling", "--timeout", "120", "--jobs", "1", *UNSANDBOXED], cwd=course, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 300
         while not _grading_processes(scratch, workers_only=True):  # a worker runs the student's endless loop

@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT
+from conftest import ROOT, interruptible
 from grader.cli import _COMMANDS, cli
 
 
@@ -286,14 +286,15 @@ def test_ctrl_c_during_the_torch_import_waits_for_the_import_then_interrupts(tmp
         "    print('never interrupted')\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted; the import finished:', getattr(sys.modules.get('torch'), 'FINISHED', False))\n")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, preexec_fn=interruptible)
     assert run.stdout == "interrupted; the import finished: True\n", run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("delay", [0.5, 2.5], ids=["while-starting", "while-grading"])
-def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(delay, tmp_path):
-    """Whether it lands while torch is imported or while an endless loop is graded, Ctrl-C ends
-    `grade exercise` with one line, exit code 130 and no process left behind."""
+@pytest.mark.parametrize("when", ["while-starting", "while-grading"])
+def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(when, tmp_path):
+    """Whether it lands while torch is imported (0.5 s in) or while an endless loop is graded (once
+    the worker is forked), Ctrl-C ends `grade exercise` with one line, exit code 130 and no process
+    left behind."""
     import os
     import signal
     import time
@@ -307,8 +308,14 @@ def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(delay
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADE_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "exercise", "pooling", "--path", str(folder), "--timeout", "60"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    time.sleep(delay)
+                            start_new_session=True, preexec_fn=interruptible)
+    if when == "while-starting":
+        time.sleep(0.5)
+    else:  # the zygote, then the worker it forks to grade the endless loop
+        deadline = time.monotonic() + 120
+        while len(descendants(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the worker loads the module and enters the loop
     family = descendants(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
     _, err = proc.communicate(timeout=60)
