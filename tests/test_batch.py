@@ -225,9 +225,9 @@ def course(tmp_path_factory) -> Path:
     return copy_course(tmp_path_factory.mktemp("course"))
 
 
-def _grade_cli(course: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def _grade_cli(course: Path, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
     """`grade ARGS` in its own process, with the copy `course` as the grader (see the module docstring)."""
-    env = {**os.environ, "PYTHONPATH": str(course)}
+    env = {**os.environ, "PYTHONPATH": str(course), **env}
     return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=course, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -297,8 +297,9 @@ def graded_class(course, tmp_path_factory):
             f"    open(os.path.join({str(out)!r}, name), 'w').write({forged!r})\n"))
     seed_file = subs.parent / "seed.txt"
     seed_file.write_text("0\n")  # the public seed, read from a file as a secret one would be
+    # The batch's own imports are listed on its stderr (its agents' go to their logs).
     run = _grade_cli(course, "batch", str(subs), "--out", str(out), "--exercise", "pooling", "--timeout", "1",
-                     "--jobs", "2", "--seed-file", str(seed_file), *UNSANDBOXED)
+                     "--jobs", "2", "--seed-file", str(seed_file), *UNSANDBOXED, PYTHONPROFILEIMPORTTIME="1")
     docs = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json") if not p.name.startswith("_")}
     return subs, out, run, docs
 
@@ -348,6 +349,10 @@ def test_every_student_gets_a_result_and_only_their_own_points(graded_class, gra
     assert docs["good"]["problems"] == [] and len(docs["good"]["submission_digest"]) == 32
 
     assert f"{len(docs)}/{len(docs)} students" in run.stderr and "left ~" in run.stderr
+    # Both slots began with code to grade, so the checks' outline came from an agent: the batch's
+    # own process imported neither the checks nor torch, not even for the placeholders above.
+    imported = [line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")]
+    assert "grader.instructor.batch" in imported and not [m for m in imported if m.split(".")[0] == "torch"]
     assert f"graded {len(docs) - 1}" in run.stdout and "refused 1 (evil)" in run.stdout
     assert f"sandbox: {sandbox.plan()}" in run.stdout
 
@@ -461,6 +466,19 @@ def _options(tmp_path: Path, **kw: object) -> "BatchOptions":
     kw.setdefault("allow_unsandboxed", not SANDBOXED)
     kw.setdefault("jobs", 1)
     return BatchOptions(out=tmp_path / "results", exercises=("pooling",), timeout=5, **kw)
+
+
+def test_an_outline_of_the_checks_is_taken_only_when_well_formed():
+    from grader.instructor.agent import checks_outline
+    from grader.instructor.batch import _valid_outline
+
+    good = checks_outline(["pooling", "gap"])
+    assert _valid_outline(good, ["gap", "pooling"])
+    bad = [good["pooling"], {"pooling": good["pooling"]}, {**good, "conv": good["gap"]}, {**good, "gap": []},
+           {**good, "gap": [["global_avg_pool_forward", "global_avg_pool", -1]]},
+           {**good, "gap": [["global_avg_pool_forward", "global_avg_pool", True]]},
+           {**good, "gap": [["global_avg_pool_forward", 3, 2]]}, {**good, "gap": [["only", "two"]]}]
+    assert not [o for o in bad if _valid_outline(o, ["pooling", "gap"])]
 
 
 def test_a_change_of_the_grader_files_during_the_batch_stops_it(tmp_path, monkeypatch):

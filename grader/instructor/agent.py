@@ -16,7 +16,8 @@ grader from, then the settings `{"exercises", "seed", "timeout", "device", "memo
 {exercise: path}, "prestart": bool}` (prestart: start the next student's worker now; false for
 the last one). So neither the seed nor where the references are appears on the agent's command
 line or in its environment, where other processes could read them. The agent answers on stdout:
-`{"kind": "ready"}` once; per task, `{"kind": "exercise", "student", "result"}` after each
+`{"kind": "ready", "outline"}` once (`checks_outline`: what the batch needs of the checks, so that
+its own process imports neither them nor torch); per task, `{"kind": "exercise", "student", "result"}` after each
 exercise (so when a student's code kills this process, the batch keeps what was graded before)
 and `{"kind": "done", "student"}`; or `{"kind": "fatal", "message"}` before exiting when grading
 cannot start (a missing reference, a seed the student edition lacks). The agent writes no file:
@@ -40,6 +41,16 @@ from grader.runner.hygiene import die_with_parent, make_not_dumpable
 # ignores it from its first line, rather than dying half-started or mid-student.
 BOOT = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; "
         "sys.path.insert(0, sys.stdin.readline().rstrip('\\n')); from grader.instructor.agent import main; main()")
+
+
+def checks_outline(exercises: list[str]) -> dict[str, list[list[Any]]]:
+    """{exercise: [[check name, part, points], ...]} in the checks' order: all that a batch needs of
+    the checks (the placeholder result of what was not graded, a student's time limit). Importing
+    the checks imports torch: the batch takes this from its first agent, and makes it only when no
+    agent is ready yet."""
+    from grader.engine.spec import load_checks
+
+    return {name: [[c.name, c.part, c.points] for c in load_checks(name)] for name in exercises}
 
 
 def _say(out: TextIO, message: dict[str, Any]) -> None:
@@ -97,7 +108,7 @@ def main() -> None:
     except SetupError as exc:
         _say(out, {"kind": "fatal", "message": str(exc)})
         raise SystemExit(3) from None
-    _say(out, {"kind": "ready"})
+    _say(out, {"kind": "ready", "outline": checks_outline(agent.exercises)})
     try:
         for line in sys.stdin:
             task = json.loads(line)

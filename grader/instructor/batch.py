@@ -3,7 +3,10 @@
 The batch process never runs student code, nor grades in itself: it supervises up to `jobs`
 grading agents (`grader.instructor.agent`, one process each) and hands each one student at a time;
 an agent is started when its slot first meets a submission with code to grade (one with no
-exercise file, or a refused one, needs none: its result is written without any). A
+exercise file, or a refused one, needs none: its result is written without any). The batch
+itself imports neither the checks nor torch: what it needs of the checks (the placeholder result
+of what was not graded, a student's time limit) comes with its first agent's "ready" message,
+and is made here only when a placeholder is needed before any agent is ready. A
 student's code runs in a worker that the agent starts for that student alone, under the worker's
 limits (time per check, memory, output) and in its sandbox (`runner.sandbox`): with Landlock,
 student code cannot read the course, the references, the submissions or the results, cannot
@@ -124,15 +127,16 @@ class BatchSummary:
 
 
 # --- placeholders for what could not be graded --------------------------------------------------
-def placeholder_result(name: str, status: str, message: str, seed: int, sandbox_state: str) -> dict[str, Any]:
-    """A schema-1 exercise result whose every check has `status` and `message`, zero points."""
+def placeholder_result(name: str, checks: list[list[Any]], status: str, message: str, seed: int,
+                       sandbox_state: str) -> dict[str, Any]:
+    """A schema-1 exercise result whose every check (`checks`: the exercise's entry of
+    `agent.checks_outline`) has `status` and `message`, zero points."""
     from grader.engine.results import CheckResult, ExerciseResult
-    from grader.engine.spec import load_checks
 
     result = ExerciseResult(exercise=name, path="", seed=seed, grader_version=__version__,
                             started_at=_now(), sandbox=sandbox_state)
-    for check in load_checks(name):
-        result.checks.append(CheckResult(check.name, check.part, 0, check.points, status, message))
+    for check, part, points in checks:
+        result.checks.append(CheckResult(check, part, 0, points, status, message))
     return result.to_dict()
 
 
@@ -141,14 +145,17 @@ def _now() -> str:
 
 
 
-def student_limit(exercises: list[str], timeout: float) -> float:
-    """Generous wall-clock seconds for one student: every check timing out, with worker restarts."""
-    from grader.engine.spec import load_checks
+def student_limit(outline: dict[str, list[list[Any]]], timeout: float) -> float:
+    """Generous wall-clock seconds for one student: every check of `outline` (`agent.checks_outline`)
+    timing out, with worker restarts."""
+    return 120.0 + sum(max(timeout, 30.0) + len(checks) * (timeout + 10.0) for checks in outline.values())
 
-    total = 120.0
-    for name in exercises:
-        total += max(timeout, 30.0) + len(load_checks(name)) * (timeout + 10.0)
-    return total
+
+def _valid_outline(outline: Any, exercises: list[str]) -> bool:
+    return (isinstance(outline, dict) and sorted(outline) == sorted(exercises)
+            and all(isinstance(checks, list) and checks and all(
+                isinstance(c, list) and len(c) == 3 and isinstance(c[0], str) and isinstance(c[1], str)
+                and type(c[2]) is int and c[2] >= 0 for c in checks) for checks in outline.values()))
 
 
 # --- one agent process --------------------------------------------------------------------------
@@ -270,8 +277,10 @@ class _Batch:
         self.lock = threading.Lock()
         self.in_flight: set[str] = set()
         self.failure: BatchError | None = None
-        self.prepared = threading.Event()  # set once baseline and limit are known; no task is sent before
-        self.baseline, self.limit = "", 0.0
+        self.prepared = threading.Event()  # set once the baseline is taken; no task is sent before
+        self.baseline = ""
+        self._outline: dict[str, list[list[Any]]] | None = None  # see `outline`
+        self._outline_lock = threading.Lock()
         self.integrity: Callable[[], str] = lambda: ""
         self.settings = {"exercises": exercises, "seed": options.seed, "timeout": options.timeout,
                          "device": options.device, "memory_bytes": options.memory_bytes}
@@ -289,6 +298,7 @@ class _Batch:
             self.agents.add(agent)
         message = agent.read(time.monotonic() + AGENT_STARTUP_S, self.stop)
         if isinstance(message, dict) and message.get("kind") == "ready":
+            self._learn_outline(message.get("outline"))
             return agent
         agent.kill()
         if isinstance(message, dict) and message.get("kind") == "fatal":
@@ -305,14 +315,31 @@ class _Batch:
         self.stop.set()
 
     def prepare(self) -> None:
-        """Take the integrity baseline and the time limit (the checks, and torch, are imported
-        here while the first agents start)."""
+        """Take the integrity baseline (while the first agents start)."""
         from grader.engine.session import integrity_snapshot
 
         self.integrity = integrity_snapshot
         self.baseline = integrity_snapshot()
-        self.limit = self.options.student_timeout or student_limit(self.exercises, self.options.timeout)
         self.prepared.set()
+
+    # -- the checks, as far as the batch needs them ---------------------------------------------
+    def _learn_outline(self, outline: Any) -> None:
+        """Keep the first agent's `agent.checks_outline` (well formed, for these exercises)."""
+        if _valid_outline(outline, self.exercises):
+            with self._outline_lock:
+                if self._outline is None:
+                    self._outline = outline
+
+    def outline(self) -> dict[str, list[list[Any]]]:
+        """The checks of the exercises (`agent.checks_outline`): from an agent when one is ready,
+        else made here (importing the checks and torch, which this process otherwise never does)."""
+        with self._outline_lock:
+            if self._outline is None:
+                self._outline = agent_mod.checks_outline(self.exercises)
+            return self._outline
+
+    def student_limit(self) -> float:
+        return self.options.student_timeout or student_limit(self.outline(), self.options.timeout)
 
     def _wait_prepared(self) -> bool:
         """Wait for `prepare` (no student code runs, and no result is kept, before the baseline is
@@ -394,7 +421,7 @@ class _Batch:
                 found = unpack(sub, scratch / "submission", self.exercises, self.options.limits)
             except SubmissionError as exc:
                 message = f"the submission was refused: {exc}"
-                exercises = [placeholder_result(n, "error", message, seed, state) for n in self.exercises]
+                exercises = [placeholder_result(n, self.outline()[n], "error", message, seed, state) for n in self.exercises]
                 return agent, self._document(sub, exercises, None, [message])
             partial: dict[str, dict[str, Any]] = {}
             reason = ""
@@ -405,7 +432,8 @@ class _Batch:
                     return agent, None
                 sent = agent.send({"student": sub.student, "files": {k: str(v) for k, v in found.files.items()},
                                    "prestart": not self.todo.empty()})
-                deadline = time.monotonic() + self.limit
+                limit = self.student_limit()
+                deadline = time.monotonic() + limit
                 message: dict[str, Any] | str = "dead"
                 while sent:
                     message = agent.read(deadline, self.stop)
@@ -420,7 +448,7 @@ class _Batch:
                     agent.kill()
                     return None, None
                 if not (isinstance(message, dict) and message.get("kind") == "done"):
-                    reason = (f"grading this submission took more than {self.limit:g} s in all and was stopped"
+                    reason = (f"grading this submission took more than {limit:g} s in all and was stopped"
                               if message == "timeout" else agent.exit_description() + " while grading this submission"
                               " (did the code kill or stop its parent process?)")
                     agent.kill()
@@ -433,10 +461,11 @@ class _Batch:
                 if name in partial:
                     exercises.append(_relative_paths(partial[name], found.root, sub))
                 elif name not in found.files:
-                    exercises.append(placeholder_result(name, "not_implemented",
+                    exercises.append(placeholder_result(name, self.outline()[name], "not_implemented",
                                                         f"{name}.py was not found in the submission", seed, state))
                 else:
-                    exercises.append(placeholder_result(name, "crashed", reason or "not graded", seed, state))
+                    exercises.append(placeholder_result(name, self.outline()[name], "crashed", reason or "not graded",
+                                                        seed, state))
             return agent, self._document(sub, exercises, found.quiz, found.problems)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
