@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pytest
 
@@ -205,17 +205,6 @@ needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
                                     reason="no headless browser: install Debian's `chromium` (.ci/run installs it)")
 
 
-def chromium(*args: str, user_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run headless Chromium (Debian's `chromium`) with `args`; its log goes to stderr."""
-    return subprocess.run([shutil.which("chromium"), *CHROMIUM_FLAGS, f"--user-data-dir={user_dir}", *args],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def console_messages(log: str) -> list[str]:
-    """The page's console messages in a Chromium log (a CSP violation or a script error is one)."""
-    return [line for line in log.splitlines() if ":CONSOLE" in line]
-
-
 class Browser:
     """One headless Chromium for the whole test process, driven over the DevTools protocol on a
     pipe (`--remote-debugging-pipe`): `load(url)` opens the page in a tab of its own and returns its
@@ -271,9 +260,10 @@ class Browser:
                 return message["result"]
             self._events.append(message)
 
-    def load(self, url: str, timeout: float = 60) -> tuple[bytes, list[str]]:
-        """(the PNG screenshot of the page at `url` once loaded, its console messages: script
-        errors, Content-Security-Policy violations and console calls, one line each)."""
+    def load(self, url: str, timeout: float = 60) -> "LoadedPage":
+        """The page at `url` once loaded: its PNG screenshot, its console messages (script errors,
+        Content-Security-Policy violations and console calls, one line each) and its HTML as its
+        scripts left it."""
         import base64
 
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -286,11 +276,14 @@ class Browser:
             deadline = time.monotonic() + timeout
             while not any(e.get("method") == "Page.loadEventFired" and e.get("sessionId") == session for e in self._events):
                 self._events.append(self._message(deadline))
-            self.call("Runtime.evaluate", {"expression": "0"}, session=session)  # what the page reported before is in
+            # what the page reported before its HTML is read is in
+            html = self.call("Runtime.evaluate", {"expression": "document.documentElement.outerHTML"},
+                             session=session)["result"]["value"]
             shot = base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
         finally:
             self.call("Target.closeTarget", {"targetId": target})
-        return shot, [_console_line(e) for e in self._events if e.get("sessionId") == session and e["method"] in _CONSOLE_EVENTS]
+        messages = [_console_line(e) for e in self._events if e.get("sessionId") == session and e["method"] in _CONSOLE_EVENTS]
+        return LoadedPage(shot, messages, html)
 
     def close(self) -> None:
         try:
@@ -303,6 +296,12 @@ class Browser:
 
 
 _CONSOLE_EVENTS = ("Log.entryAdded", "Runtime.consoleAPICalled", "Runtime.exceptionThrown")
+
+
+class LoadedPage(NamedTuple):
+    shot: bytes  # PNG
+    messages: list[str]
+    html: str
 
 
 def _console_line(event: dict) -> str:

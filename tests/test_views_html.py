@@ -109,7 +109,7 @@ def test_an_unwritable_html_path_is_a_clear_error(invoke, tmp_path):
 def test_the_page_loads_in_chromium_without_errors(wrong_conv, tmp_path, browser):
     page = tmp_path / "conv.html"
     page.write_text(exercise_page(wrong_conv, title="Convolution from scratch"), encoding="utf-8")
-    shot, messages = browser.load(page.as_uri())
+    shot, messages, _ = browser.load(page.as_uri())
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
     assert not messages
 
@@ -173,7 +173,7 @@ def test_the_report_and_progress_pages_with_pictures_load_in_chromium(wrong_conv
     for name, html in pages.items():
         page = tmp_path / f"{name}.html"
         page.write_text(html, encoding="utf-8")
-        shot, messages = browser.load(page.as_uri())
+        shot, messages, _ = browser.load(page.as_uri())
         assert len(shot) > 20_000 and not messages, (name, messages)
 
 

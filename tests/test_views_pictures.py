@@ -211,7 +211,7 @@ def test_each_kind_loads_in_chromium_without_errors(drawn, kind, tmp_path, brows
     page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><meta http-equiv='Content-Security-Policy' "
                     "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\"></head>"
                     f"<body>{drawn[kind]}</body></html>", encoding="utf-8")
-    shot, messages = browser.load(page.as_uri())
+    shot, messages, _ = browser.load(page.as_uri())
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000
     assert not messages
 
