@@ -83,12 +83,14 @@ def test_the_zip_ships_fresh_stubs_not_a_solved_exercise(tmp_path):
     solved = reference_source("conv")
     (course / "exercises" / "conv.py").write_text(solved)  # the instructor tried the exercise here
     out = tmp_path / "autograder.zip"
-    env = {**os.environ, "PYTHONPATH": str(course)}
+    env = {**os.environ, "PYTHONPATH": str(course), "PYTHONPROFILEIMPORTTIME": "1"}  # its imports, on stderr
     done = subprocess.run([sys.executable, "-m", "grader.cli", "gradescope-autograder", "--out", str(out), "--seed",
                            "7", "--exercise", "conv", "--torch", "2.5.1"], cwd=course, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "warning: exercises/conv.py differs" in done.stderr and "torch 2.5.1" in done.stdout
+    imported = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert "grader.instructor.gradescope" in imported and "torch" not in imported  # packing files needs no torch
     with zipfile.ZipFile(out) as zf:
         shipped = zf.read("exercises/conv.py").decode()
         assert "torch==2.5.1\n" in zf.read("setup.sh").decode()

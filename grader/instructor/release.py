@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader.paths import PACKAGE_DIR, checkout_root, data_dir
-from grader.engine.recording import RecordingError
 from grader.engine.spec import DEFAULT_SEED
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.tmp", ".pytest_cache")
@@ -171,6 +170,8 @@ def make_release(out: Path, *, exercises: list[str] | None = None, seed: int = D
                                         encoding="utf-8")
     recorded = out / "grader" / "recorded"
     recorded.mkdir(parents=True, exist_ok=True)
+    from grader.engine.recording import RecordingError  # torch: imported only to record
+
     try:
         total = _record_all(names, recorded, seed, max(1, min(jobs or os.cpu_count() or 1, len(names))))
     except RecordingError as exc:
