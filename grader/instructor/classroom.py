@@ -69,10 +69,8 @@ def write_workflow(repo: Path, exercises: list[Exercise], seed: int, torch_requi
 
 def write_classroom(out: Path, *, seed: int, names: list[str] | None = None) -> Path:
     """The student edition in `out`, recorded for `seed`, with the workflow; returns the workflow's path."""
-    import torch
-
-    from grader.instructor.release import make_release
+    from grader.instructor.release import course_torch_version, make_release
 
     release = make_release(out, exercises=names, seed=seed)
     chosen = [ex for ex in load_catalog() if ex.name in release.exercises]
-    return write_workflow(release.root, chosen, seed, f"torch=={torch.__version__.split('+')[0]}")
+    return write_workflow(release.root, chosen, seed, f"torch=={course_torch_version()}")
