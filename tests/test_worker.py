@@ -81,7 +81,18 @@ def test_grading_an_exercise_that_trains_asks_the_zygote_for_what_training_needs
     monkeypatch.setattr(session, "zygote_for", lambda device, preload=(): asked.append(preload))
     for name in ("pooling", "gan"):
         grade(name, (ROOT / "exercises" / f"{name}.py").read_text(encoding="utf-8"))
-    assert asked == [(), TRAINING_MODULES]
+    assert asked == [TRAINING_MODULES]  # pooling trains nothing: its grading leaves the zygote alone
+
+
+def test_a_preload_that_cannot_be_imported_leaves_the_zygote_serving(monkeypatch):
+    """A preload only saves time: one that does not import (another torch) must not end the zygote."""
+    import sys
+
+    from grader.runner.worker import _preload
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    _preload(["no_such_module_for_the_zygote", "colorsys"])
+    assert "colorsys" in sys.modules  # the ones after it are still imported
 
 
 @pytest.mark.parametrize("argv, trains", [(["exercise", "autoencoder"], True), (["watch", "gan", "--path", "x"], True),

@@ -222,7 +222,9 @@ class GradingSession:
                 raise GradingInterrupted(name)
 
         exercise = get_exercise(name)
-        zygote_for(self.device, preload_for([exercise]))  # workers forked from now on have what its training needs
+        preload = preload_for([exercise])
+        if preload:  # workers forked from now on have what its training needs
+            zygote_for(self.device, preload)
         path = Path(path).resolve()
         if not path.is_file():
             raise SetupError(f"{path} does not exist. Pass the folder that holds {name}.py with --path, "

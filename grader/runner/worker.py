@@ -225,13 +225,11 @@ def zygote(argv: list[str]) -> None:
     back to it; when the grader's end of the socket closes (the grader exited or was killed), it
     kills every worker and every such leftover, then exits.
     """
-    import importlib
     import json
     import socket
 
     _prepare()
-    for module in argv[1:]:  # what every worker of this zygote will need (`zygote.TRAINING_MODULES`)
-        importlib.import_module(module)
+    _preload(argv[1:])  # what every worker of this zygote will need (`zygote.TRAINING_MODULES`)
     become_subreaper()
     sock = socket.socket(fileno=int(argv[0]))
     sock.sendall(b"ready")
@@ -246,8 +244,7 @@ def zygote(argv: list[str]) -> None:
                 return
             message = json.loads(data)
             if message["op"] == "fork":
-                for module in message.get("import", ()):
-                    importlib.import_module(module)
+                _preload(message.get("import", ()))
                 sys.stdout.flush()
                 sys.stderr.flush()
                 pid = os.fork()
@@ -272,6 +269,18 @@ def zygote(argv: list[str]) -> None:
         for pid in workers:
             _kill(pid, group=True)
         _kill_children(keep=set())
+
+
+def _preload(modules: Any) -> None:
+    """Import `modules` now, so that no worker forked from here imports them; one that cannot be
+    imported is left out (it only saves time: a worker that needs it imports it, or fails itself)."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 def _kill(pid: int, group: bool = False) -> None:
