@@ -299,7 +299,7 @@ def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(when,
     import signal
     import time
 
-    from conftest import descendants, variant
+    from conftest import descendants, variant, wait_for_descendants
 
     folder = tmp_path / "work"
     folder.mkdir()
@@ -311,12 +311,9 @@ def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(when,
                             start_new_session=True, preexec_fn=interruptible)
     if when == "while-starting":
         time.sleep(0.5)
-    else:  # the zygote, then the worker it forks to grade the endless loop
-        deadline = time.monotonic() + 120
-        while len(descendants(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # the worker loads the module and enters the loop
-    family = descendants(proc.pid)
+        family = descendants(proc.pid)
+    else:  # the zygote, then the worker it forks to grade the endless loop (which it enters meanwhile)
+        family = wait_for_descendants(proc.pid, 2, timeout=120)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip().endswith("interrupted.") and "Traceback" not in err, err[-2000:]
