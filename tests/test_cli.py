@@ -76,6 +76,14 @@ def test_unknown_exercise_suggests_close_names():
     assert "Did you mean conv" in result.output
 
 
+@pytest.mark.parametrize("command", [["batch", "."], ["release", "--out", "edition"], ["github-classroom", "--out", "edition"]])
+def test_instructor_commands_refuse_an_unknown_exercise_as_the_others_do(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [*command, "--exercise", "pooling", "--exercise", "convv"])
+    assert result.exit_code == 2 and "Unknown exercise 'convv'. Did you mean conv?" in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
 def test_wrong_path_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["exercise", "conv", "--path", str(tmp_path / "nope")])
     assert result.exit_code == 2

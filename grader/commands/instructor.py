@@ -15,7 +15,7 @@ from typing import TextIO
 
 import click
 
-from grader.commands import SetupFailure, complete_exercise, device_option, seed_option, timeout_option
+from grader.commands import SetupFailure, complete_exercise, device_option, exercise_named, seed_option, timeout_option
 
 
 def _duration(seconds: float) -> str:
@@ -96,14 +96,12 @@ def batch_cmd(submissions: Path, out: Path | None, jobs: int | None, seed: int |
     unprivileged user when grading as root); without one the batch refuses to start unless
     --allow-unsandboxed.
     """
-    from grader.catalog import exercise_names
     from grader.instructor.batch import BatchError, BatchOptions, run_batch
     from grader.instructor.submissions import DiscoveryError, class_submissions
     from grader.runner import sandbox
 
-    unknown = [n for n in exercises if n not in exercise_names()]
-    if unknown:
-        raise click.UsageError(f"Unknown exercise(s) {', '.join(unknown)}. `grade list` shows them all.")
+    for name in exercises:
+        exercise_named(name)  # a usage error for a name the catalogue lacks
     if submissions.is_file() and submissions.suffix.lower() != ".zip":
         raise click.UsageError(f"{submissions} is neither a folder of submissions nor a .zip of them all.")
     stem = submissions.name[:-4] if submissions.is_file() else submissions.name
@@ -248,12 +246,10 @@ def gradescope_cmd(out: Path, seed: int, exercises: tuple[str, ...], timeout: fl
                    "of cores).")
 def release_cmd(out: Path, exercises: tuple[str, ...], jobs: int | None) -> None:
     """Write the student edition: the course without solutions/, with recorded expected outputs."""
-    from grader.catalog import exercise_names
     from grader.instructor.release import ReleaseError, make_release
 
-    unknown = [n for n in exercises if n not in exercise_names()]
-    if unknown:
-        raise click.UsageError(f"Unknown exercise {', '.join(map(repr, unknown))}. `grade list` shows them all.")
+    for name in exercises:
+        exercise_named(name)  # a usage error for a name the catalogue lacks
     try:
         release = make_release(out, exercises=list(exercises) or None, jobs=jobs)
     except ReleaseError as exc:
@@ -272,13 +268,11 @@ def release_cmd(out: Path, exercises: tuple[str, ...], jobs: int | None) -> None
               help="Only this exercise (repeatable).")
 def github_classroom_cmd(out: Path, seed: int, exercises: tuple[str, ...]) -> None:
     """Write the student edition with a GitHub Classroom autograding workflow (one step per part)."""
-    from grader.catalog import exercise_names
     from grader.instructor.classroom import write_classroom
     from grader.instructor.release import ReleaseError
 
-    unknown = [n for n in exercises if n not in exercise_names()]
-    if unknown:
-        raise click.UsageError(f"Unknown exercise {', '.join(map(repr, unknown))}. `grade list` shows them all.")
+    for name in exercises:
+        exercise_named(name)  # a usage error for a name the catalogue lacks
     try:
         workflow = write_classroom(out, seed=seed, names=list(exercises) or None)
     except ReleaseError as exc:
