@@ -20,28 +20,34 @@ from typing import Any, Iterator
 
 import torch
 
-from grader.runner.protocol import TENSOR_DTYPES
+from grader.runner.protocol import carried
 
 PROBE_PACKAGE = "grader.checks"  # where "module:function" probes live
 TENSOR_KEY = "__tensor__"
 UNSUPPORTED_KEY = "__unsupported__"
 
 
+def _not_carried(obj: torch.Tensor, plain: torch.Tensor) -> str:
+    """What `plain` (`obj` detached) is, for a tensor that `protocol.carried` refuses."""
+    if type(plain) is not torch.Tensor:
+        return f"tensor subclass {type(obj).__qualname__}"
+    if plain.layout != torch.strided:
+        return f"{str(plain.layout).removeprefix('torch.')} tensor (not a dense one)"
+    return f"tensor of dtype {plain.dtype}"
+
+
 def sanitize(obj: Any, depth: int = 0) -> Any:
-    """`obj` as plain data: dense tensors of `protocol.TENSOR_DTYPES` become {TENSOR_KEY: cpu
-    tensor, "device": str}; numbers are kept by value (a numpy scalar or a float subclass becomes
-    a Python int, float or bool); anything that is not such a tensor, a number, a string, None or
-    a container of them becomes {UNSUPPORTED_KEY: what it is}."""
+    """`obj` as plain data: tensors the wire carries (`protocol.carried`: plain, dense, of
+    `protocol.TENSOR_DTYPES`) become {TENSOR_KEY: cpu tensor, "device": str}; numbers are kept by
+    value (a numpy scalar or a float subclass becomes a Python int, float or bool); anything that
+    is not such a tensor, a number, a string, None or a container of them becomes
+    {UNSUPPORTED_KEY: what it is}."""
     if depth > 20:
         return {UNSUPPORTED_KEY: "structure nested too deeply"}
     if isinstance(obj, torch.Tensor):
         plain = obj.detach()
-        if type(plain) is not torch.Tensor:
-            return {UNSUPPORTED_KEY: f"tensor subclass {type(obj).__qualname__}"}
-        if plain.layout != torch.strided:
-            return {UNSUPPORTED_KEY: f"{str(plain.layout).removeprefix('torch.')} tensor (not a dense one)"}
-        if str(plain.dtype).removeprefix("torch.") not in TENSOR_DTYPES:
-            return {UNSUPPORTED_KEY: f"tensor of dtype {plain.dtype}"}
+        if not carried(plain):
+            return {UNSUPPORTED_KEY: _not_carried(obj, plain)}
         return {TENSOR_KEY: plain.to("cpu", copy=True), "device": str(plain.device)}
     if obj is None or type(obj) in (bool, int, float, str):
         return obj

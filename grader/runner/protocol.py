@@ -84,12 +84,12 @@ class _RequestPickler(pickle.Pickler):
     request to read back. Tensors that share storage arrive as separate copies."""
 
     def reducer_override(self, obj: Any) -> Any:
-        if not _carried(obj) or obj.device.type != "cpu" or (obj.requires_grad and not obj.is_leaf):
+        if not carried(obj) or obj.device.type != "cpu" or (obj.requires_grad and not obj.is_leaf):
             return NotImplemented
         return _tensor_from_bytes, (_dtype_name(obj.dtype), tuple(obj.shape), _raw_bytes(obj), obj.requires_grad)
 
 
-def _carried(value: Any) -> bool:
+def carried(value: Any) -> bool:
     """Whether `value` is a tensor the wire carries as raw bytes: a plain, dense tensor of one of
     `TENSOR_DTYPES`."""
     import torch
@@ -98,7 +98,7 @@ def _carried(value: Any) -> bool:
 
 
 def _raw_bytes(tensor: Any) -> bytes:
-    """The elements of a `_carried` tensor as bytes, in row-major order, on the CPU (a lazy
+    """The elements of a `carried` tensor as bytes, in row-major order, on the CPU (a lazy
     conjugate or negation applied)."""
     import torch
 
@@ -142,7 +142,7 @@ def encode_reply(reply: dict[str, Any]) -> bytes:
             if not all(type(k) is str for k in value):
                 raise TypeError("a dict in the reply has keys that are not strings")
             return ["d", {k: tagged(v, depth + 1) for k, v in value.items()}]
-        if _carried(value):
+        if carried(value):
             data = _raw_bytes(value)
             blobs.append(data)
             offset += len(data)
