@@ -149,11 +149,16 @@ def record(*results: ExerciseResult) -> None:
 
     root = find_course_root()
     exercises = (root / "exercises").resolve() if root is not None else None
-    own = [r for r in results if Path(r.path).resolve().parent == exercises]
-    elsewhere = sorted({str(Path(r.path).parent) for r in results if Path(r.path).resolve().parent != exercises})
+    own: list[ExerciseResult] = []
+    elsewhere: set[str] = set()  # the folders of the others
+    for result in results:
+        if Path(result.path).resolve().parent == exercises:
+            own.append(result)
+        else:
+            elsewhere.add(str(Path(result.path).parent))
     if elsewhere:
         what = f"{Path(results[0].path).name} is" if len(results) == 1 else "these files are"
-        click.echo(f"note: {what} not in the course's exercises/ folder ({', '.join(elsewhere)}), so "
+        click.echo(f"note: {what} not in the course's exercises/ folder ({', '.join(sorted(elsewhere))}), so "
                    f"{'this result was' if len(results) == 1 else 'their results were'} not saved to your progress.", err=True)
     if not own:
         return

@@ -21,6 +21,7 @@ import resource
 import signal
 import sys
 import traceback
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
@@ -271,7 +272,7 @@ def zygote(argv: list[str]) -> None:
         _kill_children(keep=set())
 
 
-def _preload(modules: Any) -> None:
+def _preload(modules: Iterable[str]) -> None:
     """Import `modules` now, so that no worker forked from here imports them; one that cannot be
     imported is left out (it only saves time: a worker that needs it imports it, or fails itself)."""
     import importlib
