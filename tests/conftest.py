@@ -162,6 +162,11 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def imported_modules(stderr: str) -> list[str]:
+    """The modules a process imported, from its stderr when it ran with PYTHONPROFILEIMPORTTIME=1."""
+    return [line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")]
+
+
 def descendants(pid: int) -> list[int]:
     """Every live process below `pid` (children, their children...), from /proc."""
     parents: dict[int, int] = {}

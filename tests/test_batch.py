@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_course, interruptible, reference_source, statuses, wait_for_descendants
+from conftest import copy_course, imported_modules, interruptible, reference_source, statuses, wait_for_descendants
 from grader.instructor.classdata import read_manifest, verify_results
 from grader.instructor.submissions import (DiscoveryError, Limits, Submission, SubmissionError, class_submissions,
                                            discover, extract_zip, student_id, unpack)
@@ -351,7 +351,7 @@ def test_every_student_gets_a_result_and_only_their_own_points(graded_class, gra
     assert f"{len(docs)}/{len(docs)} students" in run.stderr and "left ~" in run.stderr
     # Both slots began with code to grade, so the checks' outline came from an agent: the batch's
     # own process imported neither the checks nor torch, not even for the placeholders above.
-    imported = [line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")]
+    imported = imported_modules(run.stderr)
     assert "grader.instructor.batch" in imported and not [m for m in imported if m.split(".")[0] == "torch"]
     assert f"graded {len(docs) - 1}" in run.stdout and "refused 1 (evil)" in run.stdout
     assert f"sandbox: {sandbox.plan()}" in run.stdout
