@@ -148,28 +148,45 @@ def _prestart_zygote(argv: list[str]) -> None:
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     if command not in _GRADING or "--help" in argv or "-h" in argv or "--version" in argv:
         return
-    device = "cpu"
-    for i, arg in enumerate(argv):
-        if arg == "--device" and i + 1 < len(argv):
-            device = argv[i + 1]
-        elif arg.startswith("--device="):
-            device = arg.partition("=")[2]
+    device = _option_value(argv, "--device") or "cpu"
     if device in ("cpu", "cuda"):
         from grader.runner.zygote import preload_for, prestart
 
         prestart(device, preload_for(_exercises_named(command, argv)))
 
 
+def _option_value(argv: list[str], option: str) -> str | None:
+    """The value given last to `option` in `argv` (`--option VALUE` or `--option=VALUE`), if any."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.partition("=")[2]
+    return value
+
+
 def _exercises_named(command: str, argv: list[str]) -> list:
-    """The catalogue entries a grading command will grade: every one for `all`, else those named in
-    its arguments (none if the catalogue does not load: the command itself says why)."""
+    """The catalogue entries a grading command will grade: for `all`, those with a file in the
+    folder it grades (`--path`, else the course's exercises/), else those named in its arguments
+    (none if the catalogue or the course is not found: the command itself says why)."""
+    from pathlib import Path
+
     from grader.catalog import CatalogError, load_catalog
+    from grader.paths import CourseError, course_root
 
     try:
         catalog = load_catalog()
     except CatalogError:
         return []
-    return list(catalog) if command == "all" else [e for e in catalog if e.name in argv]
+    if command != "all":
+        return [e for e in catalog if e.name in argv]
+    path = _option_value(argv, "--path")
+    try:
+        folder = Path(path) if path is not None else course_root() / "exercises"
+    except CourseError:
+        return []
+    return [e for e in catalog if (folder / f"{e.name}.py").is_file()]
 
 
 def _exit(code: object) -> None:

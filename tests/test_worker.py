@@ -102,3 +102,19 @@ def test_a_grading_command_preloads_training_only_for_exercises_that_train(argv,
     from grader.runner.zygote import TRAINING_MODULES, preload_for
 
     assert preload_for(_exercises_named(argv[0], argv)) == (TRAINING_MODULES if trains else ())
+
+
+def test_grade_all_preloads_training_only_when_its_folder_holds_an_exercise_that_trains(tmp_path):
+    """`grade all` grades the exercise files its folder holds: it needs no training modules for a
+    folder without the autoencoder and the GAN (a torch._dynamo import saved), and needs them
+    as soon as one of those files is there, however --path is written."""
+    from grader.cli import _exercises_named
+    from grader.runner.zygote import TRAINING_MODULES, preload_for
+
+    for name in ("conv", "pooling"):
+        (tmp_path / f"{name}.py").write_text("", encoding="utf-8")
+    assert [e.name for e in _exercises_named("all", ["all", "--path", str(tmp_path)])] == ["conv", "pooling"]
+    assert preload_for(_exercises_named("all", ["all", f"--path={tmp_path}"])) == ()
+    (tmp_path / "gan.py").write_text("", encoding="utf-8")
+    assert preload_for(_exercises_named("all", ["--no-color", "all", "--path", str(tmp_path)])) == TRAINING_MODULES
+    assert _exercises_named("all", ["all", "--path", str(tmp_path / "missing")]) == []
