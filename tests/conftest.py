@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 
 # The files that take longest, longest first (seconds in one run, measured 2026-12-02): the two
-# test processes take whole files (`--dist loadfile`) in the order collected, so these start first
+# test processes take whole groups of files (`XDIST_GROUPS`) in the order collected, so these start first
 # and the short files fill the end, where they keep both processes busy. Only the balance depends
 # on this list: a file missing from it runs after these, in the usual order.
 LONGEST_FIRST = ("test_release.py", "test_batch.py", "test_checks_autoencoder.py", "test_cli.py",
@@ -27,9 +27,18 @@ LONGEST_FIRST = ("test_release.py", "test_batch.py", "test_checks_autoencoder.py
                  "test_runner_hostile.py", "test_gradescope.py", "test_checks_rpn.py", "test_views_pictures.py")
 
 
+# The test processes take whole groups of tests (`--dist loadgroup`): a file is a group of its own,
+# except where files share what they compute through `reference_oracle`, a cache of one process.
+XDIST_GROUPS = {"test_release.py": "autoencoder-at-the-public-seed",  # records it: every check, every known mistake
+                "test_checks_autoencoder.py": "autoencoder-at-the-public-seed"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS.get(item.path.name, item.path.name)))
 
 
 @pytest.fixture(scope="session")

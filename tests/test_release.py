@@ -13,9 +13,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import ROOT, copy_course, reference_source, with_mistake
+from conftest import ROOT, copy_course, reference_oracle, reference_source, with_mistake
 from grader.catalog import load_catalog
 from grader.cli import cli
+from grader.engine import oracles
 from grader.engine.oracles import LiveOracle, RecordedOracle, SetupError
 from grader.engine.recording import FORMAT
 from grader.engine.session import GradingSession
@@ -36,9 +37,15 @@ SOLVED = "conv"  # the instructor tried this exercise in the checkout the editio
 @pytest.fixture(scope="session")
 def release(tmp_path_factory) -> Path:
     """The student edition of this checkout, written by `grade release` in this process, with two
-    jobs: this process and a pool of one record the exercises side by side."""
+    jobs: this process and a pool of one record the exercises side by side. This process asks the
+    references through the test process's cache (`conftest.reference_oracle`), which the
+    autoencoder's tests read too (they run in this test process: `conftest.XDIST_GROUPS`), so that
+    its models are trained once for both."""
     out = tmp_path_factory.mktemp("student-edition") / "course"
-    made = CliRunner().invoke(cli, ["release", "--out", str(out), "--jobs", "2"])
+    cached = {name: reference_oracle(name) for name in EXERCISES}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(oracles, "LiveOracle", cached.__getitem__)
+        made = CliRunner().invoke(cli, ["release", "--out", str(out), "--jobs", "2"])
     assert made.exit_code == 0, made.output[-3000:]
     return out
 
