@@ -1,4 +1,5 @@
-"""The static scan of forbidden names resolves aliases, from-imports and constant getattr."""
+"""The static scan of forbidden names resolves aliases, from-imports and constant getattr; the
+run-time guard refuses operators in the dispatcher and gives them back."""
 
 from __future__ import annotations
 
@@ -35,3 +36,56 @@ def test_clean_reference_and_syntax_errors_have_no_findings():
 
     assert static_scan(reference_source("conv"), get_exercise("conv").forbidden) == []
     assert static_scan("def f(:\n", get_exercise("conv").forbidden) == []
+
+
+def test_refused_operators_come_back_when_another_set_is_refused():
+    import torch
+    import torch.nn.functional as F
+
+    from grader.runner.guard import ForbiddenCall, RuntimeGuard
+
+    guard = RuntimeGuard()
+    x, w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
+    expected = F.conv2d(x, w)
+    guard.activate((), get_exercise("conv").forbidden_ops)
+    try:
+        try:
+            F.conv2d(x, w)
+            raise AssertionError("aten::convolution ran while refused")
+        except ForbiddenCall as exc:
+            assert exc.name.startswith("aten::convolution")
+        guard.activate((), get_exercise("pooling").forbidden_ops)
+        assert torch.equal(F.conv2d(x, w), expected)
+        try:
+            F.max_pool2d(x, 2)
+            raise AssertionError("aten::max_pool2d ran while refused")
+        except ForbiddenCall:
+            pass
+    finally:
+        guard.activate((), ())
+    assert torch.equal(F.max_pool2d(x, 2), x.unfold(2, 2, 2).unfold(3, 2, 2).amax(dim=(-2, -1)))
+
+
+def test_an_operator_registered_after_the_refusal_is_watched_by_the_dispatch_mode():
+    """As torchvision's `nms` when the student imports torchvision: the dispatcher had no kernel of
+    it to refuse when the request began."""
+    import torch
+
+    from grader.runner.guard import ForbiddenCall, RuntimeGuard
+
+    guard = RuntimeGuard()
+    guard.activate((), {"late_op"})
+    library = torch.library.Library("cnn_grader_guard_test", "DEF")
+    try:
+        library.define("late_op(Tensor x) -> Tensor")
+        library.impl("late_op", lambda x: x * 2, "CompositeExplicitAutograd")
+        with guard.dispatch_mode():
+            try:
+                torch.ops.cnn_grader_guard_test.late_op(torch.ones(2))
+                raise AssertionError("the late operator ran")
+            except ForbiddenCall as exc:
+                assert exc.name.startswith("cnn_grader_guard_test::late_op")
+        assert guard.hits and torch.equal(torch.ops.cnn_grader_guard_test.late_op(torch.ones(2)), torch.full((2,), 2.0))
+    finally:
+        library._destroy()
+        guard.activate((), ())

@@ -135,6 +135,28 @@ def test_forbidden_op_through_an_internal_route(grade):
     assert check["status"] == "forbidden" and "aten::avg_pool2d" in check["message"]
 
 
+def test_forbidden_op_in_a_thread_of_the_students_own_is_caught(grade):
+    """The operator is called from a thread the student starts: a dispatch mode, which is
+    per-thread, never sees it; the dispatcher's refusal does."""
+    src = variant(POOL, ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.mean(dim=(-2, -1))",
+                         "    import threading\n    out = {}\n    k = kernel_size, stride if stride else kernel_size\n"
+                         "    def run():\n        out['y'] = torch.ops.aten.avg_pool2d(x, *k)\n"
+                         "    t = threading.Thread(target=run)\n    t.start()\n    t.join()\n    return out['y']"))
+    result = grade(POOL, source=src, parts=("avg_pool2d",))
+    check = next(c for c in result["checks"] if c["name"] == "avg_pool2d_forward")
+    assert check["status"] == "forbidden" and "aten::avg_pool2d" in check["message"]
+
+
+def test_forbidden_op_that_torch_decomposes_is_caught_before_it_decomposes(grade):
+    """aten::adaptive_avg_pool2d to one position is not a kernel but a decomposition into `mean`:
+    only a refusal of the operator itself, before it decomposes, sees it called."""
+    src = variant("gap", ("    return x.mean(dim=(2, 3))  # (N, C)",
+                          "    return torch.ops.aten.adaptive_avg_pool2d(x, [1, 1]).flatten(1)"))
+    result = grade("gap", source=src, parts=("global_avg_pool",))
+    check = next(c for c in result["checks"] if c["name"].startswith("global_avg_pool"))
+    assert check["status"] == "forbidden" and "aten::adaptive_avg_pool2d" in check["message"]
+
+
 def test_importing_solutions_is_refused(grade):
     src = "import solutions.pooling as ref\nfrom solutions.pooling import *\n"
     result = grade(POOL, source=src)

@@ -1,12 +1,16 @@
 """Forbidden built-ins: a static scan of the student's file and a run-time guard in the worker.
 
 The catalogue lists, per exercise, dotted names or fnmatch patterns (`torch.nn.functional.*pool*`)
-and the aten operators behind them. The static scan (grader side, no torch) resolves import
-aliases and `getattr(obj, "name")` with a constant name, and reports each use with its line. The
-run-time guard (worker side) wraps every matching callable, in every namespace torch exposes it
-under, and watches the aten operators while a request runs, so a call is caught however it is
-reached; it raises `ForbiddenCall`, a `BaseException`, so `except Exception` cannot swallow it,
-and it records the hit even if the student catches it.
+and the operators behind them. The static scan (grader side, no torch) resolves import aliases and
+`getattr(obj, "name")` with a constant name, and reports each use with its line. The run-time guard
+(worker side) wraps every matching callable, in every namespace torch exposes it under, and
+refuses the operators in torch's dispatcher itself: a kernel that raises is registered over each
+of their kernels (every overload, every dispatch key), so a call is caught however it is reached,
+at no cost to any other operator. An operator the dispatcher does not know yet (one of a library
+the student may import, such as torchvision's `nms`) is watched through a dispatch mode instead,
+which sees every operator of any namespace. A refused call raises `ForbiddenCall`, a
+`BaseException`, so `except Exception` cannot swallow it, and it is recorded even if the student
+catches it.
 """
 
 from __future__ import annotations
@@ -106,6 +110,9 @@ class RuntimeGuard:
         self.hits: list[str] = []
         self._wrapped: set[tuple[int, str]] = set()
         self._scanned: dict[tuple[str, int], int] = {}  # (pattern, namespace) -> names when scanned
+        self._refused: frozenset[str] = frozenset()  # the operators refused in the dispatcher...
+        self._watched: frozenset[str] = frozenset()  # ...and those of them it holds no kernel of
+        self._libraries: dict[str, Any] = {}  # namespace -> the torch.library.Library of the refusals
 
     def _wrap(self, namespace: Any, attr: str, public_name: str) -> None:
         key = (id(namespace), attr)
@@ -173,17 +180,64 @@ class RuntimeGuard:
                         self._wrap(mirror, attr, public)
 
     def activate(self, patterns: Iterable[str], ops: Iterable[str]) -> None:
+        """Select the forbidden names and operators of a request. The operators stay refused until
+        a request names another set: between requests, only the student's code runs."""
         self.active = tuple(patterns)
         self.active_ops = frozenset(ops)
         self.hits = []
         if self.active:
             self.install(self.active)
+        if self.active_ops != self._refused:
+            self._refuse(self.active_ops)
+
+    def _refuse(self, ops: frozenset[str]) -> None:
+        """Register a raising kernel over every kernel of every overload of `ops`, in whichever
+        namespace the dispatcher holds one, withdrawing the set refused before. The names it holds
+        no overload of, or that could not be refused, are left to the dispatch mode."""
+        import warnings
+
+        import torch
+
+        for library in self._libraries.values():
+            library._destroy()  # the original kernels come back
+        self._libraries = {}
+        self._refused = ops
+        watched = set()
+        known = overloads_by_name() if ops else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Overriding a previously registered kernel": on purpose
+            for name in sorted(ops):
+                if name not in known:
+                    watched.add(name)
+                for qualified in known.get(name, ()):
+                    namespace, _, overload = qualified.partition("::")
+                    if namespace not in self._libraries:
+                        self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
+                    refusal = self._refusal(f"{namespace}::{name}")
+                    try:
+                        for key in _kernel_keys(qualified):
+                            self._libraries[namespace].impl(overload, refusal, key)
+                    except RuntimeError:  # a key this torch cannot register for
+                        watched.add(name)
+        self._watched = frozenset(watched)
+
+    def _refusal(self, operator: str) -> Any:
+        guard = self
+        name = f"{operator} (reached through an internal route)"
+
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            guard.hits.append(name)
+            raise ForbiddenCall(name)
+
+        return refuse
 
     def dispatch_mode(self) -> Any:
-        """A context manager that catches the active aten operators (a no-op when there are none)."""
+        """A context manager that watches the active operators the dispatcher has no kernel of yet
+        (a no-op when there are none): each operator that runs passes through it."""
         import contextlib
 
-        if not self.active_ops:
+        watched = self.active_ops & self._watched
+        if not watched:
             return contextlib.nullcontext()
         from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -198,11 +252,39 @@ class RuntimeGuard:
                 return False
 
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-                name = func._overloadpacket.__name__
-                if name in guard.active_ops:
-                    qual = f"aten::{name} (reached through an internal route)"
+                packet = func._overloadpacket
+                if packet.__name__ in watched:
+                    qual = f"{packet._qualified_op_name} (reached through an internal route)"
                     guard.hits.append(qual)
                     raise ForbiddenCall(qual)
                 return func(*args, **(kwargs or {}))
 
         return _OpGuard()
+
+
+_overloads: dict[str, list[str]] = {}
+
+
+def overloads_by_name() -> dict[str, list[str]]:
+    """The operator overloads torch's dispatcher holds, by the operator's name without namespace
+    ("convolution" -> ["aten::convolution", "aten::convolution.out"]), read once per process: the
+    zygote reads them while it warms up, and its workers inherit them."""
+    import torch
+
+    if not _overloads:
+        for qualified in torch._C._dispatch_get_all_op_names():
+            _overloads.setdefault(qualified.partition("::")[2].partition(".")[0], []).append(qualified)
+    return _overloads
+
+
+def _kernel_keys(qualified: str) -> list[str]:
+    """The dispatch keys that hold a kernel of the operator overload `qualified`, as the
+    dispatcher's own listing of it names them ("CPU", "Autograd", "CompositeExplicitAutograd")."""
+    import torch
+
+    keys: dict[str, None] = {}
+    for line in torch._C._dispatch_dump(qualified).splitlines():
+        key, sep, rest = line.partition(": registered at ")
+        if sep and " :: " in rest:  # a kernel's line ("Meta (inactive)" for one overridden), not the schema's
+            keys[key.split(" ")[0].removesuffix("[alias]")] = None
+    return list(keys)
