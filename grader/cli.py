@@ -173,7 +173,7 @@ def _exercises_named(command: str, argv: list[str]) -> list:
     from pathlib import Path
 
     from grader.catalog import CatalogError, load_catalog
-    from grader.paths import CourseError, course_root
+    from grader.paths import CourseError, course_root, exercises_in
 
     try:
         catalog = load_catalog()
@@ -186,7 +186,8 @@ def _exercises_named(command: str, argv: list[str]) -> list:
         folder = Path(path) if path is not None else course_root() / "exercises"
     except CourseError:
         return []
-    return [e for e in catalog if (folder / f"{e.name}.py").is_file()]
+    present = set(exercises_in(folder, (e.name for e in catalog)))
+    return [e for e in catalog if e.name in present]
 
 
 def _exit(code: object) -> None:

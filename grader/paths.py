@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -65,6 +66,11 @@ def checkout_root() -> Path | None:
     if (root / "solutions").is_dir() and (root / "exercises").is_dir():
         return root
     return None
+
+
+def exercises_in(folder: Path, names: Iterable[str]) -> list[str]:
+    """Those of the exercise `names` whose file (`<name>.py`) is in `folder`, in the order given."""
+    return [name for name in names if (folder / f"{name}.py").is_file()]
 
 
 def data_dir(kind: str) -> Path:

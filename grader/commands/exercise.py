@@ -17,6 +17,7 @@ import click
 from grader.catalog import exercise_names, load_catalog
 from grader.commands import (EXIT_FAILED, EXIT_OK, SetupFailure, check_device, complete_exercise, complete_part,
                              exercise_folder, exercise_named, grading_options, last_results, record)
+from grader.paths import exercises_in
 
 if TYPE_CHECKING:
     from grader.engine.results import ExerciseResult, GradingRun
@@ -195,7 +196,7 @@ def all_cmd(path: Path | None, seed: int, timeout: float, device: str, jobs: int
     from grader.views.terminal import exercise_report, summary_table
 
     folder = exercise_folder(path)
-    names = [n for n in exercise_names() if (folder / f"{n}.py").is_file()]
+    names = exercises_in(folder, exercise_names())
     missing = [n for n in exercise_names() if n not in names]
     if not names:
         raise click.UsageError(f"No exercise files in {folder}. Pass the folder that holds them with --path.")
