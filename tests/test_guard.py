@@ -89,3 +89,28 @@ def test_an_operator_registered_after_the_refusal_is_watched_by_the_dispatch_mod
     finally:
         library._destroy()
         guard.activate((), ())
+
+
+def test_an_operator_whose_kernels_cannot_be_refused_is_watched_by_the_dispatch_mode(monkeypatch):
+    """A torch whose dispatcher lists an operator's kernels in another form: nothing is
+    registered, and the call is still caught, by the mode."""
+    import torch
+    import torch.nn.functional as F
+
+    from grader.runner import guard as guard_module
+
+    monkeypatch.setattr(guard_module, "_kernel_keys", lambda qualified: [])
+    guard = guard_module.RuntimeGuard()
+    guard.activate((), {"max_pool2d_with_indices"})
+    try:
+        assert guard._watched == {"max_pool2d_with_indices"}
+        x = torch.randn(1, 1, 4, 4)
+        F.max_pool2d(x, 2, return_indices=True)  # not refused outside the mode: nothing was registered
+        with guard.dispatch_mode():
+            try:
+                F.max_pool2d(x, 2, return_indices=True)
+                raise AssertionError("aten::max_pool2d_with_indices ran in the dispatch mode")
+            except guard_module.ForbiddenCall as exc:
+                assert exc.name.startswith("aten::max_pool2d_with_indices")
+    finally:
+        guard.activate((), ())

@@ -196,8 +196,6 @@ class RuntimeGuard:
         no overload of, or that could not be refused, are left to the dispatch mode."""
         import warnings
 
-        import torch
-
         for library in self._libraries.values():
             library._destroy()  # the original kernels come back
         self._libraries = {}
@@ -207,21 +205,30 @@ class RuntimeGuard:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Overriding a previously registered kernel": on purpose
             for name in sorted(ops):
-                if name not in known:
-                    watched.add(name)
-                for qualified in known.get(name, ()):
-                    namespace, _, overload = qualified.partition("::")
-                    if namespace not in self._libraries:
-                        self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
-                    refusal = self._refusal(f"{namespace}::{name}")
-                    try:
-                        for key in _kernel_keys(qualified):
-                            self._libraries[namespace].impl(overload, refusal, key)
-                    except RuntimeError:  # a key this torch cannot register for
-                        watched.add(name)
+                overloads = known.get(name, ())
+                if not overloads or not all([self._refuse_overload(q) for q in overloads]):
+                    watched.add(name)  # some kernel of it may still run: the mode sees every call
         self._watched = frozenset(watched)
 
+    def _refuse_overload(self, qualified: str) -> bool:
+        """Register a refusal over every kernel of the overload `qualified` ("aten::conv2d.padding");
+        whether it is now refused at every dispatch key that held one."""
+        import torch
+
+        namespace, _, overload = qualified.partition("::")
+        refusal = self._refusal(f"{namespace}::{overload.partition('.')[0]}")
+        if namespace not in self._libraries:
+            self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
+        keys = _kernel_keys(qualified)
+        try:
+            for key in keys:
+                self._libraries[namespace].impl(overload, refusal, key)
+        except RuntimeError:  # a key this torch cannot register for
+            return False
+        return bool(keys)
+
     def _refusal(self, operator: str) -> Any:
+        """The kernel that refuses `operator`: it records the call, then raises `ForbiddenCall`."""
         guard = self
         name = f"{operator} (reached through an internal route)"
 
@@ -272,7 +279,8 @@ def overloads_by_name() -> dict[str, list[str]]:
     import torch
 
     if not _overloads:
-        for qualified in torch._C._dispatch_get_all_op_names():
+        listing = getattr(torch._C, "_dispatch_get_all_op_names", list)  # a torch without it: none known
+        for qualified in listing():
             _overloads.setdefault(qualified.partition("::")[2].partition(".")[0], []).append(qualified)
     return _overloads
 
