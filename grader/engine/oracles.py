@@ -220,9 +220,15 @@ class CachingOracle:
         return {n: known[n] for n in wanted if n in known}
 
 
+def runs_reference(name: str) -> bool:
+    """Whether `oracle_for(name)` runs the reference (its file is here), rather than replaying the
+    outputs recorded for the student edition."""
+    return (data_dir("solutions") / f"{name}.py").is_file()
+
+
 def oracle_for(name: str) -> Oracle:
     """The source of expected values for `name`, chosen once: the live reference when its file is
     here, else the outputs recorded for the student edition (`SetupError` when neither is)."""
-    if (data_dir("solutions") / f"{name}.py").is_file():
+    if runs_reference(name):
         return LiveOracle(name)
     return RecordedOracle.for_exercise(name)

@@ -398,12 +398,16 @@ def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, .
     worker; the references still run one at a time here (`spec.TORCH_GLOBALS_LOCK`), so every
     result is the one a single session gives.
     The files are started in the order given (put the longest first) and the results come back in
-    that order. With several files, what the zygote preloads for them (`zygote.preload_for`) is
-    imported here first too. Returns the results and whether the grader's files and the
-    references stayed untouched. The first error (a `SetupError`...) stops every job and is raised."""
+    that order. With several files, what the zygote preloads for those whose references run here
+    (`zygote.preload_for`; not for outputs recorded for the student edition) is imported here
+    first too. Returns the results and whether the grader's files and the references stayed
+    untouched. The first error (a `SetupError`...) stops every job and is raised."""
+    from grader.engine.oracles import runs_reference
+
     sessions = [GradingSession(**options) for _ in range(max(1, min(jobs, len(files))))]
     if len(files) > 1:  # imported midway by a reference that trains, it would stall every job meanwhile
-        for module in preload_for(get_exercise(name) for name, _ in files):
+        referenced = [name for name, _ in files if options.get("oracle_for") is not None or runs_reference(name)]
+        for module in preload_for(get_exercise(name) for name in referenced):
             importlib.import_module(module)
     results: list[ExerciseResult | None] = [None] * len(files)
     pending = iter(range(len(files)))
