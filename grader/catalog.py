@@ -14,7 +14,7 @@ notes take theirs from here. Loading reports every problem as `catalog.yaml:line
         parts:                           # in the order the report shows them
           max_pool2d: {points: 8, summary: "max pooling with stride"}
         forbidden: [torch.nn.functional.*pool*]   # optional: built-ins the student may not call
-        forbidden_ops: [max_pool2d]                # optional: the aten operators behind them
+        forbidden_ops: ["*pool[0-9]d*"]            # optional: the operators behind them (names or fnmatch patterns)
         trains: false                    # optional: whether its checks train models (optimizer steps)
 
 A catalogue that parsed is kept as JSON in the user's cache folder (`paths.cache_dir()`), keyed by

@@ -53,7 +53,7 @@ def test_refused_operators_come_back_when_another_set_is_refused():
             F.conv2d(x, w)
             raise AssertionError("aten::convolution ran while refused")
         except ForbiddenCall as exc:
-            assert exc.name.startswith("aten::convolution")
+            assert exc.name.startswith("aten::conv")  # aten::conv2d itself, before it decomposes
         guard.activate((), get_exercise("pooling").forbidden_ops)
         assert torch.equal(F.conv2d(x, w), expected)
         try:
@@ -92,25 +92,48 @@ def test_an_operator_registered_after_the_refusal_is_watched_by_the_dispatch_mod
 
 
 def test_an_operator_whose_kernels_cannot_be_refused_is_watched_by_the_dispatch_mode(monkeypatch):
-    """A torch whose dispatcher lists an operator's kernels in another form: nothing is
-    registered, and the call is still caught, by the mode."""
+    """A torch whose dispatcher lists a kernel at a key it cannot register for: the operator is
+    left to the mode, and the call is still caught."""
     import torch
     import torch.nn.functional as F
 
     from grader.runner import guard as guard_module
 
-    monkeypatch.setattr(guard_module, "_kernel_keys", lambda qualified: [])
+    monkeypatch.setattr(guard_module, "_kernel_keys", lambda qualified: ["NoSuchDispatchKey"])
     guard = guard_module.RuntimeGuard()
     guard.activate((), {"max_pool2d_with_indices"})
     try:
         assert guard._watched == {"max_pool2d_with_indices"}
         x = torch.randn(1, 1, 4, 4)
-        F.max_pool2d(x, 2, return_indices=True)  # not refused outside the mode: nothing was registered
+        F.max_pool2d(x, 2, return_indices=True)  # not refused outside the mode: nothing could be registered
         with guard.dispatch_mode():
             try:
                 F.max_pool2d(x, 2, return_indices=True)
                 raise AssertionError("aten::max_pool2d_with_indices ran in the dispatch mode")
             except guard_module.ForbiddenCall as exc:
                 assert exc.name.startswith("aten::max_pool2d_with_indices")
+    finally:
+        guard.activate((), ())
+
+
+def test_a_pattern_refuses_every_operator_it_matches_and_watches_none():
+    import torch
+    import torch.nn.functional as F
+
+    from grader.runner.guard import ForbiddenCall, RuntimeGuard
+
+    guard = RuntimeGuard()
+    guard.activate((), {"*avg_pool*", "*no_such_operator_family*", "no_such_operator"})
+    x = torch.randn(1, 2, 4, 4, 4)
+    try:
+        assert guard._watched == {"no_such_operator"}  # a name it may hold later; a pattern refuses what it matches now
+        for call in (lambda: F.avg_pool3d(x, 2), lambda: torch.ops.aten.adaptive_avg_pool1d(x[0, 0], [1]),
+                     lambda: F.avg_pool1d(x[0], 2)):
+            try:
+                call()
+                raise AssertionError("an average pooling ran while refused")
+            except ForbiddenCall as exc:
+                assert "avg_pool" in exc.name
+        assert torch.equal(F.max_pool3d(x, 4), x.amax(dim=(2, 3, 4), keepdim=True))  # not matched: not refused
     finally:
         guard.activate((), ())

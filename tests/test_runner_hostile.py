@@ -157,6 +157,29 @@ def test_forbidden_op_that_torch_decomposes_is_caught_before_it_decomposes(grade
     assert check["status"] == "forbidden" and "aten::adaptive_avg_pool2d" in check["message"]
 
 
+@pytest.mark.parametrize("name, edit, check_name, operator", [
+    ("conv", ("    out = torch.einsum(\"nchwij,ocij->nohw\", patches, weight)  # (N, C_out, H_out, W_out)\n    if bias is not None:\n        out = out + bias.view(1, -1, 1, 1)\n    return out",
+              "    return torch.ops.aten.thnn_conv2d(x, weight, [kh, kw], bias, [sh, sw], [ph, pw])"),
+     "conv2d_forward", "aten::thnn_conv2d"),
+    ("pooling", ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten(-2).max(dim=-1).values",
+                 "    return torch.ops.aten.max_pool3d_with_indices(x.unsqueeze(2), [1, kh, kw], [1, sh, sw])[0].squeeze(2)"),
+     "max_pool2d_forward", "aten::max_pool3d_with_indices"),
+    ("metric", ("    d_pos = torch.linalg.vector_norm(anchor - positive, dim=1)  # (N,)",
+                "    return torch.ops.aten.triplet_margin_loss(anchor, positive, negative, margin, 2.0, 0.0, False, 1)\n    d_pos = None"),
+     "triplet_loss_reference", "aten::triplet_margin_loss"),
+])
+def test_a_backend_variant_of_a_forbidden_operator_is_caught(grade, name, edit, check_name, operator):
+    """Another operator that computes the same thing, called directly: a backend's own convolution,
+    a 3-D pooling of depth 1, the fused loss (which torch decomposes before a dispatch mode would
+    see it). The catalogue names their families by pattern."""
+    from grader.engine.spec import load_checks
+
+    part = next(c.part for c in load_checks(name) if c.name == check_name)
+    result = grade(name, source=variant(name, edit), parts=(part,))
+    check = next(c for c in result["checks"] if c["name"] == check_name)
+    assert check["status"] == "forbidden" and operator in check["message"], check
+
+
 def test_importing_solutions_is_refused(grade):
     src = "import solutions.pooling as ref\nfrom solutions.pooling import *\n"
     result = grade(POOL, source=src)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+import fnmatch
 from fnmatch import fnmatchcase
 from typing import Any, Iterable
 
@@ -191,41 +192,45 @@ class RuntimeGuard:
             self._refuse(self.active_ops)
 
     def _refuse(self, ops: frozenset[str]) -> None:
-        """Register a raising kernel over every kernel of every overload of `ops`, in whichever
-        namespace the dispatcher holds one, withdrawing the set refused before. The names it holds
-        no overload of, or that could not be refused, are left to the dispatch mode."""
+        """Register a raising kernel over every kernel of every overload of the operators `ops`
+        names, in whichever namespace the dispatcher holds one, withdrawing the set refused before.
+        An entry is an operator's name or an fnmatch pattern of names ("*avg_pool*"). A name the
+        dispatcher holds no overload of, or one that could not be refused, is left to the dispatch
+        mode; a pattern refuses what it matches now."""
         import warnings
 
         for library in self._libraries.values():
             library._destroy()  # the original kernels come back
         self._libraries = {}
         self._refused = ops
-        watched = set()
         known = overloads_by_name() if ops else {}
+        readable = bool(ops) and _dispatcher_readable()
+        names = {name for name in ops if not _is_pattern(name)}
+        matched = _matching(known, frozenset(ops - names))
+        watched = set()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Overriding a previously registered kernel": on purpose
-            for name in sorted(ops):
+            for name in sorted(names | matched):
                 overloads = known.get(name, ())
-                if not overloads or not all([self._refuse_overload(q) for q in overloads]):
+                if not readable or not overloads or not all([self._refuse_overload(q) for q in overloads]):
                     watched.add(name)  # some kernel of it may still run: the mode sees every call
         self._watched = frozenset(watched)
 
     def _refuse_overload(self, qualified: str) -> bool:
         """Register a refusal over every kernel of the overload `qualified` ("aten::conv2d.padding");
-        whether it is now refused at every dispatch key that held one."""
+        whether none of its kernels can run now (an overload without any kernel cannot run at all)."""
         import torch
 
         namespace, _, overload = qualified.partition("::")
         refusal = self._refusal(f"{namespace}::{overload.partition('.')[0]}")
         if namespace not in self._libraries:
             self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
-        keys = _kernel_keys(qualified)
         try:
-            for key in keys:
+            for key in _kernel_keys(qualified):
                 self._libraries[namespace].impl(overload, refusal, key)
         except RuntimeError:  # a key this torch cannot register for
             return False
-        return bool(keys)
+        return True
 
     def _refusal(self, operator: str) -> Any:
         """The kernel that refuses `operator`: it records the call, then raises `ForbiddenCall`."""
@@ -270,6 +275,8 @@ class RuntimeGuard:
 
 
 _overloads: dict[str, list[str]] = {}
+_matches_of: dict[frozenset[str], frozenset[str]] = {}
+_readable: list[bool] = []
 
 
 def overloads_by_name() -> dict[str, list[str]]:
@@ -296,3 +303,28 @@ def _kernel_keys(qualified: str) -> list[str]:
         if sep and " :: " in rest:  # a kernel's line ("Meta (inactive)" for one overridden), not the schema's
             keys[key.split(" ")[0].removesuffix("[alias]")] = None
     return list(keys)
+
+
+def _is_pattern(entry: str) -> bool:
+    return any(c in entry for c in "*?[")
+
+
+def _matching(known: dict[str, list[str]], patterns: frozenset[str]) -> frozenset[str]:
+    """The operator names of `known` that one of the fnmatch `patterns` matches (cached per set)."""
+    if patterns not in _matches_of:
+        import re
+
+        rule = re.compile("|".join(fnmatch.translate(p) for p in sorted(patterns))) if patterns else None
+        _matches_of[patterns] = frozenset(n for n in known if rule is not None and rule.match(n))
+    return _matches_of[patterns]
+
+
+def _dispatcher_readable() -> bool:
+    """Whether this torch's listing of an operator's kernels reads as `_kernel_keys` expects (it
+    finds the CPU kernel of aten::mm); if not, every forbidden operator is left to the dispatch mode."""
+    if not _readable:
+        try:
+            _readable.append("CPU" in _kernel_keys("aten::mm"))
+        except Exception:  # noqa: BLE001 - a torch without the listing
+            _readable.append(False)
+    return _readable[0]
