@@ -137,3 +137,30 @@ def test_a_pattern_refuses_every_operator_it_matches_and_watches_none():
         assert torch.equal(F.max_pool3d(x, 4), x.amax(dim=(2, 3, 4), keepdim=True))  # not matched: not refused
     finally:
         guard.activate((), ())
+
+
+def test_torchs_python_implementations_are_refused_with_their_operator_and_given_back():
+    """The decomposition and the helper only it and its kin use are refused; a helper that other
+    operators' implementations share is not."""
+    import torch
+    import torch._decomp.decompositions as decomp
+
+    from grader.runner.guard import ForbiddenCall, RuntimeGuard
+
+    x = torch.randn(1, 2, 6, 6)
+    expected = decomp.max_pool2d_with_indices(x, [2, 2])[0]
+    shared = decomp._unsqueeze_to_dim.__code__  # used by adaptive_avg_pool2d and others
+    guard = RuntimeGuard()
+    guard.activate((), {"*pool[0-9]d*"})
+    try:
+        for call in (lambda: decomp.max_pool2d_with_indices(x, [2, 2]),
+                     lambda: decomp._max_pool_nd_with_indices(x, [2, 2], [2, 2], [0, 0], [1, 1], False, 2)):
+            try:
+                call()
+                raise AssertionError("torch's Python max pooling ran while refused")
+            except ForbiddenCall as exc:
+                assert exc.name.startswith("torch._decomp.decompositions.")
+        assert decomp._unsqueeze_to_dim.__code__ is shared
+    finally:
+        guard.activate((), ())
+    assert torch.equal(decomp.max_pool2d_with_indices(x, [2, 2])[0], expected)

@@ -180,6 +180,31 @@ def test_a_backend_variant_of_a_forbidden_operator_is_caught(grade, name, edit, 
     assert check["status"] == "forbidden" and operator in check["message"], check
 
 
+@pytest.mark.parametrize("name, edit, check_name", [
+    ("pooling", ("    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n    return windows.flatten(-2).max(dim=-1).values",
+                 "    import torch._decomp\n    table = torch._decomp.decomposition_table\n"
+                 "    return table[torch.ops.aten.max_pool2d_with_indices.default](x, [kh, kw], [sh, sw])[0]"),
+     "max_pool2d_forward"),
+    ("conv", ("    patches = xp.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H_out, W_out, kH, kW)\n"
+              "    out = torch.einsum(\"nchwij,ocij->nohw\", patches, weight)  # (N, C_out, H_out, W_out)",
+              "    from torch._decomp.decompositions import im2col\n"
+              "    cols = im2col(xp, [kh, kw], [1, 1], [0, 0], [sh, sw])  # (N, C kH kW, L)\n"
+              "    h_out, w_out = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1\n"
+              "    out = (weight.flatten(1) @ cols).view(x.shape[0], weight.shape[0], h_out, w_out)"),
+     "conv2d_forward"),
+])
+def test_torchs_own_python_implementation_of_a_forbidden_operator_is_caught(grade, name, edit, check_name):
+    """torch._decomp holds a Python function for many operators, made of allowed ones: reached
+    through its table or imported from its module, it computes the forbidden operator without
+    ever calling it."""
+    from grader.engine.spec import load_checks
+
+    part = next(c.part for c in load_checks(name) if c.name == check_name)
+    result = grade(name, source=variant(name, edit), parts=(part,))
+    check = next(c for c in result["checks"] if c["name"] == check_name)
+    assert check["status"] == "forbidden" and "torch._decomp" in check["message"], check
+
+
 def test_importing_solutions_is_refused(grade):
     src = "import solutions.pooling as ref\nfrom solutions.pooling import *\n"
     result = grade(POOL, source=src)

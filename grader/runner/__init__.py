@@ -6,5 +6,6 @@ the limits; `zygote.py` forks fresh workers from a process that imported torch o
 loads the student's module and runs probes, nothing else, inside the least-privilege sandbox of
 `sandbox.py` (Landlock, or an unprivileged user); `protocol.py` is the one frame format between
 them; `probes.py` the trusted functions that call student code; `guard.py` the forbidden-call
-detection (static scan and run-time guard).
+detection (static scan and run-time guard), with `decompositions.py` for torch's own Python
+implementations of the operators it refuses.
 """

@@ -6,7 +6,8 @@ and the operators behind them. The static scan (grader side, no torch) resolves 
 (worker side) wraps every matching callable, in every namespace torch exposes it under, and
 refuses the operators in torch's dispatcher itself: a kernel that raises is registered over each
 of their kernels (every overload, every dispatch key), so a call is caught however it is reached,
-at no cost to any other operator. An operator the dispatcher does not know yet (one of a library
+at no cost to any other operator; torch's own Python implementations of them (`torch._decomp`)
+are refused too (`decompositions`). An operator the dispatcher does not know yet (one of a library
 the student may import, such as torchvision's `nms`) is watched through a dispatch mode instead,
 which sees every operator of any namespace. A refused call raises `ForbiddenCall`, a
 `BaseException`, so `except Exception` cannot swallow it, and it is recorded even if the student
@@ -114,6 +115,7 @@ class RuntimeGuard:
         self._refused: frozenset[str] = frozenset()  # the operators refused in the dispatcher...
         self._watched: frozenset[str] = frozenset()  # ...and those of them it holds no kernel of
         self._libraries: dict[str, Any] = {}  # namespace -> the torch.library.Library of the refusals
+        self._swapped: Any = None  # decompositions.Swapped: torch's Python implementations refused
 
     def _wrap(self, namespace: Any, attr: str, public_name: str) -> None:
         key = (id(namespace), attr)
@@ -199,9 +201,13 @@ class RuntimeGuard:
         mode; a pattern refuses what it matches now."""
         import warnings
 
+        from grader.runner import decompositions
+
         for library in self._libraries.values():
             library._destroy()  # the original kernels come back
         self._libraries = {}
+        if self._swapped is not None:
+            self._swapped.restore()
         self._refused = ops
         known = overloads_by_name() if ops else {}
         readable = bool(ops) and _dispatcher_readable()
@@ -215,6 +221,17 @@ class RuntimeGuard:
                 if not readable or not overloads or not all([self._refuse_overload(q) for q in overloads]):
                     watched.add(name)  # some kernel of it may still run: the mode sees every call
         self._watched = frozenset(watched)
+        self._swapped = decompositions.refuse(decompositions.implementations(names | matched), self._python_refusal)
+
+    def _python_refusal(self, fn: Any) -> Any:
+        """The refusal of torch's Python implementation `fn` of a forbidden operator."""
+        guard, name = self, f"{fn.__module__}.{fn.__qualname__} (torch's own Python implementation of a forbidden operator)"
+
+        def refuse() -> None:
+            guard.hits.append(name)
+            raise ForbiddenCall(name)
+
+        return refuse
 
     def _refuse_overload(self, qualified: str) -> bool:
         """Register a refusal over every kernel of the overload `qualified` ("aten::conv2d.padding");
