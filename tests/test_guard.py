@@ -164,3 +164,31 @@ def test_torchs_python_implementations_are_refused_with_their_operator_and_given
     finally:
         guard.activate((), ())
     assert torch.equal(decomp.max_pool2d_with_indices(x, [2, 2])[0], expected)
+
+
+def test_an_operator_named_with_its_namespace_is_refused_before_its_library_defines_it():
+    """As torchvision's `nms` when the catalogue says `torchvision::nms`: no dispatch mode, and the
+    kernel its library registers later never runs, in inference mode either."""
+    import torch
+
+    from grader.runner.guard import ForbiddenCall, RuntimeGuard
+
+    guard = RuntimeGuard()
+    guard.activate((), {"cnn_grader_guard_later::late_op"})
+    library = torch.library.Library("cnn_grader_guard_later", "DEF")
+    try:
+        assert not guard._watched
+        library.define("late_op(Tensor x) -> Tensor")
+        library.impl("late_op", lambda x: x * 2, "CPU")
+        for context in (torch.enable_grad, torch.inference_mode):
+            with context():
+                try:
+                    torch.ops.cnn_grader_guard_later.late_op(torch.ones(2))
+                    raise AssertionError("the late operator ran")
+                except ForbiddenCall as exc:
+                    assert exc.name.startswith("cnn_grader_guard_later::late_op")
+        guard.activate((), ())
+        assert torch.equal(torch.ops.cnn_grader_guard_later.late_op(torch.ones(2)), torch.full((2,), 2.0))
+    finally:
+        guard.activate((), ())
+        library._destroy()

@@ -7,9 +7,9 @@ and the operators behind them. The static scan (grader side, no torch) resolves 
 refuses the operators in torch's dispatcher itself: a kernel that raises is registered over each
 of their kernels (every overload, every dispatch key), so a call is caught however it is reached,
 at no cost to any other operator; torch's own Python implementations of them (`torch._decomp`)
-are refused too (`decompositions`). An operator the dispatcher does not know yet (one of a library
-the student may import, such as torchvision's `nms`) is watched through a dispatch mode instead,
-which sees every operator of any namespace. A refused call raises `ForbiddenCall`, a
+are refused too (`decompositions`). An operator of a library the student may load later, such as
+torchvision's `nms`, is refused ahead of its definition when the catalogue names its namespace,
+and otherwise watched through a dispatch mode, which sees every operator of any namespace. A refused call raises `ForbiddenCall`, a
 `BaseException`, so `except Exception` cannot swallow it, and it is recorded even if the student
 catches it.
 """
@@ -196,8 +196,9 @@ class RuntimeGuard:
     def _refuse(self, ops: frozenset[str]) -> None:
         """Register a raising kernel over every kernel of every overload of the operators `ops`
         names, in whichever namespace the dispatcher holds one, withdrawing the set refused before.
-        An entry is an operator's name or an fnmatch pattern of names ("*avg_pool*"). A name the
-        dispatcher holds no overload of, or one that could not be refused, is left to the dispatch
+        An entry is an operator's name, qualified ("torchvision::nms") or not, or an fnmatch pattern
+        of names ("*avg_pool*"). A qualified name no library has defined yet is refused ahead of its
+        kernels; an unqualified one, or one that could not be refused, is left to the dispatch
         mode; a pattern refuses what it matches now."""
         import warnings
 
@@ -216,12 +217,20 @@ class RuntimeGuard:
         watched = set()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Overriding a previously registered kernel": on purpose
-            for name in sorted(names | matched):
-                overloads = known.get(name, ())
-                if not readable or not overloads or not all([self._refuse_overload(q) for q in overloads]):
-                    watched.add(name)  # some kernel of it may still run: the mode sees every call
+            for entry in sorted(names | matched):
+                namespace, _, name = entry.rpartition("::")
+                overloads = [q for q in known.get(name, ()) if not namespace or q.startswith(f"{namespace}::")]
+                if not readable:
+                    refused = False
+                elif overloads:
+                    refused = all([self._refuse_overload(q) for q in overloads])
+                else:  # not defined yet: refused before any kernel of it, once its library defines it
+                    refused = bool(namespace) and self._refuse_before_definition(entry)
+                if not refused:
+                    watched.add(name)  # some kernel of it may run: the mode sees every call
         self._watched = frozenset(watched)
-        self._swapped = decompositions.refuse(decompositions.implementations(names | matched), self._python_refusal)
+        bare = {entry.rpartition("::")[2] for entry in names | matched}
+        self._swapped = decompositions.refuse(decompositions.implementations(bare), self._python_refusal)
 
     def _python_refusal(self, fn: Any) -> Any:
         """The refusal of torch's Python implementation `fn` of a forbidden operator."""
@@ -246,6 +255,21 @@ class RuntimeGuard:
             for key in _kernel_keys(qualified):
                 self._libraries[namespace].impl(overload, refusal, key)
         except RuntimeError:  # a key this torch cannot register for
+            return False
+        return True
+
+    def _refuse_before_definition(self, qualified: str) -> bool:
+        """Register a refusal of the operator `qualified` ("torchvision::nms"), which no library has
+        defined yet, at BackendSelect: every call passes there before the kernel of its device,
+        whichever kernels its library registers later. Whether it could be registered."""
+        import torch
+
+        namespace, _, name = qualified.partition("::")
+        if namespace not in self._libraries:
+            self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
+        try:
+            self._libraries[namespace].impl(name, self._refusal(qualified), "BackendSelect")
+        except RuntimeError:
             return False
         return True
 
