@@ -187,26 +187,33 @@ def test_a_stub_exits_1_through_the_real_entry_point_and_the_course_root_is_foun
     assert "max_pool2d" in out.stdout and "TODO" in out.stdout and "Nothing implemented yet" in out.stdout
 
 
-def test_side_by_side_imports_what_training_needs_only_for_references_that_run_here(monkeypatch, tmp_path):
-    """The grader imports the training modules up front for an exercise that trains only when its
-    reference runs in this process: the student edition replays recorded outputs, and trains
-    nothing here."""
+def test_grading_imports_what_training_needs_before_the_worker_only_for_references_that_run_here(monkeypatch, tmp_path):
+    """For an exercise that trains, graded with its reference in this process, the grader imports
+    the training modules when grading starts (while a cold zygote starts), not midway in a
+    reference that trains; the student edition replays recorded outputs and trains nothing here."""
     from types import SimpleNamespace
 
     from grader.engine import oracles
     from grader.engine import session as engine
-    from grader.engine.results import ExerciseResult
+    from grader.engine.oracles import SetupError
 
     imported: list[str] = []
-    monkeypatch.setattr(engine.GradingSession, "grade", lambda self, name, path, **kw: ExerciseResult(name, str(path), 0, "", ""))
     monkeypatch.setattr(engine, "importlib", SimpleNamespace(import_module=imported.append))
-    files = [(n, tmp_path / f"{n}.py") for n in ("autoencoder", "conv")]
-    for live, expected in ((set(), []), ({"conv"}, []), ({"autoencoder"}, list(engine.preload_for([engine.get_exercise("autoencoder")])))):
+    monkeypatch.setattr(engine, "zygote_for", lambda device, preload=(): None)
+    recorded = SimpleNamespace(ref=None)  # stands for a RecordedOracle: no reference runs here
+    training = list(engine.preload_for([engine.get_exercise("autoencoder")]))
+    assert training  # the autoencoder trains
+    for name, oracle_for, expected in (("autoencoder", oracles.LiveOracle, training),
+                                       ("autoencoder", lambda _: recorded, []),
+                                       ("conv", oracles.LiveOracle, [])):
         imported.clear()
-        monkeypatch.setattr(oracles, "runs_reference", live.__contains__)
-        engine.grade_side_by_side(files, jobs=2)
-        assert imported == expected, live
-    assert expected  # the autoencoder trains: its preload is not empty
+        session = engine.GradingSession(oracle_for=oracle_for)
+        try:
+            with pytest.raises(SetupError, match="does not exist"):  # after that step: no file to grade
+                session.grade(name, tmp_path / "missing.py")
+        finally:
+            session.close()
+        assert imported == expected, (name, oracle_for)
 
 
 def test_outside_a_course_is_a_clear_error(tmp_path):

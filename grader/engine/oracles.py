@@ -220,15 +220,17 @@ class CachingOracle:
         return {n: known[n] for n in wanted if n in known}
 
 
-def runs_reference(name: str) -> bool:
-    """Whether `oracle_for(name)` runs the reference (its file is here), rather than replaying the
-    outputs recorded for the student edition."""
-    return (data_dir("solutions") / f"{name}.py").is_file()
-
-
 def oracle_for(name: str) -> Oracle:
     """The source of expected values for `name`, chosen once: the live reference when its file is
     here, else the outputs recorded for the student edition (`SetupError` when neither is)."""
-    if runs_reference(name):
+    if (data_dir("solutions") / f"{name}.py").is_file():
         return LiveOracle(name)
     return RecordedOracle.for_exercise(name)
+
+
+def runs_reference_here(oracle: Oracle) -> bool:
+    """Whether `oracle` (through any caches) computes expected values by running the reference in
+    this process, rather than replaying outputs recorded for the student edition."""
+    while isinstance(oracle, CachingOracle):
+        oracle = oracle.inner
+    return isinstance(oracle, LiveOracle)

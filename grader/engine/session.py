@@ -215,7 +215,7 @@ class GradingSession:
 
         `on_check(index, count, check name)` is called before each check (index from 1);
         `GradingInterrupted` is raised before the next case once `stop` is set."""
-        from grader.engine.oracles import SetupError
+        from grader.engine.oracles import SetupError, runs_reference_here
 
         def go_on() -> None:
             if stop is not None and stop.is_set():
@@ -225,6 +225,12 @@ class GradingSession:
         preload = preload_for([exercise])
         if preload:  # workers forked from now on have what its training needs
             zygote_for(self.device, preload)
+            if runs_reference_here(self.oracle(name)):
+                # Here too, now: while a cold zygote starts on the other core, rather than midway,
+                # in the reference of a check that trains, with the worker (and every other job's
+                # reference, `spec.TORCH_GLOBALS_LOCK`) waiting on it.
+                for module in preload:
+                    importlib.import_module(module)
         path = Path(path).resolve()
         if not path.is_file():
             raise SetupError(f"{path} does not exist. Pass the folder that holds {name}.py with --path, "
@@ -398,17 +404,9 @@ def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, .
     worker; the references still run one at a time here (`spec.TORCH_GLOBALS_LOCK`), so every
     result is the one a single session gives.
     The files are started in the order given (put the longest first) and the results come back in
-    that order. With several files, what the zygote preloads for those whose references run here
-    (`zygote.preload_for`; not for outputs recorded for the student edition) is imported here
-    first too. Returns the results and whether the grader's files and the references stayed
+    that order. Returns the results and whether the grader's files and the references stayed
     untouched. The first error (a `SetupError`...) stops every job and is raised."""
-    from grader.engine.oracles import runs_reference
-
     sessions = [GradingSession(**options) for _ in range(max(1, min(jobs, len(files))))]
-    if len(files) > 1:  # imported midway by a reference that trains, it would stall every job meanwhile
-        referenced = [name for name, _ in files if options.get("oracle_for") is not None or runs_reference(name)]
-        for module in preload_for(get_exercise(name) for name in referenced):
-            importlib.import_module(module)
     results: list[ExerciseResult | None] = [None] * len(files)
     pending = iter(range(len(files)))
     take, stop, errors = threading.Lock(), threading.Event(), []
