@@ -192,3 +192,48 @@ def test_an_operator_named_with_its_namespace_is_refused_before_its_library_defi
     finally:
         guard.activate((), ())
         library._destroy()
+
+
+def test_a_pattern_whose_operators_cannot_be_refused_is_watched_by_the_dispatch_mode(monkeypatch):
+    """The fallback by pattern: each operator the pattern matches and the dispatcher did not take
+    the refusal of is watched, under its own name."""
+    import torch
+    import torch.nn.functional as F
+
+    from grader.runner import guard as guard_module
+
+    monkeypatch.setattr(guard_module, "_kernel_keys", lambda qualified: ["NoSuchDispatchKey"])
+    guard = guard_module.RuntimeGuard()
+    guard.activate((), {"*pool[0-9]d*"})
+    try:
+        assert "max_pool2d_with_indices" in guard._watched
+        with guard.dispatch_mode():
+            try:
+                F.max_pool2d(torch.randn(1, 1, 4, 4), 2, return_indices=True)
+                raise AssertionError("a max pooling ran in the dispatch mode")
+            except guard_module.ForbiddenCall as exc:
+                assert "max_pool2d" in exc.name
+    finally:
+        guard.activate((), ())
+
+
+def test_without_a_readable_dispatcher_the_mode_watches_every_entry_by_name_or_pattern(monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    from grader.runner import guard as guard_module
+
+    monkeypatch.setattr(guard_module, "_dispatcher_readable", lambda: False)
+    guard = guard_module.RuntimeGuard()
+    guard.activate((), {"*avg_pool*", "torchvision::nms"})
+    try:
+        assert guard._watched == {"*avg_pool*", "nms"} and not guard._libraries
+        F.avg_pool2d(torch.randn(1, 1, 4, 4), 2)  # nothing registered: refused only inside the mode
+        with guard.dispatch_mode():
+            try:
+                F.avg_pool2d(torch.randn(1, 1, 4, 4), 2)
+                raise AssertionError("an average pooling ran in the dispatch mode")
+            except guard_module.ForbiddenCall as exc:
+                assert "avg_pool2d" in exc.name
+    finally:
+        guard.activate((), ())

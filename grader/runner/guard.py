@@ -214,15 +214,13 @@ class RuntimeGuard:
         readable = bool(ops) and _dispatcher_readable()
         names = {name for name in ops if not _is_pattern(name)}
         matched = _matching(known, frozenset(ops - names))
-        watched = set()
+        watched = {entry.rpartition("::")[2] for entry in ops} if not readable else set()  # names and patterns
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Overriding a previously registered kernel": on purpose
-            for entry in sorted(names | matched):
+            for entry in sorted(names | matched) if readable else ():
                 namespace, _, name = entry.rpartition("::")
                 overloads = [q for q in known.get(name, ()) if not namespace or q.startswith(f"{namespace}::")]
-                if not readable:
-                    refused = False
-                elif overloads:
+                if overloads:
                     refused = all([self._refuse_overload(q) for q in overloads])
                 else:  # not defined yet: refused before any kernel of it, once its library defines it
                     refused = bool(namespace) and self._refuse_before_definition(entry)
@@ -285,13 +283,20 @@ class RuntimeGuard:
         return refuse
 
     def dispatch_mode(self) -> Any:
-        """A context manager that watches the active operators the dispatcher has no kernel of yet
-        (a no-op when there are none): each operator that runs passes through it."""
+        """A context manager that watches the forbidden operators the dispatcher could not refuse
+        (a no-op when there are none, or no request is active): each operator that runs passes
+        through it. It knows them by name without namespace, or by pattern where this torch
+        cannot list its operators."""
         import contextlib
 
-        watched = self.active_ops & self._watched
-        if not watched:
+        if not self.active_ops or not self._watched:
             return contextlib.nullcontext()
+        names = {w for w in self._watched if not _is_pattern(w)}
+        patterns = tuple(w for w in self._watched if _is_pattern(w))
+
+        def watched(name: str) -> bool:
+            return name in names or any(fnmatchcase(name, p) for p in patterns)
+
         from torch.utils._python_dispatch import TorchDispatchMode
 
         guard = self
@@ -306,7 +311,7 @@ class RuntimeGuard:
 
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
                 packet = func._overloadpacket
-                if packet.__name__ in watched:
+                if watched(packet.__name__):
                     qual = f"{packet._qualified_op_name} (reached through an internal route)"
                     guard.hits.append(qual)
                     raise ForbiddenCall(qual)
