@@ -237,3 +237,18 @@ def test_without_a_readable_dispatcher_the_mode_watches_every_entry_by_name_or_p
                 assert "avg_pool2d" in exc.name
     finally:
         guard.activate((), ())
+
+
+def test_every_forbidden_operator_of_the_catalogue_names_operators_of_this_torch():
+    """A misspelt name or pattern would refuse nothing; one qualified with a namespace belongs to a
+    library the student may load later (torchvision), so it need not be here."""
+    from grader.catalog import load_catalog
+    from grader.runner.guard import _is_pattern, _matching, overloads_by_name
+
+    known = overloads_by_name()
+    for exercise in load_catalog():
+        for entry in exercise.forbidden_ops:
+            if "::" in entry:
+                continue
+            found = _matching(known, frozenset({entry})) if _is_pattern(entry) else {entry} & set(known)
+            assert found, f"{exercise.name}: forbidden_ops entry {entry!r} names no operator of this torch"
