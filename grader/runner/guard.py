@@ -9,18 +9,20 @@ of their kernels (every overload, every dispatch key), so a call is caught howev
 at no cost to any other operator; torch's own Python implementations of them (`torch._decomp`)
 are refused too (`decompositions`). An operator of a library the student may load later, such as
 torchvision's `nms`, is refused ahead of its definition when the catalogue names its namespace,
-and otherwise watched through a dispatch mode, which sees every operator of any namespace. A refused call raises `ForbiddenCall`, a
-`BaseException`, so `except Exception` cannot swallow it, and it is recorded even if the student
-catches it.
+and otherwise watched through a dispatch mode, which sees every operator of any namespace. A
+refused call raises `ForbiddenCall`, a `BaseException`, so `except Exception` cannot swallow it,
+and it is recorded even if the student catches it.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
-import fnmatch
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 from typing import Any, Iterable
+
+_INTERNAL_ROUTE = "(reached through an internal route)"
 
 
 @dataclass(frozen=True)
@@ -209,49 +211,39 @@ class RuntimeGuard:
         self._libraries = {}
         if self._swapped is not None:
             self._swapped.restore()
-        self._refused = ops
-        known = overloads_by_name() if ops else {}
-        readable = bool(ops) and _dispatcher_readable()
-        names = {name for name in ops if not _is_pattern(name)}
-        matched = _matching(known, frozenset(ops - names))
-        watched = {entry.rpartition("::")[2] for entry in ops} if not readable else set()  # names and patterns
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "Overriding a previously registered kernel": on purpose
-            for entry in sorted(names | matched) if readable else ():
-                namespace, _, name = entry.rpartition("::")
-                overloads = [q for q in known.get(name, ()) if not namespace or q.startswith(f"{namespace}::")]
-                if overloads:
-                    refused = all([self._refuse_overload(q) for q in overloads])
-                else:  # not defined yet: refused before any kernel of it, once its library defines it
-                    refused = bool(namespace) and self._refuse_before_definition(entry)
-                if not refused:
-                    watched.add(name)  # some kernel of it may run: the mode sees every call
+        self._refused, self._watched, self._swapped = ops, frozenset(), None
+        if not ops:
+            return
+        names = {entry for entry in ops if not _is_pattern(entry)}
+        entries = names | _matching(frozenset(ops - names))
+        if not _dispatcher_readable():
+            watched = {entry.rpartition("::")[2] for entry in ops}  # names and patterns alike
+        else:
+            watched = set()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Overriding a previously registered kernel": on purpose
+                for entry in sorted(entries):
+                    namespace, _, name = entry.rpartition("::")
+                    overloads = [q for q in overloads_by_name().get(name, ()) if not namespace or q.startswith(f"{namespace}::")]
+                    if overloads:
+                        refused = all([self._refuse_overload(q) for q in overloads])
+                    else:  # not defined yet: refused before any kernel of it, once its library defines it
+                        refused = bool(namespace) and self._refuse_before_definition(entry)
+                    if not refused:
+                        watched.add(name)  # some kernel of it may run: the mode sees every call
         self._watched = frozenset(watched)
-        bare = {entry.rpartition("::")[2] for entry in names | matched}
-        self._swapped = decompositions.refuse(decompositions.implementations(bare), self._python_refusal)
-
-    def _python_refusal(self, fn: Any) -> Any:
-        """The refusal of torch's Python implementation `fn` of a forbidden operator."""
-        guard, name = self, f"{fn.__module__}.{fn.__qualname__} (torch's own Python implementation of a forbidden operator)"
-
-        def refuse() -> None:
-            guard.hits.append(name)
-            raise ForbiddenCall(name)
-
-        return refuse
+        self._swapped = decompositions.refuse(
+            decompositions.implementations({entry.rpartition("::")[2] for entry in entries}),
+            lambda fn: self._refusal(f"{fn.__module__}.{fn.__qualname__} (torch's own Python implementation of a forbidden operator)"))
 
     def _refuse_overload(self, qualified: str) -> bool:
         """Register a refusal over every kernel of the overload `qualified` ("aten::conv2d.padding");
         whether none of its kernels can run now (an overload without any kernel cannot run at all)."""
-        import torch
-
         namespace, _, overload = qualified.partition("::")
-        refusal = self._refusal(f"{namespace}::{overload.partition('.')[0]}")
-        if namespace not in self._libraries:
-            self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
+        refusal = self._refusal(f"{namespace}::{overload.partition('.')[0]} {_INTERNAL_ROUTE}")
         try:
             for key in _kernel_keys(qualified):
-                self._libraries[namespace].impl(overload, refusal, key)
+                self._library(namespace).impl(overload, refusal, key)
         except RuntimeError:  # a key this torch cannot register for
             return False
         return True
@@ -260,21 +252,25 @@ class RuntimeGuard:
         """Register a refusal of the operator `qualified` ("torchvision::nms"), which no library has
         defined yet, at BackendSelect: every call passes there before the kernel of its device,
         whichever kernels its library registers later. Whether it could be registered."""
-        import torch
-
         namespace, _, name = qualified.partition("::")
-        if namespace not in self._libraries:
-            self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
         try:
-            self._libraries[namespace].impl(name, self._refusal(qualified), "BackendSelect")
+            self._library(namespace).impl(name, self._refusal(f"{qualified} {_INTERNAL_ROUTE}"), "BackendSelect")
         except RuntimeError:
             return False
         return True
 
-    def _refusal(self, operator: str) -> Any:
-        """The kernel that refuses `operator`: it records the call, then raises `ForbiddenCall`."""
+    def _library(self, namespace: str) -> Any:
+        """The `torch.library.Library` that holds this guard's refusals in `namespace`."""
+        import torch
+
+        if namespace not in self._libraries:
+            self._libraries[namespace] = torch.library.Library(namespace, "IMPL")
+        return self._libraries[namespace]
+
+    def _refusal(self, name: str) -> Any:
+        """A function that refuses the call it stands for: it records `name`, then raises
+        `ForbiddenCall`. It serves as a kernel and as torch's Python implementation alike."""
         guard = self
-        name = f"{operator} (reached through an internal route)"
 
         def refuse(*args: Any, **kwargs: Any) -> None:
             guard.hits.append(name)
@@ -312,7 +308,7 @@ class RuntimeGuard:
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
                 packet = func._overloadpacket
                 if watched(packet.__name__):
-                    qual = f"{packet._qualified_op_name} (reached through an internal route)"
+                    qual = f"{packet._qualified_op_name} {_INTERNAL_ROUTE}"
                     guard.hits.append(qual)
                     raise ForbiddenCall(qual)
                 return func(*args, **(kwargs or {}))
@@ -320,22 +316,18 @@ class RuntimeGuard:
         return _OpGuard()
 
 
-_overloads: dict[str, list[str]] = {}
-_matches_of: dict[frozenset[str], frozenset[str]] = {}
-_readable: list[bool] = []
-
-
+@functools.cache
 def overloads_by_name() -> dict[str, list[str]]:
     """The operator overloads torch's dispatcher holds, by the operator's name without namespace
     ("convolution" -> ["aten::convolution", "aten::convolution.out"]), read once per process: the
     zygote reads them while it warms up, and its workers inherit them."""
     import torch
 
-    if not _overloads:
-        listing = getattr(torch._C, "_dispatch_get_all_op_names", list)  # a torch without it: none known
-        for qualified in listing():
-            _overloads.setdefault(qualified.partition("::")[2].partition(".")[0], []).append(qualified)
-    return _overloads
+    overloads: dict[str, list[str]] = {}
+    listing = getattr(torch._C, "_dispatch_get_all_op_names", list)  # a torch without it: none known
+    for qualified in listing():
+        overloads.setdefault(qualified.partition("::")[2].partition(".")[0], []).append(qualified)
+    return overloads
 
 
 def _kernel_keys(qualified: str) -> list[str]:
@@ -355,22 +347,22 @@ def _is_pattern(entry: str) -> bool:
     return any(c in entry for c in "*?[")
 
 
-def _matching(known: dict[str, list[str]], patterns: frozenset[str]) -> frozenset[str]:
-    """The operator names of `known` that one of the fnmatch `patterns` matches (cached per set)."""
-    if patterns not in _matches_of:
-        import re
+@functools.cache
+def _matching(patterns: frozenset[str]) -> frozenset[str]:
+    """The names of the operators the dispatcher holds that one of the fnmatch `patterns` matches."""
+    if not patterns:
+        return frozenset()
+    import re
 
-        rule = re.compile("|".join(fnmatch.translate(p) for p in sorted(patterns))) if patterns else None
-        _matches_of[patterns] = frozenset(n for n in known if rule is not None and rule.match(n))
-    return _matches_of[patterns]
+    rule = re.compile("|".join(translate(p) for p in sorted(patterns)))
+    return frozenset(name for name in overloads_by_name() if rule.match(name))
 
 
+@functools.cache
 def _dispatcher_readable() -> bool:
     """Whether this torch's listing of an operator's kernels reads as `_kernel_keys` expects (it
     finds the CPU kernel of aten::mm); if not, every forbidden operator is left to the dispatch mode."""
-    if not _readable:
-        try:
-            _readable.append("CPU" in _kernel_keys("aten::mm"))
-        except Exception:  # noqa: BLE001 - a torch without the listing
-            _readable.append(False)
-    return _readable[0]
+    try:
+        return "CPU" in _kernel_keys("aten::mm")
+    except Exception:  # noqa: BLE001 - a torch without the listing
+        return False
