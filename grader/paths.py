@@ -97,6 +97,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn-grader"
 
 
+def kept_values_dir() -> Path | None:
+    """Where the learner's commands keep the references' expected values for the public seed
+    between runs (`engine.oracles.KeptValues`); None when there is no cache folder."""
+    try:
+        return cache_dir() / "expected"
+    except RuntimeError:
+        return None
+
+
 def progress_dir(start: Path | None = None) -> Path:
     """The `.grade/` folder of the course (created on demand by the store, not here)."""
     override = os.environ.get("GRADE_HOME")

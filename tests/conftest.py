@@ -3,10 +3,12 @@ helpers to grade a source text and to run `grade` in this process, and headless 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -16,6 +18,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# The user's cache folder stays out of the tests: the commands a test runs keep what they keep
+# (grading durations, the references' expected values) in one folder of this test process, shared
+# by its tests like `reference_oracle`; a test about the cache itself sets its own.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cnn-grader-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 # The files that take longest, longest first (seconds in one run, measured 2026-12-02): the two

@@ -66,10 +66,10 @@ def test_every_step_passes_on_the_references_and_fails_on_the_stubs(workflow, se
     and in this process (less where the process has graded the references before)."""
     from grader.engine import session
 
-    def shared(files, *, parts, jobs, seed, timeout, device, pictures):  # noqa: ANN001, ANN202 - as grade_side_by_side
+    def shared(units, *, jobs, seed, timeout, device, pictures, keep):  # noqa: ANN001, ANN202 - as grade_side_by_side
         assert (jobs, device) == (1, "cpu")
         graded = sessions(seed, timeout, pictures)
-        return [graded.grade(name, path, parts=parts) for name, path in files], graded.untouched()
+        return [graded.grade(name, path, parts=parts) for name, path, parts in units], graded.untouched()
 
     monkeypatch.setattr(session, "grade_side_by_side", shared)
     monkeypatch.setenv("GRADE_HOME", str(tmp_path))

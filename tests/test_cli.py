@@ -171,12 +171,12 @@ def test_side_by_side_results_come_back_in_the_order_asked_and_errors_stop_every
         return ExerciseResult(name, str(path), 0, "", "")
 
     monkeypatch.setattr(engine.GradingSession, "grade", grade)
-    files = [(n, tmp_path / f"{n}.py") for n in delays]
+    files = [(n, tmp_path / f"{n}.py", ()) for n in delays]
     results, untouched = engine.grade_side_by_side(files, jobs=3)
     assert [r.exercise for r in results] == ["conv", "pooling", "gap"] and untouched
     delays["nms"] = 0.0
     with pytest.raises(SetupError, match="no reference for nms"):
-        engine.grade_side_by_side([*files, ("nms", tmp_path / "nms.py")], jobs=2)
+        engine.grade_side_by_side([*files, ("nms", tmp_path / "nms.py", ())], jobs=2)
 
 
 def test_a_stub_exits_1_through_the_real_entry_point_and_the_course_root_is_found_from_a_subfolder(tmp_path):
@@ -360,26 +360,35 @@ def test_ctrl_c_ends_a_grading_command_with_130_and_leaves_nothing_running(when,
     assert not [pid for pid in family if os.path.exists(f"/proc/{pid}")]
 
 
-def test_grade_all_starts_the_exercises_that_took_longest_last_time(tmp_path, monkeypatch):
+def test_grade_all_starts_the_exercises_that_took_longest_last_time_and_shares_a_dominant_one(tmp_path, monkeypatch):
     """The durations of the last grading of each exercise on this machine (in the cache, whatever
-    file was graded) set the order in which side-by-side jobs start them; results keep the order asked."""
+    file was graded) set the order in which side-by-side jobs start them; one that took more than
+    half a job's share of the whole is handed out part by part, so that every job helps with it.
+    Results keep the order asked, one per exercise."""
     from grader.commands import exercise as commands
     from grader.engine import session
     from grader.engine.results import ExerciseResult
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    took = {"conv": 1.0, "pooling": 3.0, "gap": 2.0}
-    started: list[list[str]] = []
+    took = {"conv": 1.0, "pooling": 1.2, "gap": 4.0}  # with 2 jobs, more than 6.2 / 4 is split: gap only
+    started: list[list[tuple[str, tuple[str, ...]]]] = []
 
-    def grade_side_by_side(files, *, parts, jobs, **options):
-        started.append([name for name, _ in files])
-        return [ExerciseResult(name, str(path), 0, "test", "now", duration_s=took[name], sandbox="uid")
-                for name, path in files], True
+    def grade_side_by_side(units, *, jobs, **options):
+        started.append([(name, parts) for name, _, parts in units])
+        return [ExerciseResult(name, str(tmp_path / f"{name}.py"), 0, "test", "now", duration_s=took[name], sandbox="uid")
+                for name in dict.fromkeys(name for name, _, _ in units)], True
 
     monkeypatch.setattr(session, "grade_side_by_side", grade_side_by_side)
     names = ["conv", "pooling", "gap"]
     first = commands.grade_files(names, tmp_path, seed=0, timeout=10, device="cpu", jobs=2)
     second = commands.grade_files(names, tmp_path, seed=0, timeout=10, device="cpu", jobs=2)
-    assert started == [names, ["pooling", "gap", "conv"]]
+    one_job = commands.grade_files(names, tmp_path, seed=0, timeout=10, device="cpu", jobs=1)
+    only = commands.grade_files(names, tmp_path, seed=0, timeout=10, device="cpu", jobs=2, parts=("errors",))
+    assert started[0] == [(name, ()) for name in names]  # nothing known yet
+    assert started[1] == [("gap", ("global_avg_pool",)), ("gap", ("GAPClassifier",)), ("gap", ("class_activation_map",)),
+                          ("pooling", ()), ("conv", ())]
+    assert started[2] == [(name, ()) for name in names]  # one job: nothing to share, nothing to order
+    assert started[3] == [("gap", ("errors",)), ("pooling", ("errors",)), ("conv", ("errors",))]  # parts asked: never split
     assert [r.exercise for r in first.exercises] == [r.exercise for r in second.exercises] == names
+    assert [r.exercise for r in one_job.exercises] == [r.exercise for r in only.exercises] == names
     assert commands.grading_durations() == took

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, variant
+from conftest import ROOT, reference_oracle, variant
+from grader.catalog import get_exercise
 from grader.engine import session as session_module
 from grader.engine.compare import compare
 from grader.engine.judge import without_inputs
 from grader.engine.oracles import LiveOracle
 from grader.engine.results import ExerciseResult
-from grader.engine.session import GradingSession
+from grader.engine.session import GradingSession, grade_side_by_side
 from grader.engine.spec import derive_seed, load_checks
 from grader.views.terminal import exercise_report
 
@@ -153,3 +154,42 @@ def test_a_reference_that_only_explains_a_failure_runs_only_once_the_case_failed
     wrong = next(c for c in session.grade(POOL, _submission(tmp_path, AVG_DOUBLED)).checks if c.name == "avg_pool2d_forward")
     assert wrong.status == "failed" and wrong.message.startswith("wrong; the reference's result is quoted here")
     assert asked == [r.index for r in wrong.cases] and len(asked) > 1
+
+
+def _untimed(result: ExerciseResult) -> dict:
+    data = result.to_dict()
+    del data["duration_s"], data["started_at"]
+    return data
+
+
+def _by_parts(path: Path) -> list[ExerciseResult]:
+    """`path` graded as `grade all` grades an exercise it shares between jobs: part by part, two
+    jobs, the parts handed out last first (the merge must put the checks back in order)."""
+    parts = [p.name for p in get_exercise(POOL).parts]
+    results, untouched = grade_side_by_side([(POOL, path, (part,)) for part in reversed(parts)], jobs=2,
+                                            oracle_for=reference_oracle)
+    assert untouched and len(results) == 1
+    return results
+
+
+def test_an_exercise_graded_part_by_part_in_two_jobs_gives_what_one_session_gives(sessions, tmp_path):
+    """Checks in the catalogue's order, a failure with its message and diagnosis, what a check
+    printed kept on it, and the notices said once: the static scan's finding and the output while
+    importing come from every job that imported the module."""
+    printing = AVG_RETURN.replace("    return", "    print('avg of', tuple(x.shape))\n    return")
+    source = variant(POOL, (AVG_RETURN, printing.replace(")  #", ") * 2  #"))) + (
+        "\nprint('imported')\n_unused = torch.nn.functional.max_pool2d\n")
+    path = _submission(tmp_path, source)
+    single = sessions().grade(POOL, path)
+    (merged,) = _by_parts(path)
+    assert _untimed(merged) == _untimed(single)
+    assert any(c.status == "failed" for c in merged.checks) and any(c.output for c in merged.checks)
+    assert sum("imported" in n for n in merged.notices) == 1 and sum("max_pool2d" in n for n in merged.notices) == 1
+
+
+def test_a_module_that_does_not_import_is_explained_once_when_its_parts_are_graded_apart(sessions, tmp_path):
+    path = _submission(tmp_path, variant(POOL, ("def max_pool2d(", "def max_pool2d(:")))
+    single = sessions().grade(POOL, path)
+    (merged,) = _by_parts(path)
+    assert _untimed(merged) == _untimed(single)
+    assert sum("SyntaxError" in c.message for c in merged.checks) == 1

@@ -17,7 +17,7 @@ import click
 from grader.catalog import exercise_names, load_catalog
 from grader.commands import (EXIT_FAILED, EXIT_OK, SetupFailure, check_device, complete_exercise, complete_part,
                              exercise_folder, exercise_named, grading_options, last_results, record)
-from grader.paths import exercises_in
+from grader.paths import exercises_in, kept_values_dir
 
 if TYPE_CHECKING:
     from grader.engine.results import ExerciseResult, GradingRun
@@ -82,10 +82,29 @@ def remember_durations(durations: dict[str, float]) -> None:
         pass
 
 
+def side_by_side_units(names: list[str], folder: Path, parts: tuple[str, ...], jobs: int,
+                       last: dict[str, float]) -> list[tuple[str, Path, tuple[str, ...]]]:
+    """What `jobs` side-by-side jobs grade, longest first by `last` (`grading_durations`): each
+    exercise whole, or, for one that took more than half a job's share of the whole last time,
+    each of its parts, so that several jobs share it instead of all waiting for the one grading it
+    (the autoencoder trains two models, in two parts). Only `parts` when given, never split."""
+    from grader.catalog import get_exercise
+
+    total = sum(last.get(n, 0.0) for n in names)
+    units = []
+    for name in sorted(names, key=lambda n: -last.get(n, 0.0)):
+        file = folder / f"{name}.py"
+        if jobs > 1 and not parts and last.get(name, 0.0) > total / (2 * jobs):
+            units += [(name, file, (part.name,)) for part in get_exercise(name).parts]
+        else:
+            units.append((name, file, parts))
+    return units
+
+
 def grade_files(names: list[str], folder: Path, *, seed: int, timeout: float, device: str,
                 parts: tuple[str, ...] = (), jobs: int = 1) -> GradingRun:
     """Grade `folder/NAME.py` for each of `names` (only the checks of `parts`, if given), `jobs`
-    exercises side by side (longest first, by `grading_durations`), the results in the order of
+    exercises side by side (`side_by_side_units`), the results in the order of
     `names`; setup errors and tampering become `SetupFailure` (exit code 2). Says so, in one line,
     when no sandbox confined the student's code."""
     from grader.engine.oracles import SetupError
@@ -94,11 +113,10 @@ def grade_files(names: list[str], folder: Path, *, seed: int, timeout: float, de
     from grader.views.pictures import draw  # the first failing case of each part, for --html and progress
 
     check_device(device)
-    last = grading_durations() if jobs > 1 else {}
-    start = sorted(names, key=lambda n: -last.get(n, 0.0))
+    units = side_by_side_units(names, folder, parts, jobs, grading_durations() if jobs > 1 else {})
     try:
-        results, untouched = grade_side_by_side([(n, folder / f"{n}.py") for n in start], parts=parts, jobs=jobs,
-                                                seed=seed, timeout=timeout, device=device, pictures=draw)
+        results, untouched = grade_side_by_side(units, jobs=jobs, seed=seed, timeout=timeout, device=device,
+                                                pictures=draw, keep=kept_values_dir())
     except SetupError as exc:
         raise SetupFailure(str(exc)) from None
     if not untouched:

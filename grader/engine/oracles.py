@@ -5,7 +5,11 @@ each and every known mistake's result on each.
 - `RecordedOracle` replays what `engine.recording` recorded from the references for the public
   seed (the student edition has no references);
 - `CachingOracle` wraps either and remembers everything it gave, per check and seed, so that a
-  re-grade in `grade watch` or the next student of a batch never runs the references again.
+  re-grade in `grade watch` or the next student of a batch never runs the references again. Given
+  a folder (`keep`, the learner's commands give one), it also keeps the reference's expected
+  values for the public seed between runs (`KeptValues`), so the next `grade all` runs no
+  reference at all. Those are the values the student edition ships, so nothing secret is kept;
+  a changed reference, check, grader or torch makes them stale.
 
 `oracle_for(name)` picks the source once, when grading starts: the live reference when its file
 is here, else the recording shipped with this copy of the grader.
@@ -14,9 +18,14 @@ is here, else the recording shipped with this copy of the grader.
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import inspect
+import os
+import pickle
+import platform
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from collections.abc import Iterable
@@ -24,8 +33,9 @@ from typing import Any, Protocol
 
 import torch
 
+from grader import __version__
 from grader.engine import recording
-from grader.engine.spec import TORCH_GLOBALS_LOCK, Case, Check, Mistake, make_cases
+from grader.engine.spec import DEFAULT_SEED, TORCH_GLOBALS_LOCK, Case, Check, Mistake, derive_seed, make_cases
 from grader.paths import data_dir
 from grader.runner import probes
 
@@ -83,6 +93,7 @@ class LiveOracle:
     """Expected values computed now from the reference module."""
 
     def __init__(self, exercise: str) -> None:
+        self.exercise = exercise
         self.ref = load_reference(exercise)
 
     def cases(self, check: Check, seed: int) -> list[Case]:
@@ -176,17 +187,77 @@ class RecordedOracle:
 
 
 # --- caching ------------------------------------------------------------------------------------
+class KeptValues:
+    """The reference's expected values of one exercise for the public seed, kept in a folder
+    between runs: `<folder>/<exercise>-<digest>.pt`, where the digest covers the reference's
+    source, the checks (`recording.checks_digest`), the grader's and torch's versions and the
+    machine, so any change makes a new file (and the old one is deleted on the next save). Read
+    with `weights_only=True`; a file that does not read is ignored and replaced. The folder and
+    files are private to the user: a worker without Landlock, running as `nobody`, cannot read them."""
+
+    _lock = threading.Lock()  # sessions side by side in this process save the same file
+
+    def __init__(self, exercise: str, folder: Path) -> None:
+        h = hashlib.sha256()
+        for part in ((data_dir("solutions") / f"{exercise}.py").read_bytes(), recording.checks_digest(exercise),
+                     __version__, torch.__version__, platform.machine(), sys.byteorder):
+            h.update(part if isinstance(part, bytes) else part.encode())
+        self.exercise, self.folder = exercise, folder
+        self.path = folder / f"{exercise}-{h.hexdigest()[:16]}.pt"
+
+    def load(self) -> dict[tuple[str, int], Any]:
+        """The kept values by (check, case index); {} when there are none or they do not read."""
+        try:
+            data = torch.load(self.path, weights_only=True, map_location="cpu")
+            return {(str(check), int(index)): value for check, values in data.items() for index, value in values.items()}
+        except Exception:  # noqa: BLE001 - missing, unreadable or not ours: computed again, saved anew
+            return {}
+
+    def save(self, values: dict[tuple[str, int], Any]) -> None:
+        """Add `values` to the file (best effort: values that cannot be kept only cost time)."""
+        with self._lock:
+            merged = {**self.load(), **values}
+            by_check: dict[str, dict[int, Any]] = {}
+            for (check, index), value in merged.items():
+                by_check.setdefault(check, {})[index] = value
+            partial = self.folder / f".{self.path.name}.{os.getpid()}.tmp"
+            try:
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+                    torch.save(by_check, out)
+                os.replace(partial, self.path)
+                for stale in self.folder.glob(f"{self.exercise}-*.pt"):
+                    if stale != self.path:
+                        stale.unlink(missing_ok=True)
+            except (OSError, RuntimeError, pickle.PicklingError):
+                partial.unlink(missing_ok=True)
+
+
 class CachingOracle:
     """An oracle that remembers the cases, expected values and mistakes another oracle gives,
-    keyed by check and seed (and the case's position), so they are computed once per session."""
+    keyed by check and seed (and the case's position), so they are computed once per session.
+    With `keep` (a folder) and a live inner oracle, the expected values for the public seed also
+    last between runs (`KeptValues`): read on first use, written by `save`."""
 
-    def __init__(self, inner: Oracle) -> None:
+    def __init__(self, inner: Oracle, keep: Path | None = None) -> None:
         self.inner = inner
         self.ref = inner.ref
         self._cases: dict[tuple[str, int], list[Case]] = {}
         self._seed_of: dict[int, int] = {}  # id(case) -> its seed: cases stay alive in _cases
         self._expected: dict[tuple[str, int, int], Any] = {}
         self._mistakes: dict[tuple[str, int, int], dict[str, Any]] = {}
+        live = isinstance(inner, LiveOracle)
+        self.kept = KeptValues(inner.exercise, keep) if keep is not None and live else None
+        self._kept_read = False
+        self._new: set[tuple[str, int, int]] = set()  # public-seed values computed since the last save
+
+    def runs_reference(self, seed: int) -> bool:
+        """Whether grading with `seed` (the run's, not a check's) computes expected values by
+        running the reference in this process (rather than replaying a recording or values kept
+        from an earlier run)."""
+        if not isinstance(self.inner, LiveOracle):
+            return False
+        return not (seed == DEFAULT_SEED and self.kept is not None and self.kept.path.is_file())
 
     def cases(self, check: Check, seed: int) -> list[Case]:
         key = (check.name, seed)
@@ -204,9 +275,22 @@ class CachingOracle:
         key = self._key(check, index, case)
         if key is None:
             return self.inner.expected(check, index, case)
+        public = self.kept is not None and key[1] == derive_seed(DEFAULT_SEED, self.kept.exercise, check.name)
+        if public and not self._kept_read:
+            self._kept_read = True
+            self._expected.update({(name, derive_seed(DEFAULT_SEED, self.kept.exercise, name), i): value
+                                   for (name, i), value in self.kept.load().items()})
         if key not in self._expected:
             self._expected[key] = self.inner.expected(check, index, case)
+            if public:
+                self._new.add(key)
         return self._expected[key]
+
+    def save(self) -> None:
+        """Keep the public seed's expected values computed since the last save (with `keep`)."""
+        if self.kept is not None and self._new:
+            self.kept.save({(check, index): self._expected[(check, seed, index)] for check, seed, index in self._new})
+            self._new.clear()
 
     def mistakes(self, check: Check, index: int, case: Case, names: Iterable[str] | None = None) -> dict[str, Any]:
         key = self._key(check, index, case)
@@ -226,11 +310,3 @@ def oracle_for(name: str) -> Oracle:
     if (data_dir("solutions") / f"{name}.py").is_file():
         return LiveOracle(name)
     return RecordedOracle.for_exercise(name)
-
-
-def runs_reference_here(oracle: Oracle) -> bool:
-    """Whether `oracle` (through any caches) computes expected values by running the reference in
-    this process, rather than replaying outputs recorded for the student edition."""
-    while isinstance(oracle, CachingOracle):
-        oracle = oracle.inner
-    return isinstance(oracle, LiveOracle)

@@ -38,6 +38,7 @@ torch (with the oracles), so the two imports overlap on a multi-core machine.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import importlib
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 OUTPUT_PER_CHECK = 2000  # characters of printed output kept per check
 LOAD_TIMEOUT_S = 30.0  # importing the student's module (at least; --timeout when longer)
 _KEEP_GOING = ("failed", "error")  # after these, a check's remaining cases still run
+_SEE_ABOVE = "see above: your module could not be imported, so this check did not run"
 
 
 # (picture, case, expected, got, *, title, arg_names) -> SVG text or None: `grader.views.pictures.draw`,
@@ -127,13 +129,16 @@ class GradingSession:
     asked once per exercise (default: the reference when its file is here, else the recording).
     `protect` and `require_sandbox` go to every worker the session starts (`WorkerProcess`).
     `pictures`: the drawing function of failing cases (see the module's docstring), or None to draw none.
+    `keep`: a folder where the references' expected values for the public seed last between runs
+    (`oracles.KeptValues`; the learner's commands pass `paths.kept_values_dir()`), or None.
     """
 
     def __init__(self, *, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT_S, device: str = "cpu",
                  memory_bytes: int = DEFAULT_MEMORY_BYTES, worker: WorkerProcess | None = None,
                  oracle_for: Callable[[str], Oracle] | None = None, protect: tuple[str, ...] = (),
-                 require_sandbox: bool = False, pictures: PictureDrawer | None = None) -> None:
+                 require_sandbox: bool = False, pictures: PictureDrawer | None = None, keep: Path | None = None) -> None:
         self.seed, self.timeout, self.device, self.memory_bytes = seed, timeout, device, memory_bytes
+        self.keep = keep
         self.pictures = pictures
         self.protect, self.require_sandbox = tuple(protect), require_sandbox
         self._sandboxes: set[str] = set()  # what the workers that ran the current exercise applied
@@ -190,7 +195,7 @@ class GradingSession:
         if name not in self._oracles:
             from grader.engine.oracles import CachingOracle
 
-            self._oracles[name] = CachingOracle(self._oracle_for(name))
+            self._oracles[name] = CachingOracle(self._oracle_for(name), keep=self.keep)
         return self._oracles[name]
 
     def prepare(self, names: list[str]) -> None:
@@ -215,7 +220,7 @@ class GradingSession:
 
         `on_check(index, count, check name)` is called before each check (index from 1);
         `GradingInterrupted` is raised before the next case once `stop` is set."""
-        from grader.engine.oracles import SetupError, runs_reference_here
+        from grader.engine.oracles import SetupError
 
         def go_on() -> None:
             if stop is not None and stop.is_set():
@@ -225,7 +230,7 @@ class GradingSession:
         preload = preload_for([exercise])
         if preload:  # workers forked from now on have what its training needs
             zygote_for(self.device, preload)
-            if runs_reference_here(self.oracle(name)):
+            if self.oracle(name).runs_reference(self.seed):
                 # Here too, now: while a cold zygote starts on the other core, rather than midway,
                 # in the reference of a check that trains, with the worker (and every other job's
                 # reference, `spec.TORCH_GLOBALS_LOCK`) waiting on it.
@@ -280,6 +285,7 @@ class GradingSession:
                                   "characters of each check's output were kept")
         result.sandbox = sandbox.weakest(self._sandboxes) if self._sandboxes else sandbox.plan()
         result.duration_s = time.monotonic() - started
+        oracle.save()
         return result
 
     def _load(self, base: dict[str, Any], meanwhile: Callable[[], None]) -> Outcome | None:
@@ -319,7 +325,7 @@ class GradingSession:
         case = cases[0] if cases else Case("call")
         status, message = judge(case, failure, None, timeout=self.timeout, device=self.device, arg_names=[])
         if not first:
-            message = "see above: your module could not be imported, so this check did not run"
+            message = _SEE_ABOVE
         return CheckResult(check.name, check.part, 0, check.points, status, message)
 
     def _grade_check(self, exercise: Exercise, check: Check, cases: list[Case], oracle: Oracle,
@@ -397,15 +403,19 @@ class GradingSession:
         return outcome, expected, time.monotonic() - t0 - ref_s
 
 
-def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, ...] = (), jobs: int = 1,
+def grade_side_by_side(units: Sequence[tuple[str, Path, tuple[str, ...]]], *, jobs: int = 1,
                        **options: Any) -> tuple[list[ExerciseResult], bool]:
-    """Grade each `(exercise, path)` of `files` (only the checks of `parts`, if given), `jobs` at a
-    time: each job is a `GradingSession` (made with `options`) in its own thread, with its own
-    worker; the references still run one at a time here (`spec.TORCH_GLOBALS_LOCK`), so every
-    result is the one a single session gives.
-    The files are started in the order given (put the longest first) and the results come back in
-    that order. Returns the results and whether the grader's files and the references stayed
-    untouched. The first error (a `SetupError`...) stops every job and is raised."""
+    """Grade each `(exercise, path, parts)` of `units` (every check when `parts` is empty, else the
+    checks of those parts), `jobs` at a time: each job is a `GradingSession` (made with `options`)
+    in its own thread, with its own worker; the references still run one at a time here
+    (`spec.TORCH_GLOBALS_LOCK`), so every result is the one a single session gives.
+    An exercise may come in several units of disjoint parts, so that several jobs share one long
+    exercise: its results are merged into one (`merge_units`), as one session grading it gives.
+    The units are started in the order given (put the longest first); the results come back one
+    per exercise, in the order of their first units. Returns the results and whether the grader's
+    files and the references stayed untouched. The first error (a `SetupError`...) stops every
+    job and is raised."""
+    files = units
     sessions = [GradingSession(**options) for _ in range(max(1, min(jobs, len(files))))]
     results: list[ExerciseResult | None] = [None] * len(files)
     pending = iter(range(len(files)))
@@ -418,7 +428,7 @@ def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, .
             if index is None:
                 return
             try:
-                name, path = files[index]
+                name, path, parts = files[index]
                 results[index] = session.grade(name, path, parts=parts, stop=stop)
             except GradingInterrupted:
                 return
@@ -451,7 +461,46 @@ def grade_side_by_side(files: Sequence[tuple[str, Path]], *, parts: tuple[str, .
                 raise
         if errors:
             raise errors[0]
-        return [r for r in results if r is not None], all(session.untouched() for session in sessions)
+        by_exercise: dict[str, list[ExerciseResult]] = {}
+        for result in results:
+            if result is not None:
+                by_exercise.setdefault(result.exercise, []).append(result)
+        return [merge_units(graded) for graded in by_exercise.values()], all(session.untouched() for session in sessions)
     finally:
         for session in sessions:
             session.close()
+
+
+def merge_units(results: Sequence[ExerciseResult]) -> ExerciseResult:
+    """One exercise graded in units of disjoint parts (`grade_side_by_side`), as one result: its
+    checks in the catalogue's order, each notice once, the weakest sandbox, the earliest start and
+    the units' durations added up. A module that did not import is explained on the first check
+    only, as one session does: a later unit that failed to import it the same way says "see above"."""
+    if len(results) == 1:
+        return results[0]
+    order = {check.name: i for i, check in enumerate(load_checks(results[0].exercise))}
+    explaining = {unit.checks[0].name: failure for unit in results if (failure := _import_failure(unit)) is not None}
+    told: set[tuple[str, str]] = set()
+    checks: list[CheckResult] = []
+    for check in sorted((c for unit in results for c in unit.checks), key=lambda c: order[c.name]):
+        failure = explaining.get(check.name)
+        if failure in told:
+            check = dataclasses.replace(check, message=_SEE_ABOVE)
+        elif failure is not None:
+            told.add(failure)
+        checks.append(check)
+    return dataclasses.replace(
+        results[0], started_at=min(r.started_at for r in results), duration_s=sum(r.duration_s for r in results),
+        checks=checks, notices=list(dict.fromkeys(n for r in results for n in r.notices)),
+        sandbox=sandbox.weakest(r.sandbox for r in results))
+
+
+def _import_failure(result: ExerciseResult) -> tuple[str, str] | None:
+    """The (status, message) of a result whose module did not import (`_not_loaded`: the reason on
+    its first check, which ran no case, and "see above" on the others); None when it imported."""
+    if not result.checks:
+        return None
+    first, rest = result.checks[0], result.checks[1:]
+    if first.status == "passed" or first.cases or any(c.message != _SEE_ABOVE for c in rest):
+        return None
+    return first.status, first.message

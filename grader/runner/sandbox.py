@@ -172,11 +172,12 @@ def describe(state: str) -> str:
 # --- the grader's side: what a worker may touch -------------------------------------------------
 def protected_paths(extra: Iterable[str | Path] = ()) -> list[Path]:
     """The paths no worker may reach: this package (and the references inside it), the course
-    it runs from and the one around the working folder, the home folder, and `extra` (a batch's
-    results and submissions, say)."""
-    from grader.paths import PACKAGE_DIR, checkout_root, find_course_root
+    it runs from and the one around the working folder, the home folder, the cache folder (the
+    references' expected values are kept there), and `extra` (a batch's results and submissions, say)."""
+    from grader.paths import PACKAGE_DIR, checkout_root, find_course_root, kept_values_dir
 
-    candidates: list[Path | None] = [PACKAGE_DIR, checkout_root(), find_course_root(), Path.home(), *map(Path, extra)]
+    candidates: list[Path | None] = [PACKAGE_DIR, checkout_root(), find_course_root(), Path.home(),
+                                     kept_values_dir(), *map(Path, extra)]
     try:
         candidates.append(Path(pwd.getpwuid(os.geteuid()).pw_dir))
     except (KeyError, AttributeError):

@@ -70,9 +70,10 @@ def check(name: str, path: str | Path | None = None, *, seed: int = 0, timeout: 
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder. Pass the folder that holds {name}.py.")
     from grader.engine.session import GradingSession
+    from grader.paths import kept_values_dir
     from grader.views.pictures import draw  # shown under each failed part by `_repr_html_`
 
-    with GradingSession(seed=seed, timeout=timeout, pictures=draw) as session:
+    with GradingSession(seed=seed, timeout=timeout, pictures=draw, keep=kept_values_dir()) as session:
         from grader.engine.oracles import SetupError
 
         try:

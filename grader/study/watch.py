@@ -378,10 +378,12 @@ class Watcher:
             self.echo(f"Every exercise in {self.config.folder} is complete. `grade progress` shows what to revise.")
             return 0
         from grader.engine.session import GradingSession
+        from grader.paths import kept_values_dir
         from grader.views.pictures import draw  # for `p`: the picture of each failing part
 
         self.session = GradingSession(seed=self.config.seed, timeout=self.config.timeout, device=self.config.device,
-                                      worker=self.worker, pictures=draw)  # a worker passed in is left running
+                                      worker=self.worker, pictures=draw,  # a worker passed in is left running
+                                      keep=kept_values_dir())
         self._scratch = tempfile.mkdtemp(prefix="cnn-grader-watch-")
         self._wake = os.pipe()
         for fd in self._wake:
