@@ -13,8 +13,11 @@ far less than wall time.
 
 - `list`: `grade list` against `python -c pass` (target <= 3x);
 - `quiz`: the time until `grade quiz` prints its first statement;
-- `conv`: `grade exercise conv --path solutions` against a torch import (target <= 1.3x);
-- `all`: `grade all --path solutions` against a torch import (target <= 3.5x);
+- `conv`: `grade exercise conv --path solutions` against a torch import (target <= 1.3x), with
+  nothing kept from earlier runs (the references run);
+- `all`: `grade all --path solutions` against a torch import (target <= 3.5x), as a learner's
+  second run: the references' outputs for the public seed are kept from the run before
+  (`engine.oracles.KeptValues`); `all-first` forgets them before each run, as a first run;
 - `watch`: inside one `grade watch`, from a save of `conv.py` to its complete report (target
   <= 0.12 s), and the grading alone; the saves are spread over the rounds;
 - `--batch`: `grade batch --jobs 1` and `--jobs 2` on 40 generated submissions (minutes);
@@ -53,6 +56,7 @@ class Figure:
     target: float | None = None  # the largest ratio (or, without a baseline, seconds) allowed
     stdin: str | None = None
     first_line: bool = False  # time until the first non-empty line instead of until exit
+    kept: bool = True  # False: the references' kept outputs (`oracles.KeptValues`) are forgotten before each run
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
 
@@ -64,6 +68,8 @@ def _children_cpu() -> float:
 
 def _run(fig: Figure, env: dict[str, str]) -> None:
     """Run `fig` once; append its wall and CPU seconds."""
+    if not fig.kept:
+        shutil.rmtree(Path(env["XDG_CACHE_HOME"]) / "cnn-grader" / "expected", ignore_errors=True)
     cpu0, t0 = _children_cpu(), time.perf_counter()
     if fig.first_line:
         proc = subprocess.Popen(fig.cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -185,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="only these figures (list, quiz, conv, all, watch; repeatable)")
+                        help="only these figures (list, quiz, conv, all, all-first, watch; repeatable)")
     parser.add_argument("--batch", action="store_true", help="also time `grade batch` on 40 submissions (minutes)")
     parser.add_argument("--suite", action="store_true", help="also time the whole test suite")
     args = parser.parse_args()
@@ -196,8 +202,10 @@ def main() -> None:
         Figure("torch", "python -c 'import torch'", [PY, "-c", "import torch"]),
         Figure("list", "grade list", [*GRADE, "list"], "pass", 3.0),
         Figure("quiz", "grade quiz: first statement", [*GRADE, "quiz", "--seed", "1"], "pass", first_line=True),
-        Figure("conv", "grade exercise conv --path solutions", [*GRADE, "exercise", "conv", "--path", "solutions"], "torch", 1.3),
+        Figure("conv", "grade exercise conv --path solutions", [*GRADE, "exercise", "conv", "--path", "solutions"], "torch", 1.3,
+               kept=False),
         Figure("all", "grade all --path solutions", [*GRADE, "all", "--path", "solutions"], "torch", 3.5),
+        Figure("all-first", "grade all, nothing kept yet", [*GRADE, "all", "--path", "solutions"], "torch", 3.5, kept=False),
     ]}
     wanted = set(args.only) or {*figures, "watch"}
     wanted |= {figures[n].baseline for n in wanted if n in figures and figures[n].baseline}

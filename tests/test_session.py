@@ -193,3 +193,18 @@ def test_a_module_that_does_not_import_is_explained_once_when_its_parts_are_grad
     (merged,) = _by_parts(path)
     assert _untimed(merged) == _untimed(single)
     assert sum("SyntaxError" in c.message for c in merged.checks) == 1
+
+
+def test_sessions_side_by_side_share_one_source_of_expected_values_per_exercise(tmp_path):
+    """However the units fall to the jobs, each exercise's reference is loaded once and its cases
+    are made once (before the workers are ready), so the jobs reuse each other's expected values."""
+    asked: list[str] = []
+
+    def counted(name):
+        asked.append(name)
+        return reference_oracle(name)
+
+    path = _submission(tmp_path, variant(POOL))
+    parts = [p.name for p in get_exercise(POOL).parts]
+    results, _ = grade_side_by_side([(POOL, path, (part,)) for part in parts], jobs=2, oracle_for=counted)
+    assert asked == [POOL] and results[0].score == results[0].max_score

@@ -249,6 +249,7 @@ class CachingOracle:
         live = isinstance(inner, LiveOracle)
         self.kept = KeptValues(inner.exercise, keep) if keep is not None and live else None
         self._kept_read = False
+        self._lock = threading.RLock()  # sessions side by side may share this oracle
         self._new: set[tuple[str, int, int]] = set()  # public-seed values computed since the last save
 
     def runs_reference(self, seed: int) -> bool:
@@ -261,10 +262,19 @@ class CachingOracle:
 
     def cases(self, check: Check, seed: int) -> list[Case]:
         key = (check.name, seed)
-        if key not in self._cases:
-            cases = self._cases[key] = self.inner.cases(check, seed)
-            self._seed_of.update((id(c), seed) for c in cases)
-        return self._cases[key]
+        with self._lock:  # made once: the expected values are found by the cases' identity
+            if key not in self._cases:
+                cases = self._cases[key] = self.inner.cases(check, seed)
+                self._seed_of.update((id(c), seed) for c in cases)
+            return self._cases[key]
+
+    def read_kept(self) -> None:
+        """Read the values kept from earlier runs now (else on the first public-seed value asked)."""
+        with self._lock:
+            if self.kept is not None and not self._kept_read:
+                self._kept_read = True
+                self._expected.update({(name, derive_seed(DEFAULT_SEED, self.kept.exercise, name), i): value
+                                       for (name, i), value in self.kept.load().items()})
 
     def _key(self, check: Check, index: int, case: Case) -> tuple[str, int, int] | None:
         """The cache key of a case this oracle gave (None for a case from elsewhere: not cached)."""
@@ -276,10 +286,8 @@ class CachingOracle:
         if key is None:
             return self.inner.expected(check, index, case)
         public = self.kept is not None and key[1] == derive_seed(DEFAULT_SEED, self.kept.exercise, check.name)
-        if public and not self._kept_read:
-            self._kept_read = True
-            self._expected.update({(name, derive_seed(DEFAULT_SEED, self.kept.exercise, name), i): value
-                                   for (name, i), value in self.kept.load().items()})
+        if public:
+            self.read_kept()
         if key not in self._expected:
             self._expected[key] = self.inner.expected(check, index, case)
             if public:
@@ -288,9 +296,10 @@ class CachingOracle:
 
     def save(self) -> None:
         """Keep the public seed's expected values computed since the last save (with `keep`)."""
-        if self.kept is not None and self._new:
-            self.kept.save({(check, index): self._expected[(check, seed, index)] for check, seed, index in self._new})
-            self._new.clear()
+        with self._lock:
+            new, self._new = self._new, set()
+        if self.kept is not None and new:
+            self.kept.save({(check, index): self._expected[(check, seed, index)] for check, seed, index in new})
 
     def mistakes(self, check: Check, index: int, case: Case, names: Iterable[str] | None = None) -> dict[str, Any]:
         key = self._key(check, index, case)

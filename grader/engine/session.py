@@ -66,6 +66,7 @@ OUTPUT_PER_CHECK = 2000  # characters of printed output kept per check
 LOAD_TIMEOUT_S = 30.0  # importing the student's module (at least; --timeout when longer)
 _KEEP_GOING = ("failed", "error")  # after these, a check's remaining cases still run
 _SEE_ABOVE = "see above: your module could not be imported, so this check did not run"
+_ORACLES_LOCK = threading.Lock()  # sessions side by side may share their oracles (`grade_side_by_side`)
 
 
 # (picture, case, expected, got, *, title, arg_names) -> SVG text or None: `grader.views.pictures.draw`,
@@ -131,12 +132,14 @@ class GradingSession:
     `pictures`: the drawing function of failing cases (see the module's docstring), or None to draw none.
     `keep`: a folder where the references' expected values for the public seed last between runs
     (`oracles.KeptValues`; the learner's commands pass `paths.kept_values_dir()`), or None.
+    `oracles`: a dict of cached sources by exercise to share with other sessions (side by side).
     """
 
     def __init__(self, *, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT_S, device: str = "cpu",
                  memory_bytes: int = DEFAULT_MEMORY_BYTES, worker: WorkerProcess | None = None,
                  oracle_for: Callable[[str], Oracle] | None = None, protect: tuple[str, ...] = (),
-                 require_sandbox: bool = False, pictures: PictureDrawer | None = None, keep: Path | None = None) -> None:
+                 require_sandbox: bool = False, pictures: PictureDrawer | None = None, keep: Path | None = None,
+                 oracles: dict[str, CachingOracle] | None = None) -> None:
         self.seed, self.timeout, self.device, self.memory_bytes = seed, timeout, device, memory_bytes
         self.keep = keep
         self.pictures = pictures
@@ -148,10 +151,10 @@ class GradingSession:
         import torch  # imported here, while the worker imports its own
 
         torch.set_num_threads(1)  # the worker needs the other core; the references are small
-        from grader.engine import oracles
+        from grader.engine.oracles import oracle_for as live_or_recorded
 
-        self._oracle_for = oracle_for or oracles.oracle_for
-        self._oracles: dict[str, CachingOracle] = {}
+        self._oracle_for = oracle_for or live_or_recorded
+        self._oracles: dict[str, CachingOracle] = oracles if oracles is not None else {}
         self._baseline = integrity_snapshot()
 
     def _new_worker(self) -> WorkerProcess:
@@ -192,19 +195,22 @@ class GradingSession:
     # -- expected values and tampering -------------------------------------------------------
     def oracle(self, name: str) -> CachingOracle:
         """The cached source of expected values of exercise `name` (made on first use)."""
-        if name not in self._oracles:
-            from grader.engine.oracles import CachingOracle
+        with _ORACLES_LOCK:
+            if name not in self._oracles:
+                from grader.engine.oracles import CachingOracle
 
-            self._oracles[name] = CachingOracle(self._oracle_for(name), keep=self.keep)
-        return self._oracles[name]
+                self._oracles[name] = CachingOracle(self._oracle_for(name), keep=self.keep)
+            return self._oracles[name]
 
     def prepare(self, names: list[str]) -> None:
-        """Make every check's cases of `names` now, so that a missing reference or a seed the
-        student edition lacks is refused (`SetupError`) before anything is graded."""
+        """Make every check's cases of `names` now, and read the expected values kept from earlier
+        runs, so that a missing reference or a seed the student edition lacks is refused
+        (`SetupError`) before anything is graded."""
         for name in names:
             oracle = self.oracle(name)
             for check in load_checks(name):
                 oracle.cases(check, derive_seed(self.seed, name, check.name))
+            oracle.read_kept()
 
     def untouched(self) -> bool:
         """Whether the grader's files and the references are as they were when the session started."""
@@ -416,7 +422,8 @@ def grade_side_by_side(units: Sequence[tuple[str, Path, tuple[str, ...]]], *, jo
     files and the references stayed untouched. The first error (a `SetupError`...) stops every
     job and is raised."""
     files = units
-    sessions = [GradingSession(**options) for _ in range(max(1, min(jobs, len(files))))]
+    shared: dict[str, CachingOracle] = {}
+    sessions = [GradingSession(oracles=shared, **options) for _ in range(max(1, min(jobs, len(files))))]
     results: list[ExerciseResult | None] = [None] * len(files)
     pending = iter(range(len(files)))
     take, stop, errors = threading.Lock(), threading.Event(), []
@@ -442,6 +449,14 @@ def grade_side_by_side(units: Sequence[tuple[str, Path, tuple[str, ...]]], *, jo
         for session in sessions:
             session.kill_worker()
 
+    def prepare() -> None:  # while the workers start: every exercise's cases, and the values kept for them
+        try:
+            sessions[0].prepare(list(dict.fromkeys(name for name, _, _ in files)))
+        except Exception:  # noqa: BLE001 - the job that grades that exercise meets the error itself
+            pass
+
+    preparing = threading.Thread(target=prepare, name="grade-prepare", daemon=True)
+    preparing.start()
     try:
         if len(sessions) == 1:
             work(sessions[0])
@@ -459,6 +474,7 @@ def grade_side_by_side(units: Sequence[tuple[str, Path, tuple[str, ...]]], *, jo
                 for thread in threads:
                     thread.join()
                 raise
+        preparing.join()
         if errors:
             raise errors[0]
         by_exercise: dict[str, list[ExerciseResult]] = {}
