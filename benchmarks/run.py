@@ -204,8 +204,9 @@ def main() -> None:
         Figure("quiz", "grade quiz: first statement", [*GRADE, "quiz", "--seed", "1"], "pass", first_line=True),
         Figure("conv", "grade exercise conv --path solutions", [*GRADE, "exercise", "conv", "--path", "solutions"], "torch", 1.3,
                kept=False),
-        Figure("all", "grade all --path solutions", [*GRADE, "all", "--path", "solutions"], "torch", 3.5),
+        # all-first, then all: the second run keeps what the first kept (conv, earlier in the round, forgets it)
         Figure("all-first", "grade all, nothing kept yet", [*GRADE, "all", "--path", "solutions"], "torch", 3.5, kept=False),
+        Figure("all", "grade all --path solutions", [*GRADE, "all", "--path", "solutions"], "torch", 3.5),
     ]}
     wanted = set(args.only) or {*figures, "watch"}
     wanted |= {figures[n].baseline for n in wanted if n in figures and figures[n].baseline}

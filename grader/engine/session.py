@@ -417,15 +417,16 @@ def grade_side_by_side(units: Sequence[tuple[str, Path, tuple[str, ...]]], *, jo
     (`spec.TORCH_GLOBALS_LOCK`), so every result is the one a single session gives.
     An exercise may come in several units of disjoint parts, so that several jobs share one long
     exercise: its results are merged into one (`merge_units`), as one session grading it gives.
-    The units are started in the order given (put the longest first); the results come back one
-    per exercise, in the order of their first units. Returns the results and whether the grader's
+    The sessions share one cached source of expected values per exercise, and while their workers
+    start, a thread makes every exercise's cases and reads the values kept for them. The units are
+    started in the order given (put the longest first); the results come back one per exercise, in
+    the order of their first units. Returns the results and whether the grader's
     files and the references stayed untouched. The first error (a `SetupError`...) stops every
     job and is raised."""
-    files = units
     shared: dict[str, CachingOracle] = {}
-    sessions = [GradingSession(oracles=shared, **options) for _ in range(max(1, min(jobs, len(files))))]
-    results: list[ExerciseResult | None] = [None] * len(files)
-    pending = iter(range(len(files)))
+    sessions = [GradingSession(oracles=shared, **options) for _ in range(max(1, min(jobs, len(units))))]
+    results: list[ExerciseResult | None] = [None] * len(units)
+    pending = iter(range(len(units)))
     take, stop, errors = threading.Lock(), threading.Event(), []
 
     def work(session: GradingSession) -> None:
@@ -435,7 +436,7 @@ def grade_side_by_side(units: Sequence[tuple[str, Path, tuple[str, ...]]], *, jo
             if index is None:
                 return
             try:
-                name, path, parts = files[index]
+                name, path, parts = units[index]
                 results[index] = session.grade(name, path, parts=parts, stop=stop)
             except GradingInterrupted:
                 return
@@ -451,7 +452,7 @@ def grade_side_by_side(units: Sequence[tuple[str, Path, tuple[str, ...]]], *, jo
 
     def prepare() -> None:  # while the workers start: every exercise's cases, and the values kept for them
         try:
-            sessions[0].prepare(list(dict.fromkeys(name for name, _, _ in files)))
+            sessions[0].prepare(list(dict.fromkeys(name for name, _, _ in units)))
         except Exception:  # noqa: BLE001 - the job that grades that exercise meets the error itself
             pass
 
